@@ -1,0 +1,8 @@
+/* cancel.c — PLACEHOLDER until its helper lands the real command. */
+#include "cli/cli.h"
+int tm_cmd_cancel(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    fprintf(stderr, "tokenmill cancel: not implemented in this build\n");
+    return 70;
+}

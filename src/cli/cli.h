@@ -1,0 +1,46 @@
+/* cli.h — the subcommands of the tokenmill binary and their shared helpers.
+ *
+ * main.c dispatches `tokenmill <command> [options] [args]` to tm_cmd_<name>,
+ * which parses its own options with getopt_long (GNU permutation, so options
+ * may come before or after positional arguments) and returns a process exit
+ * code (DESIGN.md's table, via tm_status_exit_code).
+ */
+#ifndef TM_CLI_H
+#define TM_CLI_H
+
+#include <stdio.h>
+#include "util/status.h"
+
+#define TM_VERSION "0.1.0"
+
+int tm_cmd_submit(int argc, char **argv);
+int tm_cmd_status(int argc, char **argv);
+int tm_cmd_cancel(int argc, char **argv);
+int tm_cmd_results(int argc, char **argv);
+int tm_cmd_export(int argc, char **argv);
+int tm_cmd_tokenize(int argc, char **argv);
+int tm_cmd_generate(int argc, char **argv);
+int tm_cmd_bench(int argc, char **argv);
+
+/* The queue path: --db value if given, else $TOKENMILL_DB, else ./tokenmill.db */
+const char *tm_cli_db_path(const char *db_flag);
+
+/* Print "tokenmill CMD: message" to stderr and return the exit code for s. */
+int tm_cli_fail(const char *cmd, tm_status s, const tm_err *err);
+
+/* Print "tokenmill CMD: <formatted>" plus a --help hint; return 64. */
+int tm_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Reset getopt state before a command parses its argv. */
+void tm_cli_getopt_reset(void);
+
+/* Parse a non-negative integer option value; 64-style usage error if bad. */
+tm_status tm_cli_parse_long(const char *opt, const char *val, long long lo, long long hi,
+                            long long *out, tm_err *err);
+
+/* Whether the CUDA backend is compiled in, and a one-line description of it. */
+int tm_cuda_built_in(void);
+const char *tm_cuda_build_info(void);
+
+#endif

@@ -1,0 +1,8 @@
+/* export.c — PLACEHOLDER until its helper lands the real command. */
+#include "cli/cli.h"
+int tm_cmd_export(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    fprintf(stderr, "tokenmill export: not implemented in this build\n");
+    return 70;
+}

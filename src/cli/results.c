@@ -1,0 +1,8 @@
+/* results.c — PLACEHOLDER until its helper lands the real command. */
+#include "cli/cli.h"
+int tm_cmd_results(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    fprintf(stderr, "tokenmill results: not implemented in this build\n");
+    return 70;
+}

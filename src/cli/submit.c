@@ -1,0 +1,8 @@
+/* submit.c — PLACEHOLDER until its helper lands the real command. */
+#include "cli/cli.h"
+int tm_cmd_submit(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    fprintf(stderr, "tokenmill submit: not implemented in this build\n");
+    return 70;
+}

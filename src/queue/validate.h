@@ -1,0 +1,58 @@
+/* validate.h — validation of one OpenAI Batch request line.
+ *
+ * Implements the semantics of schemas/batch_request.schema.json: required
+ * fields, types, ranges, allowed url/method, body fields for
+ * /v1/chat/completions and /v1/completions, valid UTF-8. Every problem of a
+ * line is reported (field path + what is wrong), not just the first.
+ * Duplicate custom_id is a job-level check done by the queue (it knows the
+ * earlier line), not here.
+ */
+#ifndef TM_VALIDATE_H
+#define TM_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/status.h"
+
+typedef enum tm_endpoint {
+    TM_ENDPOINT_NONE = 0,
+    TM_ENDPOINT_CHAT = 1,        /* /v1/chat/completions */
+    TM_ENDPOINT_COMPLETIONS = 2, /* /v1/completions */
+} tm_endpoint;
+
+#define TM_MAX_CUSTOM_ID 512   /* bytes */
+#define TM_PROBLEMS_KEPT 16    /* per line; the rest are only counted */
+
+typedef struct tm_problem {
+    char field[96];  /* JSON path, e.g. "body.messages[2].content", or "line" */
+    char what[256];  /* e.g. "must be a number between 0 and 2, got 3.5" */
+} tm_problem;
+
+typedef struct tm_problems {
+    tm_problem items[TM_PROBLEMS_KEPT];
+    int kept;   /* entries in items */
+    int total;  /* all problems found (>= kept) */
+} tm_problems;
+
+/* What the queue stores about a valid request (malloc'd strings). */
+typedef struct tm_validated {
+    char *custom_id;      /* NULL when missing/invalid */
+    tm_endpoint endpoint;
+    char *model;          /* body.model, or NULL */
+    char *body_json;      /* body re-serialised compactly (JSON_COMPACT) */
+    int64_t max_tokens;   /* max_completion_tokens / max_tokens, -1 if absent */
+    int64_t n;            /* choices, default 1 */
+} tm_validated;
+
+void tm_problems_init(tm_problems *p);
+void tm_problems_add(tm_problems *p, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Validate one line. Returns TM_OK if the line is valid (out filled),
+ * TM_ERR_INPUT if not (problems filled; out->custom_id still set when it was
+ * readable, so a skipped line can be recorded under its id), TM_ERR_NOMEM on
+ * allocation failure. The line need not be NUL-terminated. */
+tm_status tm_validate_line(const char *line, size_t len, tm_validated *out, tm_problems *problems);
+void tm_validated_clear(tm_validated *v);
+
+#endif

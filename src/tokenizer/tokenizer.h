@@ -1,0 +1,64 @@
+/* tokenizer.h — text <-> token ids, loaded from a Hugging Face tokenizer.json.
+ *
+ * Supports what the shipped families use: byte-level BPE with a PCRE2 regex
+ * pre-tokenizer (llama3, qwen2/3, deepseek), SentencePiece-style BPE with byte
+ * fallback and the U+2581 metaspace (mistral, gemma3); normalizers NFC,
+ * Replace, Prepend; added/special tokens matched in text; decoders ByteLevel,
+ * ByteFallback, Fuse, Strip, Replace. tokenizer_config.json supplies
+ * bos/eos token strings, add_bos_token and the chat_template text.
+ *
+ * Encoding is O(n log n) per pre-token (merge ranks + a priority queue).
+ * A tm_tokenizer is immutable after load and safe to share across threads.
+ */
+#ifndef TM_TOKENIZER_H
+#define TM_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/status.h"
+
+typedef struct tm_tokenizer tm_tokenizer;
+
+/* Load DIR/tokenizer.json and (if present) DIR/tokenizer_config.json. */
+tm_status tm_tokenizer_load(const char *dir, tm_tokenizer **out, tm_err *err);
+void tm_tokenizer_destroy(tm_tokenizer *t);
+
+/* Encode UTF-8 text (need not be NUL-terminated). Special/added tokens that
+ * appear in the text are matched as tokens. No BOS is added unless add_bos.
+ * *ids is malloc'd (caller frees); *n its length. Invalid UTF-8 -> TM_ERR_INPUT. */
+tm_status tm_tokenizer_encode(const tm_tokenizer *t, const char *text, size_t len, int add_bos,
+                              int32_t **ids, size_t *n, tm_err *err);
+
+/* Decode ids to UTF-8 text (malloc'd, NUL-terminated). skip_special drops
+ * special tokens (bos/eos/...). Out-of-range ids -> TM_ERR_INPUT. */
+tm_status tm_tokenizer_decode(const tm_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+                              char **text, size_t *len, tm_err *err);
+
+int32_t tm_tokenizer_vocab_size(const tm_tokenizer *t);
+/* Id of an exact token string (vocab or added token), or -1. */
+int32_t tm_tokenizer_token_id(const tm_tokenizer *t, const char *token);
+/* Raw token string of an id (as in the vocab, e.g. "Ġthe"), or NULL. */
+const char *tm_tokenizer_token_str(const tm_tokenizer *t, int32_t id);
+int tm_tokenizer_is_special(const tm_tokenizer *t, int32_t id);
+
+/* From tokenizer_config.json (NULL / -1 when absent). */
+const char *tm_tokenizer_bos_token(const tm_tokenizer *t);
+const char *tm_tokenizer_eos_token(const tm_tokenizer *t);
+int32_t tm_tokenizer_bos_id(const tm_tokenizer *t);
+int32_t tm_tokenizer_eos_id(const tm_tokenizer *t);
+int tm_tokenizer_add_bos(const tm_tokenizer *t);            /* add_bos_token, default per family */
+const char *tm_tokenizer_chat_template(const tm_tokenizer *t); /* raw Jinja text or NULL */
+
+/* Streaming detokenizer: push ids one at a time, get back only complete
+ * UTF-8 text (never a broken sequence); flush at the end. Handles the
+ * SentencePiece leading-space rule and byte-fallback tokens. */
+typedef struct tm_detok tm_detok;
+tm_status tm_detok_create(const tm_tokenizer *t, int skip_special, tm_detok **out, tm_err *err);
+void tm_detok_destroy(tm_detok *d);
+/* Appends newly complete text to *out (pointer into the detok's buffer,
+ * valid until the next call) with length *out_len (may be 0). */
+tm_status tm_detok_push(tm_detok *d, int32_t id, const char **out, size_t *out_len, tm_err *err);
+tm_status tm_detok_flush(tm_detok *d, const char **out, size_t *out_len, tm_err *err);
+void tm_detok_reset(tm_detok *d);
+
+#endif
