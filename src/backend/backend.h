@@ -1,0 +1,67 @@
+/* backend.h — the compute backend interface: one forward pass over a batch.
+ *
+ * A backend is a table of function pointers (CPU reference now, CUDA later).
+ * One call runs the whole model over a batch that mixes sequences of
+ * different lengths: prefill chunks and single-token decodes, each with its
+ * own positions and its own paged KV block table. K/V for the batch's new
+ * tokens are written into the paged cache, attention reads earlier tokens
+ * through the block tables, and logits are produced only for the rows that
+ * ask for them. The engine (scheduler, KV block manager) owns block ids; the
+ * backend owns the KV memory (n_blocks x block_size x layers x kv_heads x
+ * head_dim for K and for V), sized once at creation. Nothing allocates per
+ * step.
+ *
+ * Batch layout (tokens of a sequence are contiguous, in position order):
+ *   token i in [seq_start[s], seq_start[s+1]) belongs to sequence s,
+ *   positions[i] is its absolute position; after the step sequence s has
+ *   seq_len[s] tokens in the cache (= positions of its last token + 1), and
+ *   its KV for position p lives in block block_tables[s*max_blocks + p/bs]
+ *   at slot p % bs.
+ */
+#ifndef TM_BACKEND_H
+#define TM_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "model/model.h"
+#include "util/status.h"
+
+typedef struct tm_batch {
+    int32_t n_tokens;
+    const int32_t *token_ids;     /* [n_tokens] */
+    const int32_t *positions;     /* [n_tokens] */
+    int32_t n_seqs;
+    const int32_t *seq_start;     /* [n_seqs + 1] offsets into token_ids */
+    const int32_t *seq_len;       /* [n_seqs] cached length after this step */
+    const int32_t *block_tables;  /* [n_seqs * max_blocks] */
+    int32_t max_blocks;           /* row stride of block_tables */
+    int32_t n_logits;             /* rows of logits wanted */
+    const int32_t *logit_rows;    /* [n_logits] token indices into the batch */
+    float *logits;                /* out: [n_logits * vocab] float32 */
+} tm_batch;
+
+typedef struct tm_backend_opts {
+    int32_t n_blocks;             /* KV pool size in blocks */
+    int32_t block_size;           /* tokens per block (default 16) */
+    int32_t max_batch_tokens;     /* largest n_tokens a forward will see */
+    int32_t max_seqs;             /* largest n_seqs a forward will see */
+    int n_threads;                /* CPU threads (0 = all cores) */
+} tm_backend_opts;
+
+typedef struct tm_backend tm_backend;
+
+typedef struct tm_backend_ops {
+    const char *name;             /* "cpu", "cuda" */
+    tm_status (*create)(const tm_model *m, const tm_backend_opts *o, tm_backend **out, tm_err *err);
+    void (*destroy)(tm_backend *b);
+    tm_status (*forward)(tm_backend *b, const tm_batch *batch, tm_err *err);
+    /* Copy a block's K/V into another block (copy-on-write for n > 1). */
+    tm_status (*copy_block)(tm_backend *b, int32_t src, int32_t dst, tm_err *err);
+    /* Bytes of KV memory one block takes (all layers, K and V). */
+    size_t (*kv_block_bytes)(const tm_model *m, int32_t block_size);
+} tm_backend_ops;
+
+/* The CPU reference backend (always built). */
+extern const tm_backend_ops tm_backend_cpu;
+
+#endif

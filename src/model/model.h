@@ -1,0 +1,103 @@
+/* model.h — a Hugging Face model directory, loaded: config + weights.
+ *
+ * tm_model_load reads DIR/config.json (architecture, shapes, RoPE), optional
+ * DIR/generation_config.json (eos ids, default sampling), and memory-maps
+ * DIR/model.safetensors or the shards named by model.safetensors.index.json.
+ * Every header offset and every tensor shape is checked against the file size
+ * and the config before use; a missing or mis-shaped tensor is an error that
+ * names it. Weights stay in their stored dtype (bf16/fp16/fp32) in the
+ * mapping; backends convert as they need.
+ *
+ * Architectures: llama (incl. rope_scaling "llama3"), mistral, qwen2 (q/k/v
+ * bias, tied embeddings), qwen3 (per-head q_norm/k_norm, explicit head_dim).
+ */
+#ifndef TM_MODEL_H
+#define TM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/status.h"
+
+typedef enum tm_dtype { TM_DTYPE_F32 = 0, TM_DTYPE_F16 = 1, TM_DTYPE_BF16 = 2 } tm_dtype;
+
+typedef enum tm_arch { TM_ARCH_LLAMA = 0, TM_ARCH_MISTRAL, TM_ARCH_QWEN2, TM_ARCH_QWEN3 } tm_arch;
+
+typedef enum tm_rope_scaling { TM_ROPE_NONE = 0, TM_ROPE_LLAMA3 = 1 } tm_rope_scaling;
+
+#define TM_MAX_EOS 8
+
+typedef struct tm_model_config {
+    tm_arch arch;
+    char model_type[32];         /* config.json model_type, e.g. "qwen3" */
+    int32_t vocab_size;
+    int32_t hidden_size;
+    int32_t intermediate_size;
+    int32_t n_layers;
+    int32_t n_heads;
+    int32_t n_kv_heads;
+    int32_t head_dim;            /* explicit (qwen3) or hidden/heads */
+    int32_t max_position_embeddings;
+    float rms_norm_eps;
+    float rope_theta;
+    tm_rope_scaling rope_scaling;
+    float rope_factor;           /* llama3: factor, low_freq_factor, ... */
+    float rope_low_freq_factor;
+    float rope_high_freq_factor;
+    int32_t rope_original_max_pos;
+    int tie_word_embeddings;
+    int attention_bias;          /* q/k/v projections have bias (qwen2) */
+    int qk_norm;                 /* per-head RMSNorm on q and k before RoPE (qwen3) */
+    tm_dtype dtype;              /* torch_dtype of the checkpoint */
+    int32_t bos_token_id;        /* -1 if none */
+    int32_t eos_token_ids[TM_MAX_EOS];
+    int n_eos;
+    /* generation_config.json defaults (has_* = 0 when absent) */
+    int has_temperature, has_top_p, has_top_k;
+    float gen_temperature, gen_top_p;
+    int32_t gen_top_k;
+} tm_model_config;
+
+/* A view of one tensor inside a mapped safetensors file. */
+typedef struct tm_tensor {
+    const char *name;
+    tm_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    const void *data;            /* points into the mapping; NULL if absent */
+    size_t nbytes;
+} tm_tensor;
+
+/* Per-layer weights, HF layout (row-major [out, in] for projections).
+ * Optional tensors have data == NULL when the architecture lacks them. */
+typedef struct tm_layer_weights {
+    tm_tensor attn_norm;         /* [hidden] input_layernorm */
+    tm_tensor wq, wk, wv, wo;    /* [heads*hd, hidden], [kv*hd, hidden] x2, [hidden, heads*hd] */
+    tm_tensor bq, bk, bv;        /* optional biases (qwen2) */
+    tm_tensor q_norm, k_norm;    /* optional [head_dim] (qwen3) */
+    tm_tensor ffn_norm;          /* [hidden] post_attention_layernorm */
+    tm_tensor w_gate, w_up;      /* [inter, hidden] */
+    tm_tensor w_down;            /* [hidden, inter] */
+} tm_layer_weights;
+
+typedef struct tm_model tm_model;
+
+tm_status tm_model_load(const char *dir, tm_model **out, tm_err *err);
+void tm_model_destroy(tm_model *m);
+
+const tm_model_config *tm_model_config_of(const tm_model *m);
+const tm_tensor *tm_model_embed(const tm_model *m);      /* [vocab, hidden] */
+const tm_tensor *tm_model_final_norm(const tm_model *m); /* [hidden] */
+const tm_tensor *tm_model_lm_head(const tm_model *m);    /* [vocab, hidden]; == embed when tied */
+const tm_layer_weights *tm_model_layer(const tm_model *m, int i);
+const char *tm_model_dir(const tm_model *m);
+
+/* Parse config.json text alone (used by the loader; exposed for tests/fuzz). */
+tm_status tm_model_config_parse(const char *json, size_t len, const char *what,
+                                tm_model_config *cfg, tm_err *err);
+
+/* Convert n stored elements of dtype to float32. */
+void tm_dtype_to_f32(tm_dtype dt, const void *src, float *dst, size_t n);
+size_t tm_dtype_size(tm_dtype dt);
+const char *tm_dtype_name(tm_dtype dt);
+
+#endif
