@@ -57,7 +57,10 @@ typedef struct tm_model_config {
     int32_t gen_top_k;
 } tm_model_config;
 
-/* A view of one tensor inside a mapped safetensors file. */
+/* A view of one tensor inside a mapped safetensors file. name and data live as
+ * long as the model (or the tm_safetensors) they came from. Tensors handed out
+ * by tm_model_* have data aligned to their element size (tm_model_load copies a
+ * tensor whose bytes sit at an unaligned file offset). */
 typedef struct tm_tensor {
     const char *name;
     tm_dtype dtype;
@@ -94,6 +97,15 @@ const char *tm_model_dir(const tm_model *m);
 /* Parse config.json text alone (used by the loader; exposed for tests/fuzz). */
 tm_status tm_model_config_parse(const char *json, size_t len, const char *what,
                                 tm_model_config *cfg, tm_err *err);
+
+/* Apply generation_config.json text to cfg (already filled by config_parse):
+ * eos_token_id (int or list; its ids come first, config.json's are kept after
+ * them), temperature, top_p, top_k (has_* set). cfg is unchanged on error. */
+tm_status tm_model_generation_config_parse(const char *json, size_t len, const char *what,
+                                           tm_model_config *cfg, tm_err *err);
+
+/* Number of weight files mapped (1 for model.safetensors, else the shards). */
+int tm_model_n_files(const tm_model *m);
 
 /* Convert n stored elements of dtype to float32. */
 void tm_dtype_to_f32(tm_dtype dt, const void *src, float *dst, size_t n);

@@ -1,0 +1,310 @@
+/* model.c — tm_model_load: a Hugging Face model directory -> config + weight views.
+ *
+ * Reads DIR/config.json and optional DIR/generation_config.json (config.c), maps
+ * DIR/model.safetensors, or else every shard named by the weight_map of
+ * DIR/model.safetensors.index.json (shard names must be plain file names in DIR),
+ * then resolves the HF tensor names of the architecture and checks each shape
+ * against the config. Tensors whose data is not aligned to their element size
+ * (possible in hand-written files) are copied to aligned memory we own.
+ */
+#include "model/model.h"
+#include "model/safetensors.h"
+#include "util/buf.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define TM_CONFIG_MAX_BYTES ((size_t)16 << 20)
+#define TM_INDEX_MAX_BYTES ((size_t)64 << 20)
+#define TM_PATH_MAX 4096
+
+struct tm_model {
+    char *dir;
+    tm_model_config cfg;
+    tm_safetensors **files;
+    char **file_names;       /* base names, parallel to files */
+    int n_files;
+    tm_tensor embed, norm, lm_head;
+    tm_layer_weights *layers;
+    void **owned;            /* realigned copies */
+    size_t n_owned;
+};
+
+/* Where tensor names are looked up. */
+typedef struct resolver {
+    tm_model *m;
+    json_t *weight_map;      /* NULL: single file files[0] */
+    char where[TM_PATH_MAX]; /* model.safetensors or the index json path */
+} resolver;
+
+static int exists(const char *path) { struct stat sb; return stat(path, &sb) == 0; }
+
+static tm_status read_json_file(const char *path, size_t max, tm_buf *b, tm_err *err)
+{
+    return tm_read_file(path, max, b, err);
+}
+
+static int shard_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 255) return 0;
+    if (!strcmp(s, ".") || !strcmp(s, "..")) return 0;
+    return strchr(s, '/') == NULL && strchr(s, '\\') == NULL;
+}
+
+static tm_status add_file(tm_model *m, const char *name, tm_err *err)
+{
+    char path[TM_PATH_MAX];
+    tm_status s = tm_path_join(path, sizeof path, m->dir, name, err);
+    if (s) return s;
+    tm_safetensors **nf = realloc(m->files, (size_t)(m->n_files + 1) * sizeof *nf);
+    if (!nf) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", path);
+    m->files = nf;
+    char **nn = realloc(m->file_names, (size_t)(m->n_files + 1) * sizeof *nn);
+    if (!nn) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", path);
+    m->file_names = nn;
+    char *dup = strdup(name);
+    if (!dup) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", path);
+    tm_safetensors *st;
+    s = tm_safetensors_open(path, &st, err);
+    if (s) { free(dup); return s; }
+    m->files[m->n_files] = st;
+    m->file_names[m->n_files] = dup;
+    m->n_files++;
+    return TM_OK;
+}
+
+static int file_index(const tm_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_files; i++)
+        if (!strcmp(m->file_names[i], name)) return i;
+    return -1;
+}
+
+/* Opens the shards of DIR/model.safetensors.index.json; keeps its weight_map. */
+static tm_status open_index(tm_model *m, resolver *r, json_t **root_out, tm_err *err)
+{
+    tm_buf b;
+    tm_buf_init(&b);
+    tm_status s = read_json_file(r->where, TM_INDEX_MAX_BYTES, &b, err);
+    if (s) { tm_buf_free(&b); return s; }
+    json_error_t je;
+    json_t *root = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, &je);
+    tm_buf_free(&b);
+    if (!root)
+        return tm_errf(err, TM_ERR_INPUT, "%s:%d: not valid JSON: %s", r->where, je.line, je.text);
+    *root_out = root;
+    json_t *wm = json_object_get(root, "weight_map");
+    if (!json_is_object(wm) || json_object_size(wm) == 0)
+        return tm_errf(err, TM_ERR_INPUT, "%s: weight_map: missing or not a non-empty object", r->where);
+    const char *key;
+    json_t *val;
+    json_object_foreach(wm, key, val) {
+        if (!json_is_string(val))
+            return tm_errf(err, TM_ERR_INPUT, "%s: weight_map: %s: file name is not a string", r->where, key);
+        const char *fn = json_string_value(val);
+        if (!shard_name_ok(fn))
+            return tm_errf(err, TM_ERR_INPUT,
+                           "%s: weight_map: %s: shard '%.200s' is not a plain file name in the model directory",
+                           r->where, key, fn);
+        if (file_index(m, fn) >= 0) continue;
+        if ((s = add_file(m, fn, err))) return s;
+    }
+    r->weight_map = wm;
+    return TM_OK;
+}
+
+/* Finds NAME and checks it has shape dims[0..ndim). Absent + !required: out->data
+ * stays NULL. */
+static tm_status resolve(resolver *r, const char *name, int required, int ndim, int64_t d0, int64_t d1,
+                         tm_tensor *out, tm_err *err)
+{
+    tm_model *m = r->m;
+    memset(out, 0, sizeof *out);
+    const tm_tensor *t = NULL;
+    const tm_safetensors *st = m->files[0];
+    if (r->weight_map) {
+        json_t *v = json_object_get(r->weight_map, name);
+        if (v) {
+            int fi = file_index(m, json_string_value(v));
+            st = m->files[fi < 0 ? 0 : fi];
+            t = tm_safetensors_find(st, name);
+            if (!t)
+                return tm_errf(err, TM_ERR_INPUT,
+                               "%s: tensor %s is missing (the weight_map of %s places it in this file)",
+                               tm_safetensors_path(st), name, r->where);
+        }
+    } else {
+        t = tm_safetensors_find(st, name);
+    }
+    if (!t) {
+        if (!required) return TM_OK;
+        return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s is missing", r->where, name);
+    }
+    int64_t want[2] = { d0, d1 };
+    int ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want[i];
+    if (!ok) {
+        char a[128], b[128];
+        tm_shape_format(a, sizeof a, t->ndim, t->shape);
+        tm_shape_format(b, sizeof b, ndim, want);
+        return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s has shape %s, expected %s",
+                       tm_safetensors_path(st), name, a, b);
+    }
+    *out = *t;
+    size_t al = tm_dtype_size(t->dtype);
+    if (t->nbytes && (uintptr_t)t->data % al) {
+        void **no = realloc(m->owned, (m->n_owned + 1) * sizeof *no);
+        if (!no) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", r->where);
+        m->owned = no;
+        void *copy = malloc(t->nbytes);
+        if (!copy) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory copying %s", r->where, name);
+        memcpy(copy, t->data, t->nbytes);
+        m->owned[m->n_owned++] = copy;
+        out->data = copy;
+    }
+    return TM_OK;
+}
+
+static tm_status resolve_layer(resolver *r, int i, tm_layer_weights *L, tm_err *err)
+{
+    const tm_model_config *c = &r->m->cfg;
+    int64_t H = c->hidden_size, I = c->intermediate_size;
+    int64_t Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
+    char n[160];
+    tm_status s;
+#define R(suffix, req, nd, a, b, dst)                                               \
+    do {                                                                            \
+        snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix);                     \
+        if ((s = resolve(r, n, req, nd, a, b, dst, err))) return s;                 \
+    } while (0)
+    R("input_layernorm.weight", 1, 1, H, 0, &L->attn_norm);
+    R("self_attn.q_proj.weight", 1, 2, Q, H, &L->wq);
+    R("self_attn.k_proj.weight", 1, 2, KV, H, &L->wk);
+    R("self_attn.v_proj.weight", 1, 2, KV, H, &L->wv);
+    R("self_attn.o_proj.weight", 1, 2, H, Q, &L->wo);
+    if (c->attention_bias) {
+        R("self_attn.q_proj.bias", 1, 1, Q, 0, &L->bq);
+        R("self_attn.k_proj.bias", 1, 1, KV, 0, &L->bk);
+        R("self_attn.v_proj.bias", 1, 1, KV, 0, &L->bv);
+    }
+    if (c->qk_norm) {
+        R("self_attn.q_norm.weight", 1, 1, c->head_dim, 0, &L->q_norm);
+        R("self_attn.k_norm.weight", 1, 1, c->head_dim, 0, &L->k_norm);
+    }
+    R("post_attention_layernorm.weight", 1, 1, H, 0, &L->ffn_norm);
+    R("mlp.gate_proj.weight", 1, 2, I, H, &L->w_gate);
+    R("mlp.up_proj.weight", 1, 2, I, H, &L->w_up);
+    R("mlp.down_proj.weight", 1, 2, H, I, &L->w_down);
+#undef R
+    return TM_OK;
+}
+
+static tm_status load_config(tm_model *m, tm_err *err)
+{
+    char path[TM_PATH_MAX];
+    tm_status s = tm_path_join(path, sizeof path, m->dir, "config.json", err);
+    if (s) return s;
+    if (!exists(path))
+        return tm_errf(err, TM_ERR_NOTFOUND, "%s: not found (is %s a Hugging Face model directory?)", path,
+                       m->dir);
+    tm_buf b;
+    tm_buf_init(&b);
+    s = read_json_file(path, TM_CONFIG_MAX_BYTES, &b, err);
+    if (!s) s = tm_model_config_parse(b.data, b.len, path, &m->cfg, err);
+    if (!s) s = tm_path_join(path, sizeof path, m->dir, "generation_config.json", err);
+    if (!s && exists(path)) {
+        s = read_json_file(path, TM_CONFIG_MAX_BYTES, &b, err);
+        if (!s) s = tm_model_generation_config_parse(b.data, b.len, path, &m->cfg, err);
+    }
+    tm_buf_free(&b);
+    return s;
+}
+
+static tm_status load_weights(tm_model *m, tm_err *err)
+{
+    resolver r = { .m = m };
+    json_t *index_root = NULL;
+    char single[TM_PATH_MAX];
+    tm_status s = tm_path_join(single, sizeof single, m->dir, "model.safetensors", err);
+    if (s) return s;
+    if (exists(single)) {
+        snprintf(r.where, sizeof r.where, "%s", single);
+        s = add_file(m, "model.safetensors", err);
+    } else {
+        s = tm_path_join(r.where, sizeof r.where, m->dir, "model.safetensors.index.json", err);
+        if (s) return s;
+        if (!exists(r.where))
+            return tm_errf(err, TM_ERR_NOTFOUND,
+                           "%s: no model.safetensors or model.safetensors.index.json in the model directory",
+                           m->dir);
+        s = open_index(m, &r, &index_root, err);
+    }
+    const tm_model_config *c = &m->cfg;
+    if (!s) s = resolve(&r, "model.embed_tokens.weight", 1, 2, c->vocab_size, c->hidden_size, &m->embed, err);
+    if (!s) s = resolve(&r, "model.norm.weight", 1, 1, c->hidden_size, 0, &m->norm, err);
+    if (!s) {
+        s = resolve(&r, "lm_head.weight", 0, 2, c->vocab_size, c->hidden_size, &m->lm_head, err);
+        if (!s && !m->lm_head.data) {
+            if (c->tie_word_embeddings)
+                m->lm_head = m->embed;
+            else
+                s = tm_errf(err, TM_ERR_INPUT,
+                            "%s: tensor lm_head.weight is missing (and tie_word_embeddings is false)", r.where);
+        }
+    }
+    if (!s) {
+        m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+        if (!m->layers) s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
+    }
+    for (int i = 0; !s && i < c->n_layers; i++) s = resolve_layer(&r, i, &m->layers[i], err);
+    json_decref(index_root);
+    return s;
+}
+
+tm_status tm_model_load(const char *dir, tm_model **out, tm_err *err)
+{
+    *out = NULL;
+    tm_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(dir))) {
+        free(m);
+        return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", dir);
+    }
+    tm_status s = load_config(m, err);
+    if (!s) s = load_weights(m, err);
+    if (s) { tm_model_destroy(m); return s; }
+    *out = m;
+    return TM_OK;
+}
+
+void tm_model_destroy(tm_model *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->n_files; i++) {
+        tm_safetensors_destroy(m->files[i]);
+        free(m->file_names[i]);
+    }
+    free(m->files);
+    free(m->file_names);
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    free(m->dir);
+    free(m);
+}
+
+const tm_model_config *tm_model_config_of(const tm_model *m) { return &m->cfg; }
+const tm_tensor *tm_model_embed(const tm_model *m) { return &m->embed; }
+const tm_tensor *tm_model_final_norm(const tm_model *m) { return &m->norm; }
+const tm_tensor *tm_model_lm_head(const tm_model *m) { return &m->lm_head; }
+const char *tm_model_dir(const tm_model *m) { return m->dir; }
+int tm_model_n_files(const tm_model *m) { return m->n_files; }
+
+const tm_layer_weights *tm_model_layer(const tm_model *m, int i)
+{
+    return i >= 0 && i < m->cfg.n_layers ? &m->layers[i] : NULL;
+}
