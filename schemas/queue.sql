@@ -1,0 +1,158 @@
+-- queue.sql — the full current schema of the tokenmill queue (for humans).
+--
+-- The DB is what `tokenmill submit` writes and `tokenmill run` claims from;
+-- anyone may query it (`sqlite3 tokenmill.db 'select * from job_costs'`).
+-- The build does NOT read this file: it embeds schemas/migrations/NNNN_*.sql
+-- and src/queue/queue.c applies those newer than PRAGMA user_version (= the
+-- number of applied migrations), one transaction each. This file is the result
+-- of applying all of them (0001_init + 0002_indexes_cost_views); keep it in step.
+-- Connections use WAL mode, foreign_keys=ON, busy_timeout 10 s.
+-- Times are unix seconds (INTEGER) except lease_expires (REAL, sub-second).
+
+-- One submission. Lifecycle (OpenAI batch states):
+--   validating -> queued -> in_progress -> completed        (nothing pending/running left)
+--                                       -> expired          (completion window passed)
+--   queued|in_progress -> cancelling -> cancelled           (tokenmill cancel; once nothing runs)
+--   validating -> failed   (--on-invalid skip and not one valid line)
+--   finalizing is set (finalizing_at) on the way to completed.
+CREATE TABLE jobs (
+    seq               INTEGER PRIMARY KEY,          -- submission order (claim order within a priority)
+    id                TEXT NOT NULL UNIQUE,         -- 'job_' + 32 random hex digits
+    name              TEXT,                         -- --name
+    model             TEXT,                         -- --model: default for requests without body.model
+    endpoint          TEXT,                         -- url of the first request ('/v1/chat/completions' ...)
+    state             TEXT NOT NULL DEFAULT 'validating' CHECK (state IN
+                      ('validating','queued','in_progress','finalizing','completed',
+                       'failed','cancelling','cancelled','expired')),
+    priority          INTEGER NOT NULL DEFAULT 0,   -- higher is claimed first
+    metadata          TEXT NOT NULL DEFAULT '{}',   -- JSON object of --metadata k=v (<= 16 keys)
+    on_invalid        TEXT NOT NULL DEFAULT 'reject', -- 'reject' | 'skip'
+    completion_window INTEGER NOT NULL DEFAULT 86400, -- seconds; expires_at = created_at + this
+    created_at        INTEGER NOT NULL,
+    in_progress_at    INTEGER,                      -- first claim
+    finalizing_at     INTEGER,
+    completed_at      INTEGER,
+    failed_at         INTEGER,
+    expired_at        INTEGER,
+    cancelling_at     INTEGER,
+    cancelled_at      INTEGER,
+    expires_at        INTEGER                       -- pending requests after this become 'expired'
+);
+CREATE INDEX jobs_state_priority ON jobs(state, priority);
+
+-- One input line. States: pending -> running (claimed with a lease) -> done | failed;
+-- running -> pending (released, or lease expired and reclaimed);
+-- pending -> cancelled (tokenmill cancel) | expired (completion window passed).
+CREATE TABLE requests (
+    seq               INTEGER PRIMARY KEY,          -- submission order
+    id                TEXT NOT NULL UNIQUE,         -- 'req_' + 32 hex; output line id is 'batch_req_' + the same hex
+    job_id            TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    custom_id         TEXT,                         -- the line's custom_id (NULL if unreadable on an invalid line)
+    invalid           INTEGER NOT NULL DEFAULT 0,   -- 1: an invalid line kept by --on-invalid skip (state failed)
+    source            TEXT NOT NULL,                -- file name, or 'archive.tar:member.jsonl', or '<stdin>'
+    line              INTEGER NOT NULL,             -- 1-based line number in source
+    method            TEXT NOT NULL DEFAULT 'POST',
+    url               TEXT,                         -- endpoint, '/v1/chat/completions' | '/v1/completions'
+    model             TEXT,                         -- body.model or the job's default
+    body              TEXT,                         -- request body JSON (compact)
+    max_tokens        INTEGER,                      -- max_completion_tokens / max_tokens; NULL if absent
+    n                 INTEGER NOT NULL DEFAULT 1,
+    state             TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+                      ('pending','running','done','failed','cancelled','expired')),
+    error             TEXT,                         -- JSON {"code":..., "message":...} when failed/cancelled/expired
+    lease_owner       TEXT,                         -- worker holding the claim (unique per process)
+    lease_expires     REAL,                         -- unix seconds; past it the request may be reclaimed
+    attempts          INTEGER NOT NULL DEFAULT 0,   -- times claimed
+    created_at        INTEGER NOT NULL,
+    started_at        INTEGER,                      -- first claim
+    finished_at       INTEGER,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens     INTEGER NOT NULL DEFAULT 0,   -- prompt tokens served from the prefix cache
+    gpu_seconds       REAL,                         -- cost columns: NULL until the worker attributes them
+    energy_joules     REAL,
+    cost_usd          REAL
+);
+CREATE UNIQUE INDEX requests_custom_id ON requests(job_id, custom_id) WHERE invalid = 0;
+CREATE INDEX requests_job_state ON requests(job_id, state);
+CREATE INDEX requests_lease ON requests(lease_expires) WHERE state = 'running';
+
+-- The response of a done request: the response body JSON (chat.completion /
+-- text_completion object with usage), zstd-compressed (one frame).
+CREATE TABLE results (
+    request_id        TEXT PRIMARY KEY REFERENCES requests(id) ON DELETE CASCADE,
+    response_zstd     BLOB NOT NULL,
+    response_size     INTEGER NOT NULL,             -- uncompressed bytes
+    created_at        INTEGER NOT NULL
+);
+
+-- Progress of a running request saved at preemption (filled by the worker).
+CREATE TABLE checkpoints (
+    request_id        TEXT PRIMARY KEY REFERENCES requests(id) ON DELETE CASCADE,
+    worker_id         TEXT,
+    tokens_done       INTEGER NOT NULL DEFAULT 0,
+    state_zstd        BLOB,                         -- generated ids, sampler state (worker's format)
+    created_at        INTEGER NOT NULL
+);
+
+-- A `tokenmill run` process (filled by the worker).
+CREATE TABLE workers (
+    id                TEXT PRIMARY KEY,             -- also its lease owner string
+    host              TEXT,
+    pid               INTEGER,
+    device            TEXT,                         -- 'cpu' | GPU name
+    state             TEXT,
+    started_at        INTEGER NOT NULL,
+    heartbeat_at      INTEGER
+);
+
+-- One run of a worker, with what it did and cost (filled by the worker).
+CREATE TABLE runs (
+    id                TEXT PRIMARY KEY,
+    worker_id         TEXT REFERENCES workers(id) ON DELETE SET NULL,
+    started_at        INTEGER NOT NULL,
+    ended_at          INTEGER,
+    exit_code         INTEGER,
+    device            TEXT,
+    price_profile     TEXT,                         -- prices.name used
+    requests_done     INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    gpu_seconds       REAL,
+    energy_joules     REAL,
+    cost_usd          REAL
+);
+
+-- Price profiles (e.g. 'h200-spot': 2.10 USD/GPU-hour, 0.15 USD/kWh).
+CREATE TABLE prices (
+    name              TEXT PRIMARY KEY,
+    usd_per_gpu_hour  REAL,
+    usd_per_kwh       REAL,
+    description       TEXT,
+    created_at        INTEGER NOT NULL
+);
+
+-- Per-request cost (NULL cost columns until attributed).
+CREATE VIEW request_costs AS
+SELECT r.id AS request_id, r.job_id, r.custom_id, r.prompt_tokens, r.completion_tokens,
+       r.cached_tokens, r.gpu_seconds, r.energy_joules, r.cost_usd
+FROM requests r;
+
+-- Per-job cost. Sums are 0 on empty data; the ratios are the job's whole cost
+-- divided by its input / output / all tokens (per million), NULL when the
+-- divisor is 0 or no cost is recorded; tokens_per_usd = all tokens / cost.
+CREATE VIEW job_costs AS
+SELECT j.id AS job_id, j.name, j.model,
+       COUNT(r.seq) AS requests,
+       COALESCE(SUM(r.prompt_tokens), 0) AS prompt_tokens,
+       COALESCE(SUM(r.completion_tokens), 0) AS completion_tokens,
+       COALESCE(SUM(r.cached_tokens), 0) AS cached_tokens,
+       COALESCE(SUM(r.gpu_seconds), 0.0) AS gpu_seconds,
+       COALESCE(SUM(r.energy_joules), 0.0) / 3.6e6 AS kwh,
+       COALESCE(SUM(r.cost_usd), 0.0) AS cost_usd,
+       SUM(r.cost_usd) * 1e6 / NULLIF(SUM(r.prompt_tokens), 0) AS usd_per_1m_input,
+       SUM(r.cost_usd) * 1e6 / NULLIF(SUM(r.completion_tokens), 0) AS usd_per_1m_output,
+       SUM(r.cost_usd) * 1e6 / NULLIF(SUM(r.prompt_tokens) + SUM(r.completion_tokens), 0) AS usd_per_1m_total,
+       (SUM(r.prompt_tokens) + SUM(r.completion_tokens)) / NULLIF(SUM(r.cost_usd), 0.0) AS tokens_per_usd
+FROM jobs j LEFT JOIN requests r ON r.job_id = j.id
+GROUP BY j.id;

@@ -1,0 +1,179 @@
+/* queue.h — the SQLite job queue: the only code in tokenmill that speaks SQL.
+ *
+ * One DB file (WAL, foreign_keys=ON, busy_timeout 10 s) holds jobs, requests,
+ * results (zstd-compressed response JSON), checkpoints, workers, runs, prices
+ * and the cost views; schemas/queue.sql documents every column. Opening a DB
+ * applies the embedded migrations newer than its PRAGMA user_version.
+ * Several processes may share one DB: claims run in BEGIN IMMEDIATE, so no
+ * request is ever held by two live leases, and completing/failing a request is
+ * guarded by its lease. Every statement is prepared with bound parameters.
+ */
+#ifndef TM_QUEUE_H
+#define TM_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/status.h"
+
+typedef struct tm_queue tm_queue;
+
+#define TM_QUEUE_ID_MAX 48           /* "job_"/"req_" + 32 hex + NUL fits */
+#define TM_QUEUE_NAME_MAX 256        /* --name, --model (bytes) */
+#define TM_QUEUE_METADATA_MAX_KEYS 16
+#define TM_QUEUE_METADATA_KEY_MAX 64
+#define TM_QUEUE_METADATA_VALUE_MAX 512
+#define TM_QUEUE_BUSY_TIMEOUT_MS 10000
+
+/* Open (creating if absent) and migrate. */
+tm_status tm_queue_open(const char *path, tm_queue **out, tm_err *err);
+/* Open an existing DB only (status, cancel, results, export): a missing file
+ * is TM_ERR_NOTFOUND, and nothing is created. */
+tm_status tm_queue_open_existing(const char *path, tm_queue **out, tm_err *err);
+void tm_queue_close(tm_queue *q); /* NULL is a no-op; rolls back an open submission */
+
+/* PRAGMA user_version of the open DB, and the number of embedded migrations. */
+int tm_queue_schema_version(tm_queue *q);
+int tm_queue_schema_latest(void);
+
+/* How long to wait for another process's write lock (default
+ * TM_QUEUE_BUSY_TIMEOUT_MS) before TM_ERR_BUSY. */
+void tm_queue_set_busy_timeout(tm_queue *q, int ms);
+
+/* Test hook: the clock used for leases, expiry and timestamps (unix seconds).
+ * NULL restores the real clock. Per handle, not global. */
+void tm_queue_set_clock(tm_queue *q, double (*now)(void *ctx), void *ctx);
+
+/* A unique lease owner string for this process: "host:pid:randomhex". */
+tm_status tm_queue_make_owner(tm_queue *q, char *out, size_t outsz, tm_err *err);
+
+/* ---- submission: one transaction per job ---------------------------------- */
+
+typedef struct tm_queue_job_opts {
+    const char *name;           /* may be NULL */
+    const char *model;          /* default model; may be NULL */
+    int64_t priority;           /* higher is claimed first */
+    const char *metadata_json;  /* JSON object text, or NULL for {} */
+    int64_t completion_window;  /* seconds; <= 0 means 24 h */
+    int skip_invalid;           /* 1: --on-invalid skip */
+} tm_queue_job_opts;
+
+typedef struct tm_queue_new_request {
+    const char *custom_id;      /* required for add; may be NULL for add_failed */
+    const char *source;         /* display name of the file */
+    long line;                  /* 1-based */
+    const char *url;            /* endpoint; may be NULL for add_failed */
+    const char *model;          /* NULL: the job's default model */
+    const char *body_json;      /* may be NULL for add_failed */
+    int64_t max_tokens;         /* < 0: absent */
+    int64_t n;                  /* choices (<= 0 taken as 1) */
+} tm_queue_new_request;
+
+/* BEGIN IMMEDIATE and insert the job in state 'validating'. job_id receives
+ * the new id. Only one submission may be open per handle. */
+tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *opts,
+                                char job_id[TM_QUEUE_ID_MAX], tm_err *err);
+/* Add a valid request. A custom_id already used in this job gives
+ * TM_ERR_INPUT with err = 'custom_id: duplicate "x" (first at a.jsonl:3)'
+ * (found through the DB's unique index; the transaction stays usable). */
+tm_status tm_queue_submit_add(tm_queue *q, const tm_queue_new_request *r, tm_err *err);
+/* Record an invalid line as a failed request (error code "invalid_request"). */
+tm_status tm_queue_submit_add_failed(tm_queue *q, const tm_queue_new_request *r,
+                                     const char *message, tm_err *err);
+/* Job -> queued (or failed when it has no valid request) and COMMIT. */
+tm_status tm_queue_submit_commit(tm_queue *q, tm_err *err);
+/* ROLLBACK: the DB is as before begin. Safe to call when nothing is open. */
+void tm_queue_submit_rollback(tm_queue *q);
+
+/* ---- workers: claim, lease, finish ----------------------------------------- */
+
+typedef struct tm_queue_claimed {
+    char request_id[TM_QUEUE_ID_MAX];
+    char job_id[TM_QUEUE_ID_MAX];
+    char *custom_id;   /* malloc'd strings; tm_queue_claimed_clear frees them */
+    char *url;
+    char *model;
+    char *body_json;
+    int64_t max_tokens; /* -1: absent */
+    int64_t n;
+    int64_t attempts;   /* including this claim */
+    double lease_expires;
+} tm_queue_claimed;
+
+void tm_queue_claimed_clear(tm_queue_claimed *c);
+
+/* In one BEGIN IMMEDIATE transaction: reclaim expired leases, expire jobs past
+ * their window, then take up to max pending requests of queued/in_progress jobs
+ * (job priority desc, then submission order), leased to owner for lease_s
+ * seconds; their jobs go queued -> in_progress. out[0..*n_out) are filled. */
+tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s,
+                         tm_queue_claimed *out, int *n_out, tm_err *err);
+
+/* Extend every lease held by owner to now + lease_s. *renewed may be NULL. */
+tm_status tm_queue_renew(tm_queue *q, const char *owner, double lease_s, int *renewed, tm_err *err);
+
+typedef struct tm_queue_usage {
+    int64_t prompt_tokens, completion_tokens, cached_tokens;
+    double gpu_seconds, energy_joules, cost_usd; /* < 0: leave NULL */
+} tm_queue_usage;
+
+/* Store the response body JSON (zstd-compressed), mark the request done, add
+ * the token counts, update the job state: one transaction. Only the current
+ * lease holder may: otherwise TM_ERR_NOTFOUND ("lease not held") and nothing
+ * is written. usage may be NULL. */
+tm_status tm_queue_complete(tm_queue *q, const char *owner, const char *request_id,
+                            const char *response_json, size_t len,
+                            const tm_queue_usage *usage, tm_err *err);
+/* Mark a leased request failed with {"code":code,"message":message}. */
+tm_status tm_queue_fail(tm_queue *q, const char *owner, const char *request_id,
+                        const char *code, const char *message, tm_err *err);
+/* Give leases back (request -> pending). request_id NULL: all of owner's. */
+tm_status tm_queue_release(tm_queue *q, const char *owner, const char *request_id,
+                           int *released, tm_err *err);
+/* Running requests whose lease has expired -> pending. */
+tm_status tm_queue_reclaim_expired(tm_queue *q, int *reclaimed, tm_err *err);
+/* Pending requests of jobs past expires_at -> expired; such jobs -> expired
+ * once nothing of theirs is running. */
+tm_status tm_queue_expire(tm_queue *q, int *expired, tm_err *err);
+
+/* ---- jobs: status, cancel ------------------------------------------------ */
+
+typedef struct tm_queue_job {
+    char id[TM_QUEUE_ID_MAX];
+    char state[16];
+    char *name, *model, *endpoint, *metadata_json; /* malloc'd; NULL when absent */
+    int64_t priority, completion_window;
+    int64_t created_at, in_progress_at, finalizing_at, completed_at, failed_at,
+            expired_at, cancelling_at, cancelled_at, expires_at; /* 0 = not set */
+    int64_t total, pending, running, done, failed, cancelled, expired;
+    /* sums over done and failed requests (the only ones that carry them) */
+    int64_t prompt_tokens, completion_tokens, cached_tokens;
+    double gpu_seconds, energy_joules, cost_usd;
+    int has_cost; /* some request has a cost recorded */
+} tm_queue_job;
+
+void tm_queue_job_clear(tm_queue_job *j);
+
+/* One job with its request counts and token/cost sums. TM_ERR_NOTFOUND if unknown. */
+tm_status tm_queue_job_get(tm_queue *q, const char *job_id, tm_queue_job *out, tm_err *err);
+/* Every job in submission order; the job passed to cb is cleared after cb. */
+tm_status tm_queue_job_list(tm_queue *q,
+                            tm_status (*cb)(void *ctx, const tm_queue_job *job, tm_err *err),
+                            void *ctx, tm_err *err);
+/* Pending -> cancelled at once; job -> cancelling, -> cancelled when nothing
+ * runs. A finished job is left as it is. state_out (16 bytes) may be NULL. */
+tm_status tm_queue_cancel(tm_queue *q, const char *job_id, char state_out[16], tm_err *err);
+
+/* ---- reading results -------------------------------------------------------- */
+
+/* Done requests of a job in submission order, with the decompressed response. */
+typedef tm_status (*tm_queue_result_cb)(void *ctx, const char *request_id, const char *custom_id,
+                                        const char *response_json, size_t len, tm_err *err);
+tm_status tm_queue_foreach_result(tm_queue *q, const char *job_id, tm_queue_result_cb cb,
+                                  void *ctx, tm_err *err);
+/* Failed / cancelled / expired requests with their error JSON (may be NULL). */
+typedef tm_status (*tm_queue_error_cb)(void *ctx, const char *request_id, const char *custom_id,
+                                       const char *state, const char *error_json, tm_err *err);
+tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error_cb cb,
+                                 void *ctx, tm_err *err);
+
+#endif
