@@ -17,6 +17,13 @@
  *   seq_len[s] tokens in the cache (= positions of its last token + 1), and
  *   its KV for position p lives in block block_tables[s*max_blocks + p/bs]
  *   at slot p % bs.
+ * forward() checks the batch against this contract (and the sizes given at
+ * create) before touching memory: a violation is TM_ERR_USAGE, a token id
+ * outside the vocabulary TM_ERR_INPUT.
+ *
+ * Batch invariance: a sequence's logits must be bit-identical whatever else
+ * is in the batch, however its prompt was chunked, and whatever the thread
+ * count (the CPU backend guarantees it; test_golden_models checks it).
  */
 #ifndef TM_BACKEND_H
 #define TM_BACKEND_H
@@ -46,7 +53,21 @@ typedef struct tm_backend_opts {
     int32_t max_batch_tokens;     /* largest n_tokens a forward will see */
     int32_t max_seqs;             /* largest n_seqs a forward will see */
     int n_threads;                /* CPU threads (0 = all cores) */
+    unsigned flags;               /* TM_BACKEND_* below; 0 = the normal, exact path */
 } tm_backend_opts;
+
+/* opts.flags. TM_BACKEND_BLAS_GEMM: the CPU backend projects through
+ * cblas_sgemm (faster prefill) instead of its own fixed-order matmul; results
+ * then depend in the last bits on the batch a token rides in (not batch
+ * invariant). The TM_BACKEND_DEBUG_* knobs deliberately switch off one
+ * architecture-specific part so tests can prove the golden checks fail
+ * without it; never set them outside tests. */
+#define TM_BACKEND_BLAS_GEMM             (1u << 0)
+#define TM_BACKEND_DEBUG_NO_ROPE_SCALING (1u << 8)  /* ignore rope_scaling llama3 */
+#define TM_BACKEND_DEBUG_NO_QKV_BIAS     (1u << 9)  /* drop q/k/v biases (qwen2) */
+#define TM_BACKEND_DEBUG_NO_QK_NORM      (1u << 10) /* skip q_norm/k_norm (qwen3) */
+#define TM_BACKEND_DEBUG_ROPE_INTERLEAVED (1u << 11) /* GPT-J pairs (2i,2i+1), not rotate-half */
+#define TM_BACKEND_DEBUG_GQA_MODULO      (1u << 12) /* head h -> kv head h % kv_heads (wrong) */
 
 typedef struct tm_backend tm_backend;
 
@@ -63,5 +84,10 @@ typedef struct tm_backend_ops {
 
 /* The CPU reference backend (always built). */
 extern const tm_backend_ops tm_backend_cpu;
+
+/* The backend for a --device value: "cpu"; "auto" (cpu for now); "cuda" ->
+ * TM_ERR_UNAVAILABLE unless a CUDA backend is built in and a GPU is present.
+ * Unknown names -> TM_ERR_USAGE. */
+tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_err *err);
 
 #endif

@@ -1,0 +1,450 @@
+/* cpu_backend.c — the CPU reference backend: a float32 forward pass over a
+ * paged KV cache (tm_backend_cpu, see backend.h for the batch contract).
+ *
+ * create() converts every weight to float32 once (one allocation), sizes the
+ * KV pool ([layer][K|V][block][slot][kv_head][head_dim]) and all scratch for
+ * max_batch_tokens, and starts the thread pool; forward() validates the batch
+ * and allocates nothing. Llama / Mistral / Qwen2 (q/k/v bias, tied lm_head) /
+ * Qwen3 (per-head q/k RMSNorm) with HF rotate-half RoPE and llama3 scaling.
+ * Batch invariant (cpu_ops.h) unless TM_BACKEND_BLAS_GEMM; one thread at a time.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
+
+typedef struct cpu_layer {
+    const float *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
+    const float *ffn_norm, *w_gate, *w_up, *w_down;
+} cpu_layer;
+
+struct tm_backend {
+    tm_model_config cfg;
+    unsigned flags;
+    tm_cpu_pool *pool;
+    int32_t H, I, V, nh, nkv, hd, qdim, kvdim;
+    /* weights (float32, one allocation) */
+    float *wbuf;
+    const float *embed, *final_norm, *lm_head;
+    cpu_layer *layers;
+    double *inv_freq; /* [hd/2] */
+    /* KV pool */
+    float *kv;
+    int32_t n_blocks, bs;
+    size_t pool_floats; /* floats of one layer's K (or V) pool */
+    int32_t ctx_max;    /* longest sequence attention can handle */
+    /* scratch for max_batch_tokens rows */
+    int32_t max_tokens, max_seqs;
+    float *scratch;
+    float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *rcos, *rsin, *scores;
+    int32_t *tok_seq;
+};
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+static int mul_ok(size_t *acc, size_t b)
+{
+    if (b && *acc > SIZE_MAX / b) return 0;
+    *acc *= b;
+    return 1;
+}
+
+/* Elements a tensor must have; 0 if the tensor is absent. */
+static tm_status tensor_check(const tm_tensor *t, const char *what, size_t n, int required, tm_err *err)
+{
+    if (!t->data) {
+        if (required) return tm_errf(err, TM_ERR_INPUT, "cpu backend: tensor %s is missing", what);
+        return TM_OK;
+    }
+    size_t es = tm_dtype_size(t->dtype);
+    size_t need = n;
+    if (!es || !mul_ok(&need, es) || t->nbytes != need)
+        return tm_errf(err, TM_ERR_INPUT, "cpu backend: tensor %s has %zu bytes, expected %zu elements of %s",
+                       t->name ? t->name : what, t->nbytes, n, tm_dtype_name(t->dtype));
+    return TM_OK;
+}
+
+typedef struct conv_state {
+    float *next;
+} conv_state;
+
+static const float *conv(conv_state *cs, const tm_tensor *t, size_t n)
+{
+    if (!t->data) return NULL;
+    float *dst = cs->next;
+    tm_dtype_to_f32(t->dtype, t->data, dst, n);
+    cs->next += n;
+    return dst;
+}
+
+static void cpu_destroy(tm_backend *b)
+{
+    if (!b) return;
+    tm_cpu_pool_destroy(b->pool);
+    free(b->wbuf);
+    free(b->layers);
+    free(b->inv_freq);
+    free(b->kv);
+    free(b->scratch);
+    free(b->tok_seq);
+    free(b);
+}
+
+static size_t cpu_kv_block_bytes(const tm_model *m, int32_t block_size)
+{
+    const tm_model_config *c = tm_model_config_of(m);
+    if (block_size <= 0 || c->n_layers <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0) return 0;
+    size_t n = (size_t)c->n_layers * 2;
+    if (!mul_ok(&n, (size_t)block_size) || !mul_ok(&n, (size_t)c->n_kv_heads) ||
+        !mul_ok(&n, (size_t)c->head_dim) || !mul_ok(&n, sizeof(float)))
+        return 0;
+    return n;
+}
+
+static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_backend **out, tm_err *err)
+{
+    *out = NULL;
+    if (!m || !o) return tm_errf(err, TM_ERR_USAGE, "cpu backend: model and options are required");
+    const tm_model_config *c = tm_model_config_of(m);
+    if (o->n_blocks <= 0 || o->block_size <= 0 || o->max_batch_tokens <= 0 || o->max_seqs <= 0)
+        return tm_errf(err, TM_ERR_USAGE,
+                       "cpu backend: n_blocks (%d), block_size (%d), max_batch_tokens (%d) and max_seqs (%d) must be > 0",
+                       o->n_blocks, o->block_size, o->max_batch_tokens, o->max_seqs);
+    if (c->hidden_size <= 0 || c->intermediate_size <= 0 || c->vocab_size <= 0 || c->n_layers <= 0 ||
+        c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 || c->head_dim % 2 ||
+        c->n_heads % c->n_kv_heads)
+        return tm_errf(err, TM_ERR_INPUT, "cpu backend: unsupported model shape (hidden %d, inter %d, vocab %d, "
+                       "layers %d, heads %d, kv_heads %d, head_dim %d)", c->hidden_size, c->intermediate_size,
+                       c->vocab_size, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim);
+
+    tm_backend *b = calloc(1, sizeof *b);
+    if (!b) return tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory");
+    tm_status st;
+    b->cfg = *c;
+    b->flags = o->flags;
+    b->H = c->hidden_size;
+    b->I = c->intermediate_size;
+    b->V = c->vocab_size;
+    b->nh = c->n_heads;
+    b->nkv = c->n_kv_heads;
+    b->hd = c->head_dim;
+    b->qdim = b->nh * b->hd;
+    b->kvdim = b->nkv * b->hd;
+    b->n_blocks = o->n_blocks;
+    b->bs = o->block_size;
+    b->max_tokens = o->max_batch_tokens;
+    b->max_seqs = o->max_seqs;
+    size_t H = (size_t)b->H, I = (size_t)b->I, V = (size_t)b->V, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
+    size_t L = (size_t)c->n_layers, hd = (size_t)b->hd;
+
+    /* --- check every tensor, count floats --- */
+    const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
+    int tied = lmh->data == emb->data;
+    if ((st = tensor_check(emb, "embed_tokens", V * H, 1, err)) ||
+        (st = tensor_check(fn, "norm", H, 1, err)) ||
+        (!tied && (st = tensor_check(lmh, "lm_head", V * H, 1, err))))
+        goto fail;
+    size_t total = V * H + H + (tied ? 0 : V * H);
+    for (size_t l = 0; l < L; l++) {
+        const tm_layer_weights *w = tm_model_layer(m, (int)l);
+        if (!w) {
+            st = tm_errf(err, TM_ERR_INPUT, "cpu backend: layer %zu is missing", l);
+            goto fail;
+        }
+        struct { const tm_tensor *t; const char *name; size_t n; int req; } ts[] = {
+            {&w->attn_norm, "input_layernorm", H, 1}, {&w->wq, "q_proj", Q * H, 1},
+            {&w->wk, "k_proj", KV * H, 1},            {&w->wv, "v_proj", KV * H, 1},
+            {&w->wo, "o_proj", H * Q, 1},             {&w->bq, "q_proj.bias", Q, 0},
+            {&w->bk, "k_proj.bias", KV, 0},           {&w->bv, "v_proj.bias", KV, 0},
+            {&w->q_norm, "q_norm", hd, c->qk_norm},   {&w->k_norm, "k_norm", hd, c->qk_norm},
+            {&w->ffn_norm, "post_attention_layernorm", H, 1}, {&w->w_gate, "gate_proj", I * H, 1},
+            {&w->w_up, "up_proj", I * H, 1},          {&w->w_down, "down_proj", H * I, 1},
+        };
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+            if ((st = tensor_check(ts[i].t, ts[i].name, ts[i].n, ts[i].req, err))) {
+                tm_err_prefix(err, st, "layer %zu", l);
+                goto fail;
+            }
+            if (ts[i].t->data) total += ts[i].n;
+        }
+    }
+    b->wbuf = malloc(total * sizeof(float));
+    b->layers = calloc(L, sizeof *b->layers);
+    b->inv_freq = malloc((hd / 2) * sizeof(double));
+    if (!b->wbuf || !b->layers || !b->inv_freq) {
+        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for %zu MiB of float32 weights",
+                     total * sizeof(float) >> 20);
+        goto fail;
+    }
+    conv_state cs = {b->wbuf};
+    b->embed = conv(&cs, emb, V * H);
+    b->final_norm = conv(&cs, fn, H);
+    b->lm_head = tied ? b->embed : conv(&cs, lmh, V * H);
+    for (size_t l = 0; l < L; l++) {
+        const tm_layer_weights *w = tm_model_layer(m, (int)l);
+        cpu_layer *cl = &b->layers[l];
+        cl->attn_norm = conv(&cs, &w->attn_norm, H);
+        cl->wq = conv(&cs, &w->wq, Q * H);
+        cl->wk = conv(&cs, &w->wk, KV * H);
+        cl->wv = conv(&cs, &w->wv, KV * H);
+        cl->wo = conv(&cs, &w->wo, H * Q);
+        cl->bq = conv(&cs, &w->bq, Q);
+        cl->bk = conv(&cs, &w->bk, KV);
+        cl->bv = conv(&cs, &w->bv, KV);
+        cl->q_norm = conv(&cs, &w->q_norm, hd);
+        cl->k_norm = conv(&cs, &w->k_norm, hd);
+        cl->ffn_norm = conv(&cs, &w->ffn_norm, H);
+        cl->w_gate = conv(&cs, &w->w_gate, I * H);
+        cl->w_up = conv(&cs, &w->w_up, I * H);
+        cl->w_down = conv(&cs, &w->w_down, H * I);
+        if (b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS) cl->bq = cl->bk = cl->bv = NULL;
+        if (b->flags & TM_BACKEND_DEBUG_NO_QK_NORM) cl->q_norm = cl->k_norm = NULL;
+    }
+    tm_cpu_rope_inv_freq(c, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), b->inv_freq);
+
+    /* --- KV pool --- */
+    b->pool_floats = (size_t)b->n_blocks;
+    size_t kv_total;
+    if (!mul_ok(&b->pool_floats, (size_t)b->bs) || !mul_ok(&b->pool_floats, KV) ||
+        (kv_total = b->pool_floats, !mul_ok(&kv_total, 2 * L)) || !mul_ok(&kv_total, sizeof(float))) {
+        st = tm_errf(err, TM_ERR_USAGE, "cpu backend: KV pool of %d blocks x %d is too large", b->n_blocks, b->bs);
+        goto fail;
+    }
+    b->kv = calloc(1, kv_total);
+    if (!b->kv) {
+        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for a %zu MiB KV pool", kv_total >> 20);
+        goto fail;
+    }
+    int64_t ctx = (int64_t)b->n_blocks * b->bs;
+    if (ctx > INT32_MAX) ctx = INT32_MAX;
+    b->ctx_max = (int32_t)ctx;
+
+    /* --- thread pool and scratch --- */
+    if ((st = tm_cpu_pool_create(o->n_threads, &b->pool, err))) goto fail;
+    size_t T = (size_t)b->max_tokens, nthr = (size_t)tm_cpu_pool_threads(b->pool);
+    size_t sizes[] = {T * H, T * H, T * Q, T * KV, T * KV, T * Q, T * I, T * I, T * H,
+                      T * (hd / 2), T * (hd / 2), nthr * (size_t)b->ctx_max};
+    float **ptrs[] = {&b->x, &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp,
+                      &b->rcos, &b->rsin, &b->scores};
+    size_t sc_total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (sizes[i] > (SIZE_MAX / sizeof(float) - sc_total) / 2) {
+            st = tm_errf(err, TM_ERR_USAGE, "cpu backend: scratch for %d tokens is too large", b->max_tokens);
+            goto fail;
+        }
+        sc_total += sizes[i];
+    }
+    b->scratch = malloc(sc_total * sizeof(float));
+    b->tok_seq = malloc(T * sizeof(int32_t));
+    if (!b->scratch || !b->tok_seq) {
+        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for scratch (%zu MiB)",
+                     sc_total * sizeof(float) >> 20);
+        goto fail;
+    }
+    float *p = b->scratch;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *ptrs[i] = p;
+        p += sizes[i];
+    }
+    *out = b;
+    return TM_OK;
+fail:
+    cpu_destroy(b);
+    return st;
+}
+
+/* ---- forward ------------------------------------------------------------- */
+
+static tm_status check_batch(const tm_backend *b, const tm_batch *bt, tm_err *err)
+{
+    if (!bt->token_ids || !bt->positions || !bt->seq_start || !bt->seq_len || !bt->block_tables)
+        return tm_errf(err, TM_ERR_USAGE, "batch: a required array is NULL");
+    if (bt->n_tokens <= 0 || bt->n_tokens > b->max_tokens)
+        return tm_errf(err, TM_ERR_USAGE, "batch: n_tokens %d not in [1, %d]", bt->n_tokens, b->max_tokens);
+    if (bt->n_seqs <= 0 || bt->n_seqs > b->max_seqs)
+        return tm_errf(err, TM_ERR_USAGE, "batch: n_seqs %d not in [1, %d]", bt->n_seqs, b->max_seqs);
+    if (bt->max_blocks <= 0) return tm_errf(err, TM_ERR_USAGE, "batch: max_blocks %d <= 0", bt->max_blocks);
+    if (bt->n_logits < 0 || bt->n_logits > b->max_tokens || (bt->n_logits && (!bt->logit_rows || !bt->logits)))
+        return tm_errf(err, TM_ERR_USAGE, "batch: n_logits %d not in [0, %d] (or no rows/output)", bt->n_logits,
+                       b->max_tokens);
+    if (bt->seq_start[0] != 0 || bt->seq_start[bt->n_seqs] != bt->n_tokens)
+        return tm_errf(err, TM_ERR_USAGE, "batch: seq_start must run from 0 to n_tokens");
+    for (int32_t s = 0; s < bt->n_seqs; s++) {
+        int32_t a = bt->seq_start[s], e = bt->seq_start[s + 1], len = bt->seq_len[s];
+        if (e <= a || e > bt->n_tokens)
+            return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: empty or decreasing seq_start", s);
+        if (len < e - a || len > b->ctx_max || (int64_t)(len - 1) / b->bs >= bt->max_blocks)
+            return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: seq_len %d does not fit (%d new tokens, %d blocks "
+                           "of %d, pool %d tokens)", s, len, e - a, bt->max_blocks, b->bs, b->ctx_max);
+        for (int32_t i = a; i < e; i++)
+            if (bt->positions[i] != len - (e - i))
+                return tm_errf(err, TM_ERR_USAGE, "batch: token %d: position %d, expected %d (tokens of a sequence "
+                               "are its last ones, in order)", i, bt->positions[i], len - (e - i));
+        const int32_t *tab = bt->block_tables + (size_t)s * bt->max_blocks;
+        for (int32_t j = 0; j <= (len - 1) / b->bs; j++)
+            if (tab[j] < 0 || tab[j] >= b->n_blocks)
+                return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: block %d is %d, not in [0, %d)", s, j, tab[j],
+                               b->n_blocks);
+    }
+    for (int32_t i = 0; i < bt->n_tokens; i++)
+        if (bt->token_ids[i] < 0 || bt->token_ids[i] >= b->V)
+            return tm_errf(err, TM_ERR_INPUT, "batch: token %d: id %d not in [0, %d)", i, bt->token_ids[i], b->V);
+    for (int32_t j = 0; j < bt->n_logits; j++)
+        if (bt->logit_rows[j] < 0 || bt->logit_rows[j] >= bt->n_tokens)
+            return tm_errf(err, TM_ERR_USAGE, "batch: logit_rows[%d] = %d not in [0, %d)", j, bt->logit_rows[j],
+                           bt->n_tokens);
+    return TM_OK;
+}
+
+typedef struct fwd_ctx {
+    tm_backend *b;
+    const tm_batch *bt;
+    const cpu_layer *layer;
+    const float *norm_w;
+    size_t layer_k, layer_v; /* offsets of this layer's K and V pools in b->kv */
+} fwd_ctx;
+
+static void matmul(tm_backend *b, const float *x, int32_t T, int32_t K, const float *w, int32_t N,
+                   const float *bias, float *y)
+{
+    if (b->flags & TM_BACKEND_BLAS_GEMM)
+        tm_cpu_matmul_blas(x, T, K, w, N, bias, y);
+    else
+        tm_cpu_matmul(b->pool, x, T, K, w, N, bias, y);
+}
+
+static void task_norm(void *arg, int64_t i0, int64_t i1, int thread)
+{
+    const fwd_ctx *c = arg;
+    tm_backend *b = c->b;
+    for (int64_t i = i0; i < i1; i++)
+        tm_cpu_rmsnorm(b->xn + i * b->H, b->x + i * b->H, c->norm_w, b->H, b->cfg.rms_norm_eps);
+}
+
+static void task_rope_cos_sin(void *arg, int64_t i0, int64_t i1, int thread)
+{
+    const fwd_ctx *c = arg;
+    tm_backend *b = c->b;
+    int32_t half = b->hd / 2;
+    for (int64_t i = i0; i < i1; i++)
+        tm_cpu_rope_cos_sin(b->inv_freq, half, c->bt->positions[i], b->rcos + i * half, b->rsin + i * half);
+}
+
+/* q/k norm, RoPE, and K/V into the cache, one token per item. */
+static void task_qk(void *arg, int64_t i0, int64_t i1, int thread)
+{
+    const fwd_ctx *c = arg;
+    tm_backend *b = c->b;
+    const tm_batch *bt = c->bt;
+    int32_t hd = b->hd, half = hd / 2;
+    int inter = !!(b->flags & TM_BACKEND_DEBUG_ROPE_INTERLEAVED);
+    for (int64_t i = i0; i < i1; i++) {
+        float *q = b->q + i * b->qdim, *k = b->k + i * b->kvdim, *v = b->v + i * b->kvdim;
+        if (c->layer->q_norm) {
+            for (int32_t h = 0; h < b->nh; h++) tm_cpu_rmsnorm(q + h * hd, q + h * hd, c->layer->q_norm, hd, b->cfg.rms_norm_eps);
+            for (int32_t h = 0; h < b->nkv; h++) tm_cpu_rmsnorm(k + h * hd, k + h * hd, c->layer->k_norm, hd, b->cfg.rms_norm_eps);
+        }
+        tm_cpu_rope(q, b->nh, hd, b->rcos + i * half, b->rsin + i * half, inter);
+        tm_cpu_rope(k, b->nkv, hd, b->rcos + i * half, b->rsin + i * half, inter);
+        int32_t s = b->tok_seq[i], pos = bt->positions[i];
+        int32_t blk = bt->block_tables[(size_t)s * bt->max_blocks + pos / b->bs];
+        size_t off = ((size_t)blk * b->bs + (size_t)(pos % b->bs)) * b->kvdim;
+        memcpy(b->kv + c->layer_k + off, k, (size_t)b->kvdim * sizeof(float));
+        memcpy(b->kv + c->layer_v + off, v, (size_t)b->kvdim * sizeof(float));
+    }
+}
+
+/* Attention, one (token, head) per item. */
+static void task_attn(void *arg, int64_t i0, int64_t i1, int thread)
+{
+    const fwd_ctx *c = arg;
+    tm_backend *b = c->b;
+    const tm_batch *bt = c->bt;
+    float *scores = b->scores + (size_t)thread * b->ctx_max;
+    int32_t group = b->nh / b->nkv;
+    float scale = (float)(1.0 / sqrt((double)b->hd));
+    for (int64_t it = i0; it < i1; it++) {
+        int32_t i = (int32_t)(it / b->nh), h = (int32_t)(it % b->nh);
+        int32_t s = b->tok_seq[i];
+        tm_cpu_kv_view kv = {.k = b->kv + c->layer_k, .v = b->kv + c->layer_v,
+                             .block_table = bt->block_tables + (size_t)s * bt->max_blocks,
+                             .block_size = b->bs, .n_kv_heads = b->nkv, .head_dim = b->hd};
+        int32_t kvh = (b->flags & TM_BACKEND_DEBUG_GQA_MODULO) ? h % b->nkv : h / group;
+        tm_cpu_attention_head(b->q + (size_t)i * b->qdim + (size_t)h * b->hd, kvh, bt->positions[i] + 1, &kv,
+                              scale, scores, b->att + (size_t)i * b->qdim + (size_t)h * b->hd);
+    }
+}
+
+static void task_swiglu(void *arg, int64_t i0, int64_t i1, int thread)
+{
+    tm_backend *b = ((const fwd_ctx *)arg)->b;
+    for (int64_t i = i0; i < i1; i++) tm_cpu_swiglu(b->gate + i * b->I, b->up + i * b->I, (size_t)b->I);
+}
+
+static tm_status cpu_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
+{
+    if (!b || !bt) return tm_errf(err, TM_ERR_USAGE, "cpu forward: backend and batch are required");
+    tm_status st = check_batch(b, bt, err);
+    if (st) return st;
+    int32_t T = bt->n_tokens, H = b->H;
+    for (int32_t s = 0; s < bt->n_seqs; s++)
+        for (int32_t i = bt->seq_start[s]; i < bt->seq_start[s + 1]; i++) b->tok_seq[i] = s;
+    for (int32_t i = 0; i < T; i++)
+        memcpy(b->x + (size_t)i * H, b->embed + (size_t)bt->token_ids[i] * H, (size_t)H * sizeof(float));
+
+    fwd_ctx c = {.b = b, .bt = bt};
+    tm_cpu_pool_run(b->pool, T, task_rope_cos_sin, &c);
+    for (int32_t l = 0; l < b->cfg.n_layers; l++) {
+        const cpu_layer *L = &b->layers[l];
+        c.layer = L;
+        c.layer_k = (size_t)(2 * l) * b->pool_floats;
+        c.layer_v = (size_t)(2 * l + 1) * b->pool_floats;
+        c.norm_w = L->attn_norm;
+        tm_cpu_pool_run(b->pool, T, task_norm, &c);
+        matmul(b, b->xn, T, H, L->wq, b->qdim, L->bq, b->q);
+        matmul(b, b->xn, T, H, L->wk, b->kvdim, L->bk, b->k);
+        matmul(b, b->xn, T, H, L->wv, b->kvdim, L->bv, b->v);
+        tm_cpu_pool_run(b->pool, T, task_qk, &c);
+        tm_cpu_pool_run(b->pool, (int64_t)T * b->nh, task_attn, &c);
+        matmul(b, b->att, T, b->qdim, L->wo, H, NULL, b->tmp);
+        for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] += b->tmp[i];
+        c.norm_w = L->ffn_norm;
+        tm_cpu_pool_run(b->pool, T, task_norm, &c);
+        matmul(b, b->xn, T, H, L->w_gate, b->I, NULL, b->gate);
+        matmul(b, b->xn, T, H, L->w_up, b->I, NULL, b->up);
+        tm_cpu_pool_run(b->pool, T, task_swiglu, &c);
+        matmul(b, b->gate, T, b->I, L->w_down, H, NULL, b->tmp);
+        for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] += b->tmp[i];
+    }
+    if (bt->n_logits == 0) return TM_OK;
+    for (int32_t j = 0; j < bt->n_logits; j++)
+        tm_cpu_rmsnorm(b->xn + (size_t)j * H, b->x + (size_t)bt->logit_rows[j] * H, b->final_norm, H,
+                       b->cfg.rms_norm_eps);
+    matmul(b, b->xn, bt->n_logits, H, b->lm_head, b->V, NULL, bt->logits);
+    return TM_OK;
+}
+
+static tm_status cpu_copy_block(tm_backend *b, int32_t src, int32_t dst, tm_err *err)
+{
+    if (!b) return tm_errf(err, TM_ERR_USAGE, "cpu copy_block: no backend");
+    if (src < 0 || src >= b->n_blocks || dst < 0 || dst >= b->n_blocks)
+        return tm_errf(err, TM_ERR_USAGE, "cpu copy_block: blocks %d -> %d not in [0, %d)", src, dst, b->n_blocks);
+    if (src == dst) return TM_OK;
+    size_t blk = (size_t)b->bs * b->kvdim;
+    for (int32_t l = 0; l < 2 * b->cfg.n_layers; l++) {
+        float *pool = b->kv + (size_t)l * b->pool_floats;
+        memcpy(pool + (size_t)dst * blk, pool + (size_t)src * blk, blk * sizeof(float));
+    }
+    return TM_OK;
+}
+
+const tm_backend_ops tm_backend_cpu = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .forward = cpu_forward,
+    .copy_block = cpu_copy_block,
+    .kv_block_bytes = cpu_kv_block_bytes,
+};
