@@ -137,6 +137,23 @@ static int32_t pick_victim(const tm_sched *s, int32_t from)
     return v;
 }
 
+/* Would q reuse more than its m cached blocks once a running sequence that
+ * is still prefilling (or was admitted in this very step) has computed its
+ * prompt? Compares token ids directly, block by block. */
+static int prefix_in_flight(const tm_sched *s, const tm_seq *q, int32_t m)
+{
+    int32_t max_blocks = (q->n_tokens - 1) / s->bs;
+    if (m >= max_blocks) return 0;
+    for (int32_t i = 0; i < s->n_running; i++) {
+        const tm_seq *r = s->running[i];
+        if (r->n_computed >= r->n_prompt) continue; /* its prompt blocks are cached already */
+        int32_t lim = r->n_prompt < q->n_tokens ? r->n_prompt : q->n_tokens;
+        const int32_t *a = q->tokens + (size_t)m * (size_t)s->bs, *b = r->tokens + (size_t)m * (size_t)s->bs;
+        if ((m + 1) * s->bs <= lim && !memcmp(a, b, (size_t)s->bs * sizeof *a)) return 1;
+    }
+    return 0;
+}
+
 static void add_item(tm_sched *s, tm_sched_out *out, tm_seq *q, int32_t n_new)
 {
     tm_sched_item *it = &s->items[out->n_items++];
@@ -179,25 +196,32 @@ tm_status tm_sched_step(tm_sched *s, tm_sched_out *out, tm_err *err)
     }
 
     /* 2. admit waiting sequences while budget, seats and blocks allow */
-    while (s->n_waiting > 0 && budget > 0 && out->n_items < s->cfg.max_seqs &&
-           s->n_running < s->cap_running) {
-        tm_seq *q = s->waiting[0];
+    for (int32_t w = 0; w < s->n_waiting && budget > 0 && out->n_items < s->cfg.max_seqs &&
+                        s->n_running < s->cap_running;) {
+        tm_seq *q = s->waiting[w];
         uint64_t last = 0;
         int32_t m = tm_kv_match_prefix(s->kv, q->tokens, q->n_tokens, (q->n_tokens - 1) / s->bs,
                                        q->blocks, &last);
+        if (prefix_in_flight(s, q, m)) {
+            /* a running sequence is computing blocks this one could reuse:
+             * admit it once they are cached instead of computing them twice */
+            tm_kv_release(s->kv, q->blocks, m);
+            w++;
+            continue;
+        }
         int32_t n_computed = m * s->bs;
         int32_t remaining = q->n_tokens - n_computed;
         int32_t n_new = remaining < budget ? remaining : budget;
         int32_t need = blocks_for(s, n_computed + n_new) - m;
         if (need > tm_kv_available(s->kv)) {
             tm_kv_release(s->kv, q->blocks, m);
-            break; /* head of line waits for blocks; order is kept */
+            break; /* waits for blocks; the order is kept */
         }
         if (need > 0 && tm_kv_allocate(s->kv, need, q->blocks + m) != TM_OK) {
             tm_kv_release(s->kv, q->blocks, m);
             return tm_errf(err, TM_ERR_INTERNAL, "scheduler: block allocation failed");
         }
-        array_remove(s->waiting, &s->n_waiting, 0);
+        array_remove(s->waiting, &s->n_waiting, w);
         q->n_blocks = m + need;
         q->n_computed = n_computed;
         q->n_committed = m;

@@ -1,0 +1,106 @@
+/* run.c — `tokenmill run`: process queued requests with a model. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/timeutil.h"
+#include "worker/worker.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tokenmill run --model DIR [options]\n\n"
+            "Claims queued requests, runs them through the batching engine and stores\n"
+            "OpenAI-format results in the queue (see 'tokenmill results').\n\n"
+            "  --model DIR             Hugging Face model directory (config.json, *.safetensors,\n"
+            "                          tokenizer.json, tokenizer_config.json)\n"
+            "  --device auto|cpu|cuda  compute device (default auto: cpu for now)\n"
+            "  --until-empty           exit when no work is left (default)\n"
+            "  --watch                 keep polling for new work until stopped\n"
+            "  --time-limit DURATION   stop after DURATION (e.g. 90s, 30m, 4h); exit 75 if work is left\n"
+            "  --max-batch-tokens N    tokens per engine step (default 2048)\n"
+            "  --max-seqs N            sequences per engine step (default 64)\n"
+            "  --window N              requests claimed ahead of the engine (default 2 x max-seqs)\n"
+            "  --max-model-len N       context length cap (default: the model's)\n"
+            "  --kv-memory BYTES       KV cache budget, e.g. 512M, 4G (default: automatic)\n"
+            "  --lease-seconds S       lease length (default 60; renewed while running)\n"
+            "  --chat-template NAME    override the chat template picked from tokenizer_config.json\n"
+            "  --threads N             CPU threads (default: all cores)\n"
+            "  --quiet                 no progress output\n"
+            "  --db PATH               queue database (default ./tokenmill.db or $TOKENMILL_DB)\n\n"
+            "exit: 0 nothing left, 64 usage, 65 bad model, 69 device unavailable, 75 stopped with work left\n");
+}
+
+static tm_status parse_bytes(const char *v, int64_t *out, tm_err *err)
+{
+    char *end;
+    double x = strtod(v, &end);
+    double mult = 1;
+    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
+    else if (*end == 'M' || *end == 'm') mult = 1048576.0, end++;
+    else if (*end == 'G' || *end == 'g') mult = 1073741824.0, end++;
+    if (*end == 'i') end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (end == v || *end || x <= 0 || x * mult > 9e18)
+        return tm_errf(err, TM_ERR_USAGE, "--kv-memory: '%s' is not a size (e.g. 512M, 4G)", v);
+    *out = (int64_t)(x * mult);
+    return TM_OK;
+}
+
+int tm_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},      {"device", required_argument, 0, 'd'},
+        {"until-empty", no_argument, 0, 'u'},      {"watch", no_argument, 0, 'w'},
+        {"time-limit", required_argument, 0, 't'}, {"max-batch-tokens", required_argument, 0, 'B'},
+        {"max-seqs", required_argument, 0, 'S'},   {"window", required_argument, 0, 'W'},
+        {"max-model-len", required_argument, 0, 'L'}, {"kv-memory", required_argument, 0, 'K'},
+        {"lease-seconds", required_argument, 0, 'l'}, {"chat-template", required_argument, 0, 'c'},
+        {"threads", required_argument, 0, 'j'},    {"quiet", no_argument, 0, 'q'},
+        {"db", required_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    tm_worker_opts o;
+    tm_worker_opts_default(&o);
+    const char *db = NULL;
+    tm_err err;
+    long long v;
+    tm_cli_getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, "m:d:t:qh", opts, NULL)) != -1) {
+        tm_status st = TM_OK;
+        switch (c) {
+        case 'm': o.model_dir = optarg; break;
+        case 'd': o.device = optarg; break;
+        case 'u': o.watch = 0; break;
+        case 'w': o.watch = 1; break;
+        case 't': st = tm_parse_duration(optarg, &o.time_limit_s, &err); break;
+        case 'B': if (!(st = tm_cli_parse_long("--max-batch-tokens", optarg, 1, 1 << 20, &v, &err))) o.max_batch_tokens = (int32_t)v; break;
+        case 'S': if (!(st = tm_cli_parse_long("--max-seqs", optarg, 1, 4096, &v, &err))) o.max_seqs = (int32_t)v; break;
+        case 'W': if (!(st = tm_cli_parse_long("--window", optarg, 1, 1 << 16, &v, &err))) o.window = (int32_t)v; break;
+        case 'L': if (!(st = tm_cli_parse_long("--max-model-len", optarg, 2, 1 << 24, &v, &err))) o.max_model_len = (int32_t)v; break;
+        case 'K': st = parse_bytes(optarg, &o.kv_memory, &err); break;
+        case 'l': if (!(st = tm_cli_parse_long("--lease-seconds", optarg, 5, 86400, &v, &err))) o.lease_s = (double)v; break;
+        case 'c': o.chat_template = optarg; break;
+        case 'j': if (!(st = tm_cli_parse_long("--threads", optarg, 0, 1024, &v, &err))) o.n_threads = (int)v; break;
+        case 'q': o.quiet = 1; break;
+        case 'D': db = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: return tm_cli_usage_error("run", "unknown option");
+        }
+        if (st) return tm_cli_usage_error("run", "%s", err.msg);
+    }
+    if (optind < argc) return tm_cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+    if (!o.model_dir) return tm_cli_usage_error("run", "--model DIR is required");
+    o.db_path = tm_cli_db_path(db);
+    tm_worker_summary sum;
+    tm_status st = tm_worker_run(&o, &sum, &err);
+    if (!o.quiet && (st == TM_OK || st == TM_ERR_STOPPED))
+        fprintf(stderr, "tokenmill run: %lld done, %lld failed, %lld cancelled; %lld prompt + %lld completion tokens "
+                        "(%lld cached) in %.1fs, %lld steps (%.1fs in forward)\n",
+                (long long)sum.done, (long long)sum.failed, (long long)sum.cancelled, (long long)sum.prompt_tokens,
+                (long long)sum.completion_tokens, (long long)sum.cached_tokens, sum.seconds, (long long)sum.steps,
+                sum.forward_seconds);
+    if (st) return tm_cli_fail("run", st, &err);
+    return 0;
+}

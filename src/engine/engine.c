@@ -1,0 +1,338 @@
+/* engine.c — schedule → batch → forward → sample → append → stop checks.
+ *
+ * Sequences (one per choice) are allocated in tm_engine_add and freed in
+ * tm_engine_release; the batch arrays, logits and events are sized at
+ * create() from max_batch_tokens / max_seqs / max_context, so a step does
+ * not allocate.
+ */
+#include "engine/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/timeutil.h"
+
+struct tm_engine_seq {
+    tm_seq seq;                 /* first: the scheduler's view */
+    int64_t request_id;
+    int32_t choice;
+    void *user;
+    tm_sampling_params params;
+    uint64_t seed;
+    int32_t max_new;
+    tm_finish_reason finished;
+    int done;                   /* finished or aborted: no longer scheduled */
+    int scheduled;              /* handed to the scheduler */
+    tm_engine_seq *leader;      /* choice 0 of the request (self for choice 0) */
+    tm_engine_seq *next, *prev; /* list of live sequences */
+};
+
+struct tm_engine {
+    tm_engine_config cfg;
+    const tm_backend_ops *ops;
+    tm_backend *backend;
+    const tm_model *model;
+    int32_t vocab;
+    int32_t eos[TM_MAX_EOS];
+    int n_eos;
+    tm_kv_cache *kv;
+    tm_sched *sched;
+    tm_sampler *sampler;
+    int32_t max_blocks;
+    /* batch arrays */
+    int32_t *token_ids, *positions, *seq_start, *seq_len, *block_tables, *logit_rows;
+    float *logits;
+    tm_engine_event *events;
+    tm_engine_seq *live;        /* head of the live list */
+    int32_t n_live;
+    int32_t n_unscheduled;      /* siblings waiting for their leader's prompt */
+};
+
+void tm_engine_destroy(tm_engine *e)
+{
+    if (!e) return;
+    while (e->live) tm_engine_release(e, e->live);
+    if (e->backend) e->ops->destroy(e->backend);
+    tm_sched_destroy(e->sched);
+    tm_kv_destroy(e->kv);
+    tm_sampler_destroy(e->sampler);
+    free(e->token_ids); free(e->positions); free(e->seq_start); free(e->seq_len);
+    free(e->block_tables); free(e->logit_rows); free(e->logits); free(e->events);
+    free(e);
+}
+
+static uint64_t model_key(const tm_model *m)
+{
+    /* the prefix cache must never mix models: key on the directory and shapes */
+    const char *d = tm_model_dir(m);
+    const tm_model_config *c = tm_model_config_of(m);
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = d ? d : ""; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h = (h ^ (uint64_t)c->vocab_size) * 1099511628211ull;
+    h = (h ^ (uint64_t)c->hidden_size) * 1099511628211ull;
+    h = (h ^ (uint64_t)c->n_layers) * 1099511628211ull;
+    return h;
+}
+
+tm_status tm_engine_create(const tm_backend_ops *ops, const tm_model *m, const tm_engine_config *cfg,
+                           tm_engine **out, tm_err *err)
+{
+    *out = NULL;
+    const tm_model_config *mc = tm_model_config_of(m);
+    if (cfg->block_size < 1 || cfg->n_blocks < 1 || cfg->max_batch_tokens < 1 || cfg->max_seqs < 1 ||
+        cfg->max_requests < 1 || cfg->max_context < 2)
+        return tm_errf(err, TM_ERR_USAGE, "engine: block_size, n_blocks, max_batch_tokens, max_seqs, "
+                                          "max_requests must be >= 1 and max_context >= 2");
+    tm_engine *e = calloc(1, sizeof *e);
+    if (!e) return tm_errf(err, TM_ERR_NOMEM, "engine: out of memory");
+    e->cfg = *cfg;
+    e->ops = ops;
+    e->model = m;
+    e->vocab = mc->vocab_size;
+    e->n_eos = mc->n_eos;
+    memcpy(e->eos, mc->eos_token_ids, sizeof e->eos);
+    e->max_blocks = (cfg->max_context + cfg->block_size - 1) / cfg->block_size;
+
+    tm_status st;
+    if ((st = tm_kv_create(cfg->n_blocks, cfg->block_size, model_key(m), &e->kv, err))) goto fail;
+    tm_sched_config sc = {.max_batch_tokens = cfg->max_batch_tokens, .max_seqs = cfg->max_seqs,
+                          .max_waiting = cfg->max_requests};
+    if ((st = tm_sched_create(&sc, e->kv, &e->sched, err))) goto fail;
+    if ((st = tm_sampler_create(e->vocab, &e->sampler, err))) goto fail;
+
+    size_t nt = (size_t)cfg->max_batch_tokens, ns = (size_t)cfg->max_seqs;
+    e->token_ids = malloc(nt * sizeof(int32_t));
+    e->positions = malloc(nt * sizeof(int32_t));
+    e->seq_start = malloc((ns + 1) * sizeof(int32_t));
+    e->seq_len = malloc(ns * sizeof(int32_t));
+    e->block_tables = malloc(ns * (size_t)e->max_blocks * sizeof(int32_t));
+    e->logit_rows = malloc(ns * sizeof(int32_t));
+    e->logits = malloc(ns * (size_t)e->vocab * sizeof(float));
+    e->events = calloc(ns, sizeof *e->events);
+    if (!e->token_ids || !e->positions || !e->seq_start || !e->seq_len || !e->block_tables ||
+        !e->logit_rows || !e->logits || !e->events) {
+        st = tm_errf(err, TM_ERR_NOMEM, "engine: out of memory for batch buffers");
+        goto fail;
+    }
+    tm_backend_opts bo = {.n_blocks = cfg->n_blocks, .block_size = cfg->block_size,
+                          .max_batch_tokens = cfg->max_batch_tokens, .max_seqs = cfg->max_seqs,
+                          .n_threads = cfg->n_threads};
+    if ((st = ops->create(m, &bo, &e->backend, err))) goto fail;
+    *out = e;
+    return TM_OK;
+fail:
+    tm_engine_destroy(e);
+    return st;
+}
+
+int tm_engine_has_work(const tm_engine *e)
+{
+    return tm_sched_n_running(e->sched) + tm_sched_n_waiting(e->sched) + e->n_unscheduled > 0;
+}
+
+static void live_push(tm_engine *e, tm_engine_seq *s)
+{
+    s->prev = NULL;
+    s->next = e->live;
+    if (e->live) e->live->prev = s;
+    e->live = s;
+    e->n_live++;
+}
+
+tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
+{
+    if (r->n < 1 || r->n > 128) return tm_errf(err, TM_ERR_INPUT, "n must be between 1 and 128, got %d", r->n);
+    if (r->n_prompt < 1) return tm_errf(err, TM_ERR_INPUT, "the prompt is empty");
+    for (int32_t i = 0; i < r->n_prompt; i++)
+        if (r->prompt[i] < 0 || r->prompt[i] >= e->vocab)
+            return tm_errf(err, TM_ERR_INPUT, "prompt token %d at index %d is outside the vocabulary [0, %d)",
+                           r->prompt[i], i, e->vocab);
+    int32_t room = e->cfg.max_context - r->n_prompt;
+    if (room < 1)
+        return tm_errf(err, TM_ERR_INPUT, "the prompt has %d tokens; the model's context is %d tokens",
+                       r->n_prompt, e->cfg.max_context);
+    int32_t max_new = r->params.max_tokens > 0 ? r->params.max_tokens : room;
+    if (max_new > room)
+        return tm_errf(err, TM_ERR_INPUT,
+                       "the prompt (%d tokens) plus max_tokens (%d) exceeds the model's context of %d tokens",
+                       r->n_prompt, max_new, e->cfg.max_context);
+    tm_status st = tm_sampling_params_check(&r->params, e->vocab, err);
+    if (st) return st;
+    int32_t need_blocks = (r->n_prompt + max_new + e->cfg.block_size - 1) / e->cfg.block_size;
+    if (need_blocks > e->cfg.n_blocks)
+        return tm_errf(err, TM_ERR_INPUT, "the request needs %d KV blocks (%d tokens) but the cache has %d",
+                       need_blocks, r->n_prompt + max_new, e->cfg.n_blocks);
+    if (tm_sched_n_running(e->sched) + tm_sched_n_waiting(e->sched) + e->n_unscheduled + r->n >
+        e->cfg.max_requests)
+        return tm_errf(err, TM_ERR_BUSY, "engine: %d sequences already queued", e->n_live);
+
+    tm_engine_seq *leader = NULL;
+    for (int32_t c = 0; c < r->n; c++) {
+        tm_engine_seq *s = calloc(1, sizeof *s);
+        if (!s) return tm_errf(err, TM_ERR_NOMEM, "engine: out of memory");
+        if ((st = tm_seq_init(&s->seq, r->id, r->prompt, r->n_prompt, max_new, e->cfg.block_size, err))) {
+            free(s);
+            return st;
+        }
+        s->seq.priority = r->priority;
+        s->seq.user = s;
+        s->request_id = r->id;
+        s->choice = c;
+        s->user = r->user;
+        s->params = r->params;
+        s->seed = r->seed;
+        s->params.seed = r->seed;
+        s->params.has_seed = 1;
+        s->max_new = max_new;
+        s->leader = c == 0 ? s : leader;
+        if (c == 0) leader = s;
+        live_push(e, s);
+        if (c == 0) {
+            if ((st = tm_sched_add(e->sched, &s->seq, err))) {
+                tm_engine_release(e, s);
+                return st;
+            }
+            s->scheduled = 1;
+        } else {
+            e->n_unscheduled++;
+        }
+    }
+    return TM_OK;
+}
+
+/* Hand a leader's held siblings to the scheduler (its prompt is cached now). */
+static void release_siblings(tm_engine *e, tm_engine_seq *leader)
+{
+    for (tm_engine_seq *s = e->live; s; s = s->next) {
+        if (s->leader != leader || s == leader || s->scheduled || s->done) continue;
+        tm_err err;
+        s->scheduled = 1;
+        e->n_unscheduled--;
+        if (tm_sched_add(e->sched, &s->seq, &err) != TM_OK) s->done = 1;
+    }
+}
+
+tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->events = e->events;
+    tm_sched_out plan;
+    tm_status st = tm_sched_step(e->sched, &plan, err);
+    if (st) return st;
+    if (plan.n_items == 0) return TM_OK;
+
+    /* build the batch */
+    int32_t t = 0, nl = 0;
+    for (int32_t k = 0; k < plan.n_items; k++) {
+        const tm_sched_item *it = &plan.items[k];
+        const tm_seq *q = it->seq;
+        e->seq_start[k] = t;
+        for (int32_t p = it->start; p < it->start + it->n_new; p++, t++) {
+            e->token_ids[t] = q->tokens[p];
+            e->positions[t] = p;
+        }
+        e->seq_len[k] = it->start + it->n_new;
+        int32_t *row = e->block_tables + (size_t)k * (size_t)e->max_blocks;
+        memcpy(row, q->blocks, (size_t)q->n_blocks * sizeof *row);
+        for (int32_t j = q->n_blocks; j < e->max_blocks; j++) row[j] = -1;
+        if (it->need_logits) e->logit_rows[nl++] = t - 1;
+    }
+    e->seq_start[plan.n_items] = t;
+    tm_batch b = {.n_tokens = t, .token_ids = e->token_ids, .positions = e->positions,
+                  .n_seqs = plan.n_items, .seq_start = e->seq_start, .seq_len = e->seq_len,
+                  .block_tables = e->block_tables, .max_blocks = e->max_blocks,
+                  .n_logits = nl, .logit_rows = e->logit_rows, .logits = e->logits};
+    uint64_t t0 = tm_now_mono_ns();
+    if ((st = e->ops->forward(e->backend, &b, err))) return st;
+    out->forward_ns = tm_now_mono_ns() - t0;
+    out->n_tokens = plan.n_tokens;
+    out->n_prefill_tokens = plan.n_prefill_tokens;
+    out->n_decode_tokens = plan.n_decode_tokens;
+    out->n_seqs = plan.n_items;
+    out->n_preempted = plan.n_preempted;
+    out->n_cached_tokens = plan.n_cached_tokens;
+
+    /* advance, sample, append, stop checks */
+    int32_t li = 0;
+    for (int32_t k = 0; k < plan.n_items; k++) {
+        const tm_sched_item *it = &plan.items[k];
+        tm_sched_advance(e->sched, it);
+        if (!it->need_logits) continue;
+        tm_engine_seq *s = (tm_engine_seq *)it->seq->user;
+        tm_seq *q = &s->seq;
+        const float *row = e->logits + (size_t)li++ * (size_t)e->vocab;
+        int32_t gen = q->n_tokens - q->n_prompt;
+        tm_engine_event *ev = &e->events[out->n_events++];
+        memset(ev, 0, sizeof *ev);
+        ev->seq = s;
+        ev->request_id = s->request_id;
+        ev->choice = s->choice;
+        ev->user = s->user;
+        st = tm_sampler_sample(e->sampler, row, &s->params, (uint64_t)s->choice, (uint64_t)gen,
+                               q->tokens, (size_t)q->n_tokens, (size_t)q->n_prompt, &ev->sample, err);
+        if (st) {
+            /* a row the sampler rejects (all -inf) ends that sequence alone */
+            ev->token = -1;
+            ev->aborted = 1;
+            tm_sched_remove(e->sched, q);
+            s->done = 1;
+            if (s->leader == s) release_siblings(e, s);
+            continue;
+        }
+        ev->token = ev->sample.token;
+        q->tokens[q->n_tokens++] = ev->token;
+        gen++;
+        ev->finished = tm_stop_check_token(&s->params, e->eos, (size_t)e->n_eos, ev->token, gen);
+        if (!ev->finished && gen >= s->max_new) ev->finished = TM_FINISH_LENGTH; /* context cap */
+        if (ev->finished) {
+            tm_sched_remove(e->sched, q);
+            s->finished = ev->finished;
+            s->done = 1;
+        }
+        if (s->leader == s && gen == 1) release_siblings(e, s);
+    }
+    return TM_OK;
+}
+
+const int32_t *tm_engine_seq_tokens(const tm_engine_seq *s, int32_t *n_prompt, int32_t *n_total)
+{
+    if (n_prompt) *n_prompt = s->seq.n_prompt;
+    if (n_total) *n_total = s->seq.n_tokens;
+    return s->seq.tokens;
+}
+
+int32_t tm_engine_seq_cached(const tm_engine_seq *s) { return s->seq.n_cached; }
+int32_t tm_engine_seq_preemptions(const tm_engine_seq *s) { return s->seq.n_preemptions; }
+
+void tm_engine_finish(tm_engine *e, tm_engine_seq *s, tm_finish_reason why)
+{
+    if (s->done) return;
+    if (s->scheduled) tm_sched_remove(e->sched, &s->seq);
+    else { s->scheduled = 1; e->n_unscheduled--; }
+    s->finished = why;
+    s->done = 1;
+    if (s->leader == s) release_siblings(e, s);
+}
+
+void tm_engine_release(tm_engine *e, tm_engine_seq *s)
+{
+    if (!s) return;
+    if (!s->done) tm_engine_finish(e, s, TM_FINISH_NONE);
+    /* siblings keep a pointer to their leader: hand them a new one */
+    if (s->leader == s)
+        for (tm_engine_seq *o = e->live; o; o = o->next)
+            if (o != s && o->leader == s) o->leader = o;
+    if (s->prev) s->prev->next = s->next; else e->live = s->next;
+    if (s->next) s->next->prev = s->prev;
+    e->n_live--;
+    tm_seq_free(&s->seq);
+    free(s);
+}
+
+void tm_engine_abort_request(tm_engine *e, int64_t request_id)
+{
+    for (tm_engine_seq *s = e->live; s; s = s->next)
+        if (s->request_id == request_id && !s->done) tm_engine_finish(e, s, TM_FINISH_NONE);
+}
+
+void tm_engine_kv_stats(const tm_engine *e, tm_kv_stats *st) { tm_kv_get_stats(e->kv, st); }

@@ -1,0 +1,162 @@
+/* response.c — builds chat.completion / text_completion bodies with jansson. */
+#include "output/response.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* JSON has no -inf: a token of probability 0 gets -9999.0, as OpenAI does. */
+static json_t *lp_real(float lp) { return json_real(isfinite(lp) ? (double)lp : -9999.0); }
+
+/* The text of one token for logprobs (may be a partial UTF-8 sequence: then
+ * jansson gets the bytes with invalid sequences replaced by U+FFFD). */
+static json_t *token_text(const tm_tokenizer *tok, int32_t id, json_t **bytes_out)
+{
+    char *s = NULL;
+    size_t len = 0;
+    json_t *bytes = json_array();
+    json_t *str = NULL;
+    if (tok && tm_tokenizer_decode(tok, &id, 1, 0, &s, &len, NULL) == TM_OK) {
+        for (size_t i = 0; i < len; i++) json_array_append_new(bytes, json_integer((unsigned char)s[i]));
+        str = json_stringn(s, len);
+        if (!str) { /* not valid UTF-8 on its own */
+            tm_buf b;
+            tm_buf_init(&b);
+            for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c < 0x80) tm_buf_append(&b, &c, 1);
+                else tm_buf_puts(&b, "\xef\xbf\xbd");
+            }
+            str = json_stringn(b.data ? b.data : "", b.len);
+            tm_buf_free(&b);
+        }
+        free(s);
+    }
+    if (!str) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "token_id:%d", id);
+        str = json_string(tmp);
+    }
+    if (bytes_out) *bytes_out = bytes; else json_decref(bytes);
+    return str;
+}
+
+static json_t *chat_logprobs(const tm_response *r, const tm_response_choice *c)
+{
+    json_t *content = json_array();
+    for (int32_t i = 0; i < c->n_tokens; i++) {
+        const tm_sample_result *s = &c->samples[i];
+        json_t *bytes;
+        json_t *e = json_object();
+        json_object_set_new(e, "token", token_text(r->tok, c->token_ids[i], &bytes));
+        json_object_set_new(e, "logprob", lp_real(s->logprob));
+        json_object_set_new(e, "bytes", bytes);
+        json_t *top = json_array();
+        for (int32_t k = 0; k < s->n_top && k < r->top_logprobs; k++) {
+            json_t *t = json_object(), *tb;
+            json_object_set_new(t, "token", token_text(r->tok, s->top[k].id, &tb));
+            json_object_set_new(t, "logprob", lp_real(s->top[k].logprob));
+            json_object_set_new(t, "bytes", tb);
+            json_array_append_new(top, t);
+        }
+        json_object_set_new(e, "top_logprobs", top);
+        json_array_append_new(content, e);
+    }
+    json_t *lp = json_object();
+    json_object_set_new(lp, "content", content);
+    json_object_set_new(lp, "refusal", json_null());
+    return lp;
+}
+
+static json_t *completion_logprobs(const tm_response *r, const tm_response_choice *c)
+{
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    size_t offset = 0;
+    for (int32_t i = 0; i < c->n_tokens; i++) {
+        const tm_sample_result *s = &c->samples[i];
+        json_t *t = token_text(r->tok, c->token_ids[i], NULL);
+        json_array_append_new(offs, json_integer((json_int_t)offset));
+        offset += json_string_length(t);
+        json_array_append_new(tokens, t);
+        json_array_append_new(lps, lp_real(s->logprob));
+        json_t *top = json_object();
+        for (int32_t k = 0; k < s->n_top && k < r->top_logprobs; k++) {
+            json_t *tt = token_text(r->tok, s->top[k].id, NULL);
+            json_object_set_new(top, json_string_value(tt), lp_real(s->top[k].logprob));
+            json_decref(tt);
+        }
+        json_array_append_new(tops, top);
+    }
+    json_t *lp = json_object();
+    json_object_set_new(lp, "tokens", tokens);
+    json_object_set_new(lp, "token_logprobs", lps);
+    json_object_set_new(lp, "top_logprobs", tops);
+    json_object_set_new(lp, "text_offset", offs);
+    return lp;
+}
+
+static json_t *id_array(const int32_t *ids, int32_t n)
+{
+    json_t *a = json_array();
+    for (int32_t i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    return a;
+}
+
+tm_status tm_response_build(const tm_response *r, tm_buf *out, tm_err *err)
+{
+    int chat = r->endpoint == TM_ENDPOINT_CHAT;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(r->id ? r->id : ""));
+    json_object_set_new(o, "object", json_string(chat ? "chat.completion" : "text_completion"));
+    json_object_set_new(o, "created", json_integer(r->created));
+    json_object_set_new(o, "model", json_string(r->model ? r->model : ""));
+    json_t *choices = json_array();
+    for (int32_t i = 0; i < r->n_choices; i++) {
+        const tm_response_choice *c = &r->choices[i];
+        json_t *ch = json_object();
+        json_object_set_new(ch, "index", json_integer(i));
+        json_t *text = json_stringn(c->text ? c->text : "", c->text_len);
+        if (!text) {
+            json_decref(choices);
+            json_decref(o);
+            return tm_errf(err, TM_ERR_INTERNAL, "response: choice %d text is not valid UTF-8", i);
+        }
+        if (chat) {
+            json_t *msg = json_object();
+            json_object_set_new(msg, "role", json_string("assistant"));
+            json_object_set_new(msg, "content", text);
+            json_object_set_new(msg, "refusal", json_null());
+            json_object_set_new(ch, "message", msg);
+        } else {
+            json_object_set_new(ch, "text", text);
+        }
+        json_object_set_new(ch, "logprobs", r->logprobs && c->samples
+                                                ? (chat ? chat_logprobs(r, c) : completion_logprobs(r, c))
+                                                : json_null());
+        json_object_set_new(ch, "finish_reason", json_string(c->finish_reason ? c->finish_reason : "stop"));
+        if (r->return_token_ids) json_object_set_new(ch, "token_ids", id_array(c->token_ids, c->n_tokens));
+        json_array_append_new(choices, ch);
+    }
+    json_object_set_new(o, "choices", choices);
+    json_t *usage = json_object();
+    json_object_set_new(usage, "prompt_tokens", json_integer(r->prompt_tokens));
+    json_object_set_new(usage, "completion_tokens", json_integer(r->completion_tokens));
+    json_object_set_new(usage, "total_tokens", json_integer(r->prompt_tokens + r->completion_tokens));
+    json_t *details = json_object();
+    json_object_set_new(details, "cached_tokens", json_integer(r->cached_tokens));
+    json_object_set_new(usage, "prompt_tokens_details", details);
+    json_object_set_new(o, "usage", usage);
+    json_object_set_new(o, "system_fingerprint", json_string("tokenmill-" TM_VERSION));
+    json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));
+    if (r->return_token_ids) json_object_set_new(o, "prompt_token_ids", id_array(r->prompt_ids, r->n_prompt));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!s) return tm_errf(err, TM_ERR_NOMEM, "response: out of memory");
+    tm_buf_clear(out);
+    tm_status st = tm_buf_puts(out, s);
+    free(s);
+    return st ? tm_errf(err, st, "response: out of memory") : TM_OK;
+}

@@ -1,0 +1,45 @@
+/* prepare.h — a claimed request's body -> prompt token ids + sampling params.
+ *
+ * Chat: messages rendered with the model's chat template (add_generation_prompt)
+ * and encoded without an extra BOS (the template writes it). Completions: a
+ * string prompt is encoded with BOS as the tokenizer_config says; a list of
+ * ids is taken as is. Sampling fields follow OpenAI (plus vLLM's top_k,
+ * min_p, repetition_penalty, ignore_eos, stop_token_ids, return_token_ids);
+ * fields the request leaves out take the model's generation_config.json
+ * defaults (temperature, top_p, top_k), as vLLM does. Anything wrong with
+ * the request is a per-request error (code + message), never fatal.
+ */
+#ifndef TM_PREPARE_H
+#define TM_PREPARE_H
+
+#include <stdint.h>
+#include "engine/sampler.h"
+#include "model/model.h"
+#include "queue/validate.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
+#include "util/status.h"
+
+typedef struct tm_prepared {
+    tm_endpoint endpoint;
+    int32_t *prompt;            /* malloc'd ids */
+    int32_t n_prompt;
+    int32_t n;                  /* choices */
+    tm_sampling_params params;  /* seed filled (request's or derived) */
+    int return_token_ids;
+    int echo_model_name;        /* unused for now */
+} tm_prepared;
+
+typedef struct tm_prepare_ctx {
+    const tm_tokenizer *tok;          /* NULL: only id-list prompts work */
+    const tm_chat_template *chat;     /* NULL: chat requests fail */
+    const tm_model_config *cfg;       /* generation defaults */
+} tm_prepare_ctx;
+
+/* Fills out (free with tm_prepared_clear). On a bad request returns
+ * TM_ERR_INPUT with a message fit for the error file. */
+tm_status tm_prepare_request(const tm_prepare_ctx *ctx, const char *url, const char *body_json,
+                             const char *job_id, const char *custom_id, tm_prepared *out, tm_err *err);
+void tm_prepared_clear(tm_prepared *p);
+
+#endif

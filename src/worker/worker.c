@@ -1,0 +1,420 @@
+/* worker.c — the run loop: claim → prepare → engine → detok/stop → result. */
+#include "worker/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "cli/cli.h"
+#include "engine/engine.h"
+#include "engine/stop.h"
+#include "model/model.h"
+#include "output/response.h"
+#include "queue/queue.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
+#include "util/buf.h"
+#include "util/timeutil.h"
+#include "worker/prepare.h"
+
+typedef struct wchoice {
+    tm_engine_seq *seq;
+    tm_detok *detok;
+    tm_stop *stop;
+    tm_buf text;
+    tm_sample_result *samples;   /* [max_new] when logprobs */
+    int32_t n_samples, cap_samples;
+    tm_finish_reason finish;
+    int done;
+} wchoice;
+
+typedef struct wreq {
+    tm_queue_claimed claim;
+    tm_prepared prep;
+    wchoice *choices;
+    int32_t n_done;
+    int failed;                  /* a choice was aborted by the engine */
+    struct wreq *next;
+} wreq;
+
+typedef struct worker {
+    const tm_worker_opts *o;
+    tm_queue *q;
+    char owner[128];
+    tm_model *model;
+    tm_tokenizer *tok;
+    const tm_chat_template *chat;
+    tm_engine *engine;
+    tm_prepare_ctx pctx;
+    wreq *inflight;
+    int32_t n_inflight;
+    int32_t live_seqs;
+    int32_t max_context;
+    tm_buf json;
+    tm_worker_summary *sum;
+    int tty;
+} worker;
+
+void tm_worker_opts_default(tm_worker_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->device = "auto";
+    o->max_batch_tokens = 2048;
+    o->max_seqs = 64;
+    o->lease_s = 60;
+    o->progress_every_s = 10;
+}
+
+static void wreq_free(worker *w, wreq *r)
+{
+    if (!r) return;
+    if (r->choices) {
+        for (int32_t i = 0; i < r->prep.n; i++) {
+            wchoice *c = &r->choices[i];
+            if (c->seq) {
+                tm_engine_release(w->engine, c->seq);
+                w->live_seqs--;
+            }
+            tm_detok_destroy(c->detok);
+            tm_stop_destroy(c->stop);
+            tm_buf_free(&c->text);
+            free(c->samples);
+        }
+        free(r->choices);
+    }
+    tm_prepared_clear(&r->prep);
+    tm_queue_claimed_clear(&r->claim);
+    free(r);
+}
+
+static void unlink_req(worker *w, wreq *r)
+{
+    for (wreq **pp = &w->inflight; *pp; pp = &(*pp)->next)
+        if (*pp == r) { *pp = r->next; w->n_inflight--; return; }
+}
+
+/* Fail one claimed request with a message; the run goes on. */
+static tm_status fail_request(worker *w, const tm_queue_claimed *c, const char *code, const char *msg)
+{
+    tm_err err;
+    tm_status st = tm_queue_fail(w->q, w->owner, c->request_id, code, msg, &err);
+    if (st == TM_ERR_NOTFOUND) return TM_OK; /* lease lost: someone else has it */
+    if (st) return tm_errf(NULL, st, "%s", err.msg);
+    w->sum->failed++;
+    if (!w->o->quiet) fprintf(stderr, "%stokenmill run: %s (%s): %s\n", w->tty ? "\r\033[K" : "",
+                              c->custom_id ? c->custom_id : c->request_id, code, msg);
+    return TM_OK;
+}
+
+static tm_status start_request(worker *w, tm_queue_claimed *claim, tm_err *err)
+{
+    wreq *r = calloc(1, sizeof *r);
+    if (!r) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    r->claim = *claim;
+    memset(claim, 0, sizeof *claim);
+    tm_err rerr;
+    tm_status st = tm_prepare_request(&w->pctx, r->claim.url, r->claim.body_json, r->claim.job_id,
+                                      r->claim.custom_id, &r->prep, &rerr);
+    if (st == TM_ERR_NOMEM) { wreq_free(w, r); return tm_errf(err, st, "out of memory"); }
+    if (st) {
+        st = fail_request(w, &r->claim, "invalid_request", rerr.msg);
+        wreq_free(w, r);
+        return st;
+    }
+    r->choices = calloc((size_t)r->prep.n, sizeof *r->choices);
+    if (!r->choices) { wreq_free(w, r); return tm_errf(err, TM_ERR_NOMEM, "out of memory"); }
+    int32_t max_new = r->prep.params.max_tokens > 0 ? r->prep.params.max_tokens : w->max_context;
+    for (int32_t i = 0; i < r->prep.n; i++) {
+        wchoice *c = &r->choices[i];
+        tm_buf_init(&c->text);
+        if (w->tok && (st = tm_detok_create(w->tok, 1, &c->detok, err))) { wreq_free(w, r); return st; }
+        if ((st = tm_stop_create_from_params(&r->prep.params, &c->stop, err))) { wreq_free(w, r); return st; }
+        if (r->prep.params.logprobs) {
+            c->cap_samples = max_new;
+            c->samples = malloc((size_t)max_new * sizeof *c->samples);
+            if (!c->samples) { wreq_free(w, r); return tm_errf(err, TM_ERR_NOMEM, "out of memory"); }
+        }
+    }
+    tm_engine_request er = {.id = (int64_t)(intptr_t)r, .prompt = r->prep.prompt, .n_prompt = r->prep.n_prompt,
+                            .priority = 0, .n = r->prep.n, .params = r->prep.params,
+                            .seed = r->prep.params.seed, .user = r};
+    st = tm_engine_add(w->engine, &er, &rerr);
+    if (st == TM_ERR_INPUT) {
+        st = fail_request(w, &r->claim, "invalid_request", rerr.msg);
+        wreq_free(w, r);
+        return st;
+    }
+    if (st) { wreq_free(w, r); return tm_errf(err, st, "%s", rerr.msg); }
+    w->live_seqs += r->prep.n;
+    r->next = w->inflight;
+    w->inflight = r;
+    w->n_inflight++;
+    return TM_OK;
+}
+
+static tm_status finish_request(worker *w, wreq *r, tm_err *err)
+{
+    tm_response_choice ch[128];
+    int64_t completion = 0;
+    int32_t cached = 0;
+    for (int32_t i = 0; i < r->prep.n; i++) {
+        wchoice *c = &r->choices[i];
+        int32_t n_prompt, n_total;
+        const int32_t *toks = tm_engine_seq_tokens(c->seq, &n_prompt, &n_total);
+        ch[i] = (tm_response_choice){.text = c->text.data ? c->text.data : "", .text_len = c->text.len,
+                                     .finish_reason = tm_finish_reason_str(c->finish),
+                                     .token_ids = toks + n_prompt, .n_tokens = n_total - n_prompt,
+                                     .samples = c->samples};
+        completion += n_total - n_prompt;
+        if (i == 0) cached = tm_engine_seq_cached(c->seq);
+    }
+    char id[96];
+    snprintf(id, sizeof id, "%s%s", r->prep.endpoint == TM_ENDPOINT_CHAT ? "chatcmpl-" : "cmpl-",
+             r->claim.request_id + (strncmp(r->claim.request_id, "req_", 4) ? 0 : 4));
+    const char *model = r->claim.model && *r->claim.model ? r->claim.model : tm_model_dir(w->model);
+    tm_response resp = {.endpoint = r->prep.endpoint, .id = id, .model = model, .created = tm_now_unix(),
+                        .choices = ch, .n_choices = r->prep.n, .prompt_tokens = r->prep.n_prompt,
+                        .completion_tokens = completion, .cached_tokens = cached,
+                        .prompt_ids = r->prep.prompt, .n_prompt = r->prep.n_prompt,
+                        .return_token_ids = r->prep.return_token_ids, .logprobs = r->prep.params.logprobs,
+                        .top_logprobs = r->prep.params.top_logprobs, .seed = r->prep.params.seed, .tok = w->tok};
+    tm_status st = tm_response_build(&resp, &w->json, err);
+    if (st) return st;
+    tm_queue_usage u = {.prompt_tokens = r->prep.n_prompt, .completion_tokens = completion,
+                        .cached_tokens = cached, .gpu_seconds = -1, .energy_joules = -1, .cost_usd = -1};
+    tm_err qerr;
+    st = tm_queue_complete(w->q, w->owner, r->claim.request_id, w->json.data, w->json.len, &u, &qerr);
+    if (st && st != TM_ERR_NOTFOUND) return tm_errf(err, st, "%s", qerr.msg);
+    if (!st) {
+        w->sum->done++;
+        w->sum->prompt_tokens += r->prep.n_prompt;
+        w->sum->completion_tokens += completion;
+        w->sum->cached_tokens += cached;
+    }
+    return TM_OK;
+}
+
+/* Append a piece of detokenized text to a choice, applying stop strings.
+ * Returns 1 when a stop string matched. */
+static int feed_text(wchoice *c, const char *piece, size_t len)
+{
+    if (!len) return 0;
+    tm_stop_result sr;
+    int hit = tm_stop_feed(c->stop, piece, len, &sr);
+    tm_buf_append(&c->text, piece, len);
+    if (hit) {
+        c->text.len = (size_t)sr.cut;
+        if (c->text.data) c->text.data[c->text.len] = 0;
+    }
+    return hit;
+}
+
+static tm_status handle_event(worker *w, const tm_engine_event *ev, tm_err *err)
+{
+    wreq *r = ev->user;
+    wchoice *c = &r->choices[ev->choice];
+    c->seq = ev->seq;
+    if (ev->aborted) {
+        c->done = 1;
+        r->failed = 1;
+        r->n_done++;
+    } else {
+        if (c->samples && c->n_samples < c->cap_samples) c->samples[c->n_samples++] = ev->sample;
+        int stop_token = ev->finished == TM_FINISH_STOP;
+        int hit = 0;
+        if (!stop_token && c->detok) {
+            const char *piece;
+            size_t len;
+            tm_err derr;
+            if (tm_detok_push(c->detok, ev->token, &piece, &len, &derr) == TM_OK) hit = feed_text(c, piece, len);
+            if (!hit && ev->finished == TM_FINISH_LENGTH &&
+                tm_detok_flush(c->detok, &piece, &len, &derr) == TM_OK)
+                hit = feed_text(c, piece, len);
+        }
+        if (hit && !ev->finished) tm_engine_finish(w->engine, ev->seq, TM_FINISH_STOP);
+        if (hit || ev->finished) {
+            c->finish = hit ? TM_FINISH_STOP : ev->finished;
+            c->done = 1;
+            r->n_done++;
+        }
+    }
+    if (r->n_done < r->prep.n) return TM_OK;
+    tm_status st;
+    if (r->failed) st = fail_request(w, &r->claim, "server_error", "the sampler could not draw a token (all logits -inf/NaN)");
+    else st = finish_request(w, r, err);
+    unlink_req(w, r);
+    wreq_free(w, r);
+    return st;
+}
+
+/* Drop in-flight requests of jobs that are being cancelled. */
+static tm_status check_cancelled(worker *w, tm_err *err)
+{
+    const char *seen[64];
+    int n_seen = 0;
+    for (wreq *r = w->inflight; r; r = r->next) {
+        int dup = 0;
+        for (int i = 0; i < n_seen; i++) if (!strcmp(seen[i], r->claim.job_id)) dup = 1;
+        if (dup || n_seen == 64) continue;
+        seen[n_seen++] = r->claim.job_id;
+        tm_queue_job job;
+        memset(&job, 0, sizeof job);
+        tm_err qerr;
+        tm_status st = tm_queue_job_get(w->q, r->claim.job_id, &job, &qerr);
+        if (st && st != TM_ERR_NOTFOUND) return tm_errf(err, st, "%s", qerr.msg);
+        int cancel = st == TM_ERR_NOTFOUND || !strcmp(job.state, "cancelling") || !strcmp(job.state, "cancelled");
+        tm_queue_job_clear(&job);
+        if (!cancel) continue;
+        for (wreq *x = w->inflight, *nx; x; x = nx) {
+            nx = x->next;
+            if (strcmp(x->claim.job_id, r->claim.job_id)) continue;
+            tm_engine_abort_request(w->engine, (int64_t)(intptr_t)x);
+            /* released inside a cancelling job, the queue marks it cancelled */
+            tm_queue_release(w->q, w->owner, x->claim.request_id, NULL, &qerr);
+            w->sum->cancelled++;
+            unlink_req(w, x);
+            wreq_free(w, x);
+        }
+        return check_cancelled(w, err); /* the list changed: rescan */
+    }
+    return TM_OK;
+}
+
+static void progress(worker *w, double t0, int final)
+{
+    if (w->o->quiet) return;
+    tm_kv_stats kv;
+    tm_engine_kv_stats(w->engine, &kv);
+    double el = tm_now_unix_f() - t0;
+    double tps = el > 0 ? (double)(w->sum->completion_tokens) / el : 0;
+    int kvpct = kv.n_blocks ? (int)(100.0 * (kv.in_use) / kv.n_blocks) : 0;
+    if (w->tty && !final)
+        fprintf(stderr, "\r\033[K[tokenmill] %lld done, %lld failed, %d in flight | %.1f tok/s | KV %d%% | %.0fs",
+                (long long)w->sum->done, (long long)w->sum->failed, w->n_inflight, tps, kvpct, el);
+    else
+        fprintf(stderr, "%s[tokenmill] %lld done, %lld failed, %d in flight | %.1f output tok/s | KV %d%% | %.0fs\n",
+                w->tty ? "\r\033[K" : "", (long long)w->sum->done, (long long)w->sum->failed, w->n_inflight, tps,
+                kvpct, el);
+}
+
+static int64_t auto_kv_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return 1ll << 30;
+    return (int64_t)pages * psz / 4; /* a quarter of RAM: the CPU backend also holds fp32 weights */
+}
+
+tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err *err)
+{
+    memset(sum, 0, sizeof *sum);
+    worker W;
+    memset(&W, 0, sizeof W);
+    worker *w = &W;
+    w->o = o;
+    w->sum = sum;
+    w->tty = isatty(2);
+    tm_buf_init(&w->json);
+    tm_status st;
+    double t0 = tm_now_unix_f();
+
+    const tm_backend_ops *ops = NULL;
+    if ((st = tm_backend_select(o->device, &ops, err))) return st;
+
+    if ((st = tm_queue_open(o->db_path, &w->q, err))) return st;
+    if ((st = tm_queue_make_owner(w->q, w->owner, sizeof w->owner, err))) goto out;
+    if ((st = tm_model_load(o->model_dir, &w->model, err))) goto out;
+    const tm_model_config *mc = tm_model_config_of(w->model);
+    tm_err terr;
+    if (tm_tokenizer_load(o->model_dir, &w->tok, &terr) == TM_OK) {
+        tm_err cerr;
+        if (tm_chat_template_resolve(o->chat_template, tm_tokenizer_chat_template(w->tok), &w->chat, &cerr)) {
+            if (o->chat_template) { st = tm_errf(err, TM_ERR_USAGE, "%s", cerr.msg); goto out; }
+            if (!o->quiet) fprintf(stderr, "tokenmill run: note: %s; chat requests will fail\n", cerr.msg);
+        }
+    } else if (!o->quiet) {
+        fprintf(stderr, "tokenmill run: note: no tokenizer (%s); only token-id prompts will run\n", terr.msg);
+    }
+    w->pctx = (tm_prepare_ctx){.tok = w->tok, .chat = w->chat, .cfg = mc};
+    w->max_context = o->max_model_len > 0 ? o->max_model_len : mc->max_position_embeddings;
+    if (w->max_context < 2) w->max_context = 2;
+
+    tm_engine_config ec = {.block_size = 16, .max_batch_tokens = o->max_batch_tokens, .max_seqs = o->max_seqs,
+                           .max_context = w->max_context, .n_threads = o->n_threads};
+    int32_t window = o->window > 0 ? o->window : 2 * o->max_seqs;
+    ec.max_requests = window + 128; /* room for one request's n choices beyond the window */
+    int64_t kv_bytes = o->kv_memory > 0 ? o->kv_memory : auto_kv_bytes();
+    size_t per_block = ops->kv_block_bytes(w->model, ec.block_size);
+    int64_t want = (int64_t)ec.max_requests * ((w->max_context + 15) / 16);
+    int64_t nb = kv_bytes / (int64_t)(per_block ? per_block : 1);
+    if (o->kv_memory <= 0 && nb > want) nb = want;
+    if (nb < 1) { st = tm_errf(err, TM_ERR_USAGE, "--kv-memory is smaller than one KV block (%zu bytes)", per_block); goto out; }
+    if (nb > (1 << 28)) nb = 1 << 28;
+    ec.n_blocks = (int32_t)nb;
+    if ((st = tm_engine_create(ops, w->model, &ec, &w->engine, err))) goto out;
+    if (!o->quiet)
+        fprintf(stderr, "tokenmill run: model %s (%s, %d layers), device %s, KV %d blocks x 16 tokens (%.1f MiB), "
+                        "batch %d tokens / %d seqs\n", o->model_dir, mc->model_type, mc->n_layers, ops->name, ec.n_blocks,
+                (double)ec.n_blocks * (double)per_block / 1048576.0, ec.max_batch_tokens, ec.max_seqs);
+
+    double deadline = o->time_limit_s > 0 ? t0 + (double)o->time_limit_s : 0;
+    double last_renew = tm_now_unix_f(), last_progress = 0;
+    tm_queue_claimed *claims = calloc((size_t)window, sizeof *claims);
+    if (!claims) { st = tm_errf(err, TM_ERR_NOMEM, "out of memory"); goto out; }
+    for (;;) {
+        double now = tm_now_unix_f();
+        if (deadline && now >= deadline) {
+            int released = 0;
+            tm_queue_release(w->q, w->owner, NULL, &released, NULL);
+            while (w->inflight) { wreq *r = w->inflight; unlink_req(w, r); wreq_free(w, r); }
+            sum->stopped_with_work = 1;
+            break;
+        }
+        /* keep the window full */
+        int room = window - w->n_inflight;
+        if (room > 0 && w->live_seqs + 128 <= ec.max_requests) {
+            int got = 0;
+            if ((st = tm_queue_claim(w->q, w->owner, room, o->lease_s, claims, &got, err))) break;
+            for (int i = 0; i < got; i++) {
+                if (!st) st = start_request(w, &claims[i], err);
+                tm_queue_claimed_clear(&claims[i]);
+            }
+            if (st) break;
+        }
+        if (!tm_engine_has_work(w->engine)) {
+            if (w->n_inflight == 0 && !o->watch) break;
+            if (w->n_inflight == 0) { usleep(500000); continue; }
+        }
+        tm_engine_step_out so;
+        if ((st = tm_engine_step(w->engine, &so, err))) break;
+        sum->steps++;
+        sum->forward_seconds += (double)so.forward_ns * 1e-9;
+        for (int32_t i = 0; i < so.n_events && !st; i++) st = handle_event(w, &so.events[i], err);
+        if (st) break;
+        if ((st = check_cancelled(w, err))) break;
+        now = tm_now_unix_f();
+        if (now - last_renew > o->lease_s / 3) {
+            tm_queue_renew(w->q, w->owner, o->lease_s, NULL, NULL);
+            last_renew = now;
+        }
+        if (w->tty ? now - last_progress > 0.2 : now - last_progress > o->progress_every_s) {
+            progress(w, t0, 0);
+            last_progress = now;
+        }
+    }
+    free(claims);
+    if (!st && w->engine) progress(w, t0, 1);
+out:
+    if (st && w->q) tm_queue_release(w->q, w->owner, NULL, NULL, NULL);
+    while (w->inflight) { wreq *r = w->inflight; unlink_req(w, r); wreq_free(w, r); }
+    tm_engine_destroy(w->engine);
+    tm_tokenizer_destroy(w->tok);
+    tm_model_destroy(w->model);
+    tm_queue_close(w->q);
+    tm_buf_free(&w->json);
+    sum->seconds = tm_now_unix_f() - t0;
+    if (!st && sum->stopped_with_work) return tm_errf(err, TM_ERR_STOPPED, "time limit reached with work left; leases released");
+    return st;
+}
