@@ -1214,3 +1214,91 @@ tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error
     rollback(q);
     return s;
 }
+
+/* ---- workers and runs ------------------------------------------------------ */
+
+tm_status tm_queue_worker_start(tm_queue *q, const char *owner, const char *device,
+                                char run_id[TM_QUEUE_ID_MAX], tm_err *err)
+{
+    char host[128] = "";
+    long pid = 0;
+    const char *c1 = strchr(owner, ':');
+    if (c1) {
+        size_t hl = (size_t)(c1 - owner) < sizeof host - 1 ? (size_t)(c1 - owner) : sizeof host - 1;
+        memcpy(host, owner, hl);
+        host[hl] = 0;
+        pid = strtol(c1 + 1, NULL, 10);
+    }
+    tm_status s = new_id(q, "run_", run_id, err);
+    if (s) return s;
+    int64_t now = (int64_t)now_of(q);
+    if ((s = begin_write(q, err))) return s;
+    sqlite3_stmt *st;
+    if (!(s = prep(q, "INSERT INTO workers(id, host, pid, device, state, started_at, heartbeat_at) "
+                      "VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5) ON CONFLICT(id) DO UPDATE SET "
+                      "state='running', heartbeat_at=?5, device=?4", &st, err))) {
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, pid);
+        bind_text_or_null(st, 4, device);
+        sqlite3_bind_int64(st, 5, now);
+        s = step_done(q, st, "register worker", NULL, err);
+        sqlite3_finalize(st);
+    }
+    if (!s && !(s = prep(q, "INSERT INTO runs(id, worker_id, started_at, device) VALUES (?1, ?2, ?3, ?4)", &st,
+                         err))) {
+        sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        bind_text_or_null(st, 4, device);
+        s = step_done(q, st, "open run", NULL, err);
+        sqlite3_finalize(st);
+    }
+    if (s) { rollback(q); return s; }
+    return commit(q, err);
+}
+
+static tm_status run_update(tm_queue *q, const char *owner, const char *run_id, const tm_queue_run_stats *rs,
+                            int stop, int exit_code, tm_err *err)
+{
+    int64_t now = (int64_t)now_of(q);
+    tm_status s = begin_write(q, err);
+    if (s) return s;
+    sqlite3_stmt *st;
+    if (!(s = prep(q, stop ? "UPDATE workers SET state='stopped', heartbeat_at=?2 WHERE id=?1"
+                           : "UPDATE workers SET heartbeat_at=?2 WHERE id=?1", &st, err))) {
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        s = step_done(q, st, "worker heartbeat", NULL, err);
+        sqlite3_finalize(st);
+    }
+    if (!s && !(s = prep(q, stop ? "UPDATE runs SET requests_done=?2, prompt_tokens=?3, completion_tokens=?4, "
+                                   "ended_at=?5, exit_code=?6 WHERE id=?1"
+                                 : "UPDATE runs SET requests_done=?2, prompt_tokens=?3, completion_tokens=?4 "
+                                   "WHERE id=?1", &st, err))) {
+        sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, rs ? rs->requests_done : 0);
+        sqlite3_bind_int64(st, 3, rs ? rs->prompt_tokens : 0);
+        sqlite3_bind_int64(st, 4, rs ? rs->completion_tokens : 0);
+        if (stop) {
+            sqlite3_bind_int64(st, 5, now);
+            sqlite3_bind_int64(st, 6, exit_code);
+        }
+        s = step_done(q, st, "update run", NULL, err);
+        sqlite3_finalize(st);
+    }
+    if (s) { rollback(q); return s; }
+    return commit(q, err);
+}
+
+tm_status tm_queue_worker_heartbeat(tm_queue *q, const char *owner, const char *run_id,
+                                    const tm_queue_run_stats *st, tm_err *err)
+{
+    return run_update(q, owner, run_id, st, 0, 0, err);
+}
+
+tm_status tm_queue_worker_stop(tm_queue *q, const char *owner, const char *run_id,
+                               const tm_queue_run_stats *st, int exit_code, tm_err *err)
+{
+    return run_update(q, owner, run_id, st, 1, exit_code, err);
+}

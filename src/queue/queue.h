@@ -176,4 +176,22 @@ typedef tm_status (*tm_queue_error_cb)(void *ctx, const char *request_id, const 
 tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error_cb cb,
                                  void *ctx, tm_err *err);
 
+/* ---- workers and runs ------------------------------------------------------ */
+
+/* Register a running worker (workers row id = owner, host and pid from the
+ * owner string's parts) and open a runs row; run_id receives its id. */
+tm_status tm_queue_worker_start(tm_queue *q, const char *owner, const char *device,
+                                char run_id[TM_QUEUE_ID_MAX], tm_err *err);
+
+typedef struct tm_queue_run_stats {
+    int64_t requests_done, prompt_tokens, completion_tokens;
+} tm_queue_run_stats;
+
+/* Heartbeat: workers.heartbeat_at = now, and the run's counters. */
+tm_status tm_queue_worker_heartbeat(tm_queue *q, const char *owner, const char *run_id,
+                                    const tm_queue_run_stats *st, tm_err *err);
+/* The worker stops: workers.state = 'stopped', runs.ended_at / exit_code. */
+tm_status tm_queue_worker_stop(tm_queue *q, const char *owner, const char *run_id,
+                               const tm_queue_run_stats *st, int exit_code, tm_err *err);
+
 #endif

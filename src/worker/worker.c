@@ -56,6 +56,10 @@ typedef struct worker {
     tm_buf json;
     tm_worker_summary *sum;
     int tty;
+    char run_id[TM_QUEUE_ID_MAX];
+    int registered;
+    int64_t left;              /* pending + running in the queue at the last look */
+    double left_at;
 } worker;
 
 void tm_worker_opts_default(tm_worker_opts *o)
@@ -283,21 +287,39 @@ static tm_status check_cancelled(worker *w, tm_err *err)
     return TM_OK;
 }
 
+static tm_status count_left_cb(void *ctx, const tm_queue_job *job, tm_err *err)
+{
+    (void)err;
+    *(int64_t *)ctx += job->pending + job->running;
+    return TM_OK;
+}
+
 static void progress(worker *w, double t0, int final)
 {
     if (w->o->quiet) return;
+    double now = tm_now_unix_f();
+    if (now - w->left_at > 2.0 || final) { /* a count over all jobs: not every tick */
+        int64_t left = 0;
+        if (tm_queue_job_list(w->q, count_left_cb, &left, NULL) == TM_OK) w->left = left;
+        w->left_at = now;
+    }
     tm_kv_stats kv;
     tm_engine_kv_stats(w->engine, &kv);
-    double el = tm_now_unix_f() - t0;
+    double el = now - t0;
     double tps = el > 0 ? (double)(w->sum->completion_tokens) / el : 0;
+    double rps = el > 0 ? (double)(w->sum->done + w->sum->failed) / el : 0;
     int kvpct = kv.n_blocks ? (int)(100.0 * (kv.in_use) / kv.n_blocks) : 0;
-    if (w->tty && !final)
-        fprintf(stderr, "\r\033[K[tokenmill] %lld done, %lld failed, %d in flight | %.1f tok/s | KV %d%% | %.0fs",
-                (long long)w->sum->done, (long long)w->sum->failed, w->n_inflight, tps, kvpct, el);
-    else
-        fprintf(stderr, "%s[tokenmill] %lld done, %lld failed, %d in flight | %.1f output tok/s | KV %d%% | %.0fs\n",
-                w->tty ? "\r\033[K" : "", (long long)w->sum->done, (long long)w->sum->failed, w->n_inflight, tps,
-                kvpct, el);
+    char eta[32] = "-";
+    if (rps > 0 && w->left > 0) {
+        double e = (double)w->left / rps;
+        if (e < 120) snprintf(eta, sizeof eta, "%.0fs", e);
+        else if (e < 7200) snprintf(eta, sizeof eta, "%.0fm", e / 60);
+        else snprintf(eta, sizeof eta, "%.1fh", e / 3600);
+    }
+    int64_t total = w->sum->done + w->sum->failed + w->left;
+    fprintf(stderr, "%s[tokenmill] %lld/%lld done, %lld failed | %.1f output tok/s | KV %d%% | %.0fs elapsed, ETA %s%s",
+            w->tty ? "\r\033[K" : "", (long long)w->sum->done, (long long)total, (long long)w->sum->failed, tps,
+            kvpct, el, eta, w->tty && !final ? "" : "\n");
 }
 
 static int64_t auto_kv_bytes(void)
@@ -359,6 +381,9 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
                         "batch %d tokens / %d seqs\n", o->model_dir, mc->model_type, mc->n_layers, ops->name, ec.n_blocks,
                 (double)ec.n_blocks * (double)per_block / 1048576.0, ec.max_batch_tokens, ec.max_seqs);
 
+    if ((st = tm_queue_worker_start(w->q, w->owner, ops->name, w->run_id, err))) goto out;
+    w->registered = 1;
+
     double deadline = o->time_limit_s > 0 ? t0 + (double)o->time_limit_s : 0;
     double last_renew = tm_now_unix_f(), last_progress = 0;
     tm_queue_claimed *claims = calloc((size_t)window, sizeof *claims);
@@ -397,6 +422,8 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         now = tm_now_unix_f();
         if (now - last_renew > o->lease_s / 3) {
             tm_queue_renew(w->q, w->owner, o->lease_s, NULL, NULL);
+            tm_queue_run_stats rs = {sum->done, sum->prompt_tokens, sum->completion_tokens};
+            tm_queue_worker_heartbeat(w->q, w->owner, w->run_id, &rs, NULL);
             last_renew = now;
         }
         if (w->tty ? now - last_progress > 0.2 : now - last_progress > o->progress_every_s) {
@@ -409,6 +436,11 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
 out:
     if (st && w->q) tm_queue_release(w->q, w->owner, NULL, NULL, NULL);
     while (w->inflight) { wreq *r = w->inflight; unlink_req(w, r); wreq_free(w, r); }
+    if (w->registered) {
+        tm_queue_run_stats rs = {sum->done, sum->prompt_tokens, sum->completion_tokens};
+        int code = st ? tm_status_exit_code(st) : sum->stopped_with_work ? 75 : 0;
+        tm_queue_worker_stop(w->q, w->owner, w->run_id, &rs, code, NULL);
+    }
     tm_engine_destroy(w->engine);
     tm_tokenizer_destroy(w->tok);
     tm_model_destroy(w->model);
