@@ -10,6 +10,7 @@ int tm_cmd_bench(int argc, char **argv)
         {"submit", tm_bench_submit, "time and peak memory of submitting a large generated job file"},
         {"tokenize", tm_bench_tokenize, "tokenizer encode throughput (tokens/s)"},
         {"forward", tm_bench_forward, "CPU forward pass throughput (tokens/s)"},
+        {"engine", tm_bench_engine, "batching engine vs one request at a time (requests/s, tokens/s)"},
     };
     if (argc >= 2) {
         for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)

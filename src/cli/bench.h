@@ -8,5 +8,6 @@
 int tm_bench_submit(int argc, char **argv);   /* bench submit --lines N        */
 int tm_bench_tokenize(int argc, char **argv); /* bench tokenize --tokenizer DIR */
 int tm_bench_forward(int argc, char **argv);  /* bench forward --model DIR     */
+int tm_bench_engine(int argc, char **argv);   /* bench engine --model DIR      */
 
 #endif
