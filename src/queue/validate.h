@@ -50,8 +50,19 @@ void tm_problems_add(tm_problems *p, const char *field, const char *fmt, ...)
 
 /* Validate one line. Returns TM_OK if the line is valid (out filled),
  * TM_ERR_INPUT if not (problems filled; out->custom_id still set when it was
- * readable, so a skipped line can be recorded under its id), TM_ERR_NOMEM on
- * allocation failure. The line need not be NUL-terminated. */
+ * readable, so a skipped line can be recorded under its id; out->endpoint set
+ * when the url was valid; model/body_json NULL), TM_ERR_NOMEM on allocation
+ * failure. The line need not be NUL-terminated. out and problems may be NULL.
+ * Call tm_validated_clear(out) after either result.
+ *
+ * Decisions (mirrored in the schema): JSON null in an optional body field
+ * means absent; duplicate keys are a problem (field "line"); integers must
+ * fit in int64 (seed too); integer fields reject 1.0; unknown body fields are
+ * ignored, unknown top-level fields are problems. Byte offsets in "not valid
+ * UTF-8 at byte N" / "NUL byte at byte N" count from 1; after such a problem
+ * the rest of the line is still checked with the bad bytes replaced by U+FFFD
+ * (a custom_id that contained them is not kept). Problem texts are printable
+ * valid UTF-8: input echoed in them is quoted and cut to 40 bytes. */
 tm_status tm_validate_line(const char *line, size_t len, tm_validated *out, tm_problems *problems);
 void tm_validated_clear(tm_validated *v);
 
