@@ -1,9 +1,9 @@
 /* backend.c — picks a compute backend for a --device value.
  *
- * "cpu" and "auto" (for now) give the CPU reference backend; "cuda" gives
- * tm_backend_cuda when it is built in and a device is visible, else
- * TM_ERR_UNAVAILABLE (exit 69): a job that demands a GPU never silently runs
- * on the CPU.
+ * "cpu" gives the CPU reference backend; "cuda" gives tm_backend_cuda when
+ * it is built in and a device is visible, else TM_ERR_UNAVAILABLE (exit 69):
+ * a job that demands a GPU never silently runs on the CPU. "auto" picks CUDA
+ * when it is built in and a device is visible, else the CPU.
  */
 #include <string.h>
 
@@ -16,7 +16,17 @@
 tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_err *err)
 {
     *out = NULL;
-    if (!device || !strcmp(device, "auto") || !strcmp(device, "cpu")) {
+    if (!device || !strcmp(device, "auto")) {
+#ifdef TOKENMILL_HAVE_CUDA
+        if (tm_cuda_device_count() > 0) {
+            *out = &tm_backend_cuda;
+            return TM_OK;
+        }
+#endif
+        *out = &tm_backend_cpu;
+        return TM_OK;
+    }
+    if (!strcmp(device, "cpu")) {
         *out = &tm_backend_cpu;
         return TM_OK;
     }

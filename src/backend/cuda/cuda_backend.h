@@ -1,0 +1,21 @@
+/* cuda_backend.h — the CUDA backend (tm_backend_cuda) and a device probe.
+ *
+ * Compiled only when CMake builds with CUDA (src/backend/cuda/ is dropped
+ * otherwise): code outside src/backend/cuda must guard uses with
+ * TOKENMILL_HAVE_CUDA. The backend implements backend.h with bf16 weights
+ * (one device allocation, fused QKV and gate/up), a bf16 paged KV pool,
+ * fp32 residual stream, cuBLASLt GEMMs (bf16 in, fp32 compute) and the
+ * kernels of kernels/kernels.h. Debug flags honoured: NO_ROPE_SCALING,
+ * NO_QKV_BIAS, NO_QK_NORM (ROPE_INTERLEAVED / GQA_MODULO are CPU-only).
+ */
+#ifndef TM_CUDA_BACKEND_H
+#define TM_CUDA_BACKEND_H
+
+#include "backend/backend.h"
+
+extern const tm_backend_ops tm_backend_cuda;
+
+/* Number of CUDA devices visible (0 when the driver/runtime fails). */
+int tm_cuda_device_count(void);
+
+#endif
