@@ -1,12 +1,11 @@
 /* tokenizer.h — text <-> token ids, loaded from a Hugging Face tokenizer.json.
  *
- * Supports what the shipped families use: byte-level BPE with a PCRE2 regex
- * pre-tokenizer (llama3, qwen2/3, deepseek), SentencePiece-style BPE with byte
- * fallback and the U+2581 metaspace (mistral, gemma3); normalizers NFC,
- * Replace, Prepend; added/special tokens matched in text; decoders ByteLevel,
- * ByteFallback, Fuse, Strip, Replace. tokenizer_config.json supplies
- * bos/eos token strings, add_bos_token and the chat_template text.
- *
+ * Byte-level BPE with PCRE2 regex pre-tokenizers (llama3, qwen2/3, deepseek)
+ * and SentencePiece-style BPE with byte fallback and the U+2581 metaspace
+ * (mistral, gemma3); the normalizer/pre-tokenizer/decoder types these use
+ * (list in tokenizer.c) and added tokens; anything else is refused at load.
+ * tokenizer_config.json gives bos/eos, add_bos_token, chat_template.
+ * Results match HF `tokenizers` (tests/unit/test_tokenizer_golden.c).
  * Encoding is O(n log n) per pre-token (merge ranks + a priority queue).
  * A tm_tokenizer is immutable after load and safe to share across threads.
  */
@@ -22,6 +21,11 @@ typedef struct tm_tokenizer tm_tokenizer;
 /* Load DIR/tokenizer.json and (if present) DIR/tokenizer_config.json. */
 tm_status tm_tokenizer_load(const char *dir, tm_tokenizer **out, tm_err *err);
 void tm_tokenizer_destroy(tm_tokenizer *t);
+/* Load from memory: the contents of tokenizer.json and (config_json may be
+ * NULL) tokenizer_config.json. Errors name "tokenizer.json" and the JSON path.
+ * Used by tests and the fuzz target; tm_tokenizer_load reads the files. */
+tm_status tm_tokenizer_load_json(const char *json, size_t len, const char *config_json, size_t config_len,
+                                 tm_tokenizer **out, tm_err *err);
 
 /* Encode UTF-8 text (need not be NUL-terminated). Special/added tokens that
  * appear in the text are matched as tokens. No BOS is added unless add_bos.
@@ -58,6 +62,11 @@ void tm_detok_destroy(tm_detok *d);
 /* Appends newly complete text to *out (pointer into the detok's buffer,
  * valid until the next call) with length *out_len (may be 0). */
 tm_status tm_detok_push(tm_detok *d, int32_t id, const char **out, size_t *out_len, tm_err *err);
+/* Emits whatever was held back (an incomplete UTF-8 tail comes out as
+ * U+FFFD, as the full decode has it) and starts a new sequence. All pushed
+ * text + flush == tm_tokenizer_decode of the same ids (tested on every golden
+ * line); the only exception is a model emitting invalid byte-fallback
+ * sequences that re-group after text was already emitted. */
 tm_status tm_detok_flush(tm_detok *d, const char **out, size_t *out_len, tm_err *err);
 void tm_detok_reset(tm_detok *d);
 
