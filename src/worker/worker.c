@@ -272,9 +272,11 @@ static tm_status check_cancelled(worker *w, tm_err *err)
         int cancel = st == TM_ERR_NOTFOUND || !strcmp(job.state, "cancelling") || !strcmp(job.state, "cancelled");
         tm_queue_job_clear(&job);
         if (!cancel) continue;
+        char job_id[TM_QUEUE_ID_MAX]; /* r itself is freed below */
+        memcpy(job_id, r->claim.job_id, sizeof job_id);
         for (wreq *x = w->inflight, *nx; x; x = nx) {
             nx = x->next;
-            if (strcmp(x->claim.job_id, r->claim.job_id)) continue;
+            if (strcmp(x->claim.job_id, job_id)) continue;
             tm_engine_abort_request(w->engine, (int64_t)(intptr_t)x);
             /* released inside a cancelling job, the queue marks it cancelled */
             tm_queue_release(w->q, w->owner, x->claim.request_id, NULL, &qerr);
