@@ -766,7 +766,8 @@ tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s
     if (!s) s = expire_locked(q, (int64_t)now, NULL, err);
     if (!s) s = collect_ids(q, "SELECT id FROM jobs WHERE state IN ('queued','in_progress') "
                                "ORDER BY priority DESC, seq", 0, &jobs, err);
-    if (!s) s = prep(q, "SELECT id, custom_id, url, model, body, max_tokens, n, attempts FROM requests "
+    if (!s) s = prep(q, "SELECT id, custom_id, url, model, body, max_tokens, n, attempts, "
+                        "(SELECT priority FROM jobs WHERE jobs.id=?1) FROM requests "
                         "WHERE job_id=?1 AND state='pending' ORDER BY seq LIMIT ?2", &sel, err);
     if (!s) s = prep(q, "UPDATE requests SET state='running', lease_owner=?2, lease_expires=?3, "
                         "attempts=attempts+1, started_at=COALESCE(started_at,?4) "
@@ -789,6 +790,7 @@ tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s
             c->max_tokens = sqlite3_column_type(sel, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(sel, 5);
             c->n = sqlite3_column_int64(sel, 6);
             c->attempts = sqlite3_column_int64(sel, 7) + 1;
+            c->priority = sqlite3_column_int64(sel, 8);
             c->lease_expires = expires;
             n++;
             if ((sqlite3_column_type(sel, 1) != SQLITE_NULL && !c->custom_id) ||

@@ -96,6 +96,7 @@ typedef struct tm_queue_claimed {
     int64_t max_tokens; /* -1: absent */
     int64_t n;
     int64_t attempts;   /* including this claim */
+    int64_t priority;   /* the job's priority (higher first) */
     double lease_expires;
 } tm_queue_claimed;
 

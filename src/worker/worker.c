@@ -143,7 +143,9 @@ static tm_status start_request(worker *w, tm_queue_claimed *claim, tm_err *err)
         }
     }
     tm_engine_request er = {.id = (int64_t)(intptr_t)r, .prompt = r->prep.prompt, .n_prompt = r->prep.n_prompt,
-                            .priority = 0, .n = r->prep.n, .params = r->prep.params,
+                            .priority = r->claim.priority > INT32_MAX ? INT32_MAX
+                                        : r->claim.priority < -INT32_MAX ? -INT32_MAX : (int32_t)r->claim.priority,
+                            .n = r->prep.n, .params = r->prep.params,
                             .seed = r->prep.params.seed, .user = r};
     st = tm_engine_add(w->engine, &er, &rerr);
     if (st == TM_ERR_INPUT) {
@@ -324,11 +326,32 @@ static void progress(worker *w, double t0, int final)
             kvpct, el, eta, w->tty && !final ? "" : "\n");
 }
 
-static int64_t auto_kv_bytes(void)
+static int64_t tensor_elems(const tm_tensor *t)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (!t || !t->ndim) return 0;
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+/* Default KV budget: the memory available now, less the weights as the
+ * backend holds them (fp32 on the CPU), less a 10% + 256 MiB margin. */
+static int64_t auto_kv_bytes(const tm_model *m)
+{
+    long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || psz <= 0) return 1ll << 30;
-    return (int64_t)pages * psz / 4; /* a quarter of RAM: the CPU backend also holds fp32 weights */
+    int64_t avail = (int64_t)pages * psz;
+    int64_t params = tensor_elems(tm_model_embed(m)) + tensor_elems(tm_model_final_norm(m));
+    if (tm_model_lm_head(m)->data != tm_model_embed(m)->data) params += tensor_elems(tm_model_lm_head(m));
+    for (int i = 0; i < tm_model_config_of(m)->n_layers; i++) {
+        const tm_layer_weights *l = tm_model_layer(m, i);
+        const tm_tensor *t[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->bq, &l->bk, &l->bv,
+                                &l->q_norm, &l->k_norm, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) params += t[k]->data ? tensor_elems(t[k]) : 0;
+    }
+    int64_t left = avail - 4 * params;
+    left -= left / 10 + (256ll << 20);
+    return left > (64ll << 20) ? left : (64ll << 20);
 }
 
 tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err *err)
@@ -369,7 +392,7 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
                            .max_context = w->max_context, .n_threads = o->n_threads};
     int32_t window = o->window > 0 ? o->window : 2 * o->max_seqs;
     ec.max_requests = window + 128; /* room for one request's n choices beyond the window */
-    int64_t kv_bytes = o->kv_memory > 0 ? o->kv_memory : auto_kv_bytes();
+    int64_t kv_bytes = o->kv_memory > 0 ? o->kv_memory : auto_kv_bytes(w->model);
     size_t per_block = ops->kv_block_bytes(w->model, ec.block_size);
     int64_t want = (int64_t)ec.max_requests * ((w->max_context + 15) / 16);
     int64_t nb = kv_bytes / (int64_t)(per_block ? per_block : 1);

@@ -430,6 +430,9 @@ static void test_priority_order(void **state)
     assert_string_equal(c[4].job_id, lo2);
     assert_string_equal(c[2].custom_id, "c0");
     assert_string_equal(c[3].custom_id, "c1");
+    /* the job's priority travels with the claim (the scheduler orders by it) */
+    assert_int_equal(c[0].priority, 5);
+    assert_int_equal(c[2].priority, 0);
     for (int i = 0; i < n; i++) tm_queue_claimed_clear(&c[i]);
 }
 
