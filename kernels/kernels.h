@@ -93,6 +93,29 @@ int tm_k_silu_mul(const float *gu, int32_t n, int32_t inter, uint16_t *out, tm_k
 /* out[i] = bf16(in[i]) for i < n (helper for tests and uploads). */
 int tm_k_f32_to_bf16(const float *in, int64_t n, uint16_t *out, tm_kstream stream);
 
+/* Synthetic weights (init.cu): element i of tensor `seed` is
+ *   offset + scale * u,  u = tm_k_synth_uniform(seed, i) in [-1, 1),
+ * written as bf16 (as_f32 == 0, out is uint16_t[n]) or fp32 (out is
+ * float[n]). Deterministic: the same (seed, i) gives the same value on the
+ * host and the device, whatever the launch shape. */
+int tm_k_init_synthetic(void *out, int as_f32, int64_t n, uint32_t seed, float scale, float offset,
+                        tm_kstream stream);
+
+#ifdef __CUDACC__
+#define TM_K_HD __host__ __device__
+#else
+#define TM_K_HD
+#endif
+/* splitmix64 of (seed, i) -> the top 24 bits as a uniform in [-1, 1). */
+static inline TM_K_HD float tm_k_synth_uniform(uint32_t seed, int64_t i)
+{
+    uint64_t z = (uint64_t)i + ((uint64_t)seed + 1u) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -90,4 +90,15 @@ extern const tm_backend_ops tm_backend_cpu;
  * Unknown names -> TM_ERR_USAGE. */
 tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_err *err);
 
+/* The limits a backend was created with, for tm_batch_check. */
+typedef struct tm_batch_limits {
+    int32_t max_tokens, max_seqs, block_size, n_blocks, ctx_max, vocab;
+} tm_batch_limits;
+
+/* Check every field and index of a batch against a backend's limits
+ * (positions contiguous and ending at seq_len, block ids in the pool, token
+ * ids in the vocabulary, logit rows in the batch) before any memory is
+ * touched. TM_ERR_USAGE / TM_ERR_INPUT with the offending index. */
+tm_status tm_batch_check(const tm_batch *bt, const tm_batch_limits *lim, tm_err *err);
+
 #endif

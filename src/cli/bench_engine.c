@@ -1,11 +1,17 @@
 /* bench_engine.c — `tokenmill bench engine`: the batching engine's requests/s
- * and tokens/s against processing the same requests one at a time, measured
- * side by side in one run on the same model and backend.
+ * and tokens/s (and, unless --only-batched, the same requests one at a time,
+ * side by side in one run on the same model and backend).
  *
  * Requests are random token-id prompts (seeded) of --input-len tokens that
- * generate exactly --output-len tokens each (ignore_eos), greedy.
+ * generate exactly --output-len tokens each (ignore_eos), greedy. The model is
+ * a checkpoint (--model DIR) or a full-size synthetic one (--synthetic NAME,
+ * CUDA only: weights filled on the device). Steps are split into those with
+ * prefill tokens and pure decodes (wall time = forward + host sampling), and
+ * the run is compared with its roofline (bench.h) at the device's HBM
+ * bandwidth and bf16 peak.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,65 +22,227 @@
 #include "engine/engine.h"
 #include "model/model.h"
 #include "util/timeutil.h"
+#ifdef TOKENMILL_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+#define BENCH_BLOCK 16
+#define BENCH_PEAK_BF16 989e12 /* H100/H200 SXM dense bf16 flop/s */
+
+double tm_bench_roofline(const tm_bench_roofline_model *rm, const tm_bench_roofline_step *steps, size_t n,
+                         tm_bench_roofline_sum *sum)
+{
+    double t = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tm_bench_roofline_step *s = &steps[i];
+        double bytes = rm->weight_bytes + rm->kv_bytes_per_token * (double)(s->ctx_seq_sum + s->n_tokens);
+        double flops = 2.0 * rm->layer_params * (double)s->n_tokens + 2.0 * rm->lm_head_params * (double)s->n_logits +
+                       rm->attn_flops_per_ctx * (double)s->ctx_tok_sum;
+        double tb = rm->bandwidth > 0 ? bytes / rm->bandwidth : 0, tf = rm->peak_flops > 0 ? flops / rm->peak_flops : 0;
+        double f = tb > tf ? tb : tf;
+        t += f;
+        if (sum) {
+            sum->floor_s += f;
+            sum->bytes += bytes;
+            sum->flops += flops;
+        }
+    }
+    return t;
+}
+
+/* The roofline constants of a model (bandwidth / peak filled by the caller). */
+static void roofline_model_of(const tm_model_config *c, tm_bench_roofline_model *rm)
+{
+    double H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size, L = c->n_layers;
+    double Q = (double)c->n_heads * c->head_dim, KV = (double)c->n_kv_heads * c->head_dim;
+    double vec = L * (2 * H + (c->attention_bias ? Q + 2 * KV : 0) + (c->qk_norm ? 2.0 * c->head_dim : 0)) + H;
+    memset(rm, 0, sizeof *rm);
+    rm->layer_params = L * (H * (Q + 2 * KV) + Q * H + 3 * H * I);
+    rm->lm_head_params = V * H;
+    rm->weight_bytes = 2 * (rm->layer_params + rm->lm_head_params) + 4 * vec; /* bf16 matrices, fp32 vectors */
+    rm->kv_bytes_per_token = 2.0 * L * KV * 2;                                 /* K and V, bf16 */
+    rm->attn_flops_per_ctx = 4.0 * L * (double)c->n_heads * c->head_dim;
+}
+
+typedef struct step_class {
+    int64_t n;
+    double wall_s, fwd_s, bytes;
+} step_class;
 
 typedef struct bench_result {
     double seconds;
-    int64_t prompt_tokens, output_tokens, steps;
+    int64_t prompt_tokens, output_tokens, steps, preempted, aborted;
+    int64_t distinct;  /* different token ids generated (a degenerate model repeats one) */
+    uint64_t checksum; /* order-independent hash of (request, index, token): same run, same value */
+    step_class prefill, decode;
+    tm_bench_roofline_sum roof;
 } bench_result;
 
-static tm_status run_batch(const tm_backend_ops *ops, const tm_model *m, const int32_t *prompts, int R, int I,
-                           int O, int max_seqs, int max_batch_tokens, int threads, bench_result *res, tm_err *err)
+typedef struct bench_run {
+    const tm_backend_ops *ops;
+    const tm_model *m;
+    int I, O, max_seqs, max_batch_tokens, threads;
+    int32_t n_blocks;
+    const tm_bench_roofline_model *rm; /* NULL: no roofline */
+} bench_run;
+
+/* The step's prefill tokens, assuming prompts are prefilled in request order
+ * (FCFS, as the scheduler admits them): global prefill token g is position
+ * g % I of request g / I. Adds their attended positions and the cached length
+ * of each touched sequence. *P advances. Exact without preemption. */
+static void prefill_ctx(int64_t *P, int64_t n, int I, tm_bench_roofline_step *rs)
 {
-    int32_t bs = 16;
-    int32_t per_req = (I + O + bs - 1) / bs;
-    tm_engine_config cfg = {.block_size = bs, .n_blocks = per_req * (max_seqs + 1), .max_batch_tokens = max_batch_tokens,
-                            .max_seqs = max_seqs, .max_requests = R + 1, .max_context = I + O + 1,
-                            .n_threads = threads};
+    int64_t g = *P, end = *P + n;
+    while (g < end) {
+        int64_t a = g % I, e = a + (end - g < I - a ? end - g : I - a); /* positions [a, e) of one prompt */
+        rs->ctx_tok_sum += (e * (e + 1) - a * (a + 1)) / 2;
+        rs->ctx_seq_sum += e;
+        g += e - a;
+    }
+    *P = end;
+}
+
+static tm_status run_batch(const bench_run *br, const int32_t *prompts, int R, bench_result *res, tm_err *err)
+{
+    tm_engine_config cfg = {.block_size = BENCH_BLOCK, .n_blocks = br->n_blocks,
+                            .max_batch_tokens = br->max_batch_tokens, .max_seqs = br->max_seqs,
+                            .max_requests = R + 1, .max_context = br->I + br->O + 1, .n_threads = br->threads};
+    int32_t *gen = calloc((size_t)R, sizeof *gen); /* tokens generated per request (decode vs first token) */
+    int32_t vocab = tm_model_config_of(br->m)->vocab_size;
+    uint8_t *seen = calloc((size_t)vocab, 1);
+    if (!gen || !seen) {
+        free(gen);
+        free(seen);
+        return tm_errf(err, TM_ERR_NOMEM, "bench engine: out of memory");
+    }
     tm_engine *e = NULL;
-    tm_status st = tm_engine_create(ops, m, &cfg, &e, err);
-    if (st) return st;
+    tm_status st = tm_engine_create(br->ops, br->m, &cfg, &e, err);
+    if (st) {
+        free(gen);
+        free(seen);
+        return st;
+    }
+    int64_t P = 0;
     uint64_t t0 = tm_now_mono_ns();
     for (int r = 0; r < R && !st; r++) {
-        tm_engine_request er = {.id = r, .prompt = prompts + (size_t)r * (size_t)I, .n_prompt = I, .n = 1};
+        tm_engine_request er = {.id = r, .prompt = prompts + (size_t)r * (size_t)br->I, .n_prompt = br->I, .n = 1};
         tm_sampling_params_default(&er.params);
         er.params.temperature = 0;
-        er.params.max_tokens = O;
+        er.params.max_tokens = br->O;
         er.params.ignore_eos = 1;
         st = tm_engine_add(e, &er, err);
     }
     while (!st && tm_engine_has_work(e)) {
         tm_engine_step_out so;
+        uint64_t s0 = tm_now_mono_ns();
         if ((st = tm_engine_step(e, &so, err))) break;
+        double wall = (double)(tm_now_mono_ns() - s0) * 1e-9;
         res->steps++;
         res->prompt_tokens += so.n_prefill_tokens;
+        res->preempted += so.n_preempted;
+        tm_bench_roofline_step rs = {.n_tokens = so.n_tokens, .n_logits = so.n_events};
+        prefill_ctx(&P, so.n_prefill_tokens, br->I, &rs);
         for (int32_t i = 0; i < so.n_events; i++) {
+            const tm_engine_event *ev = &so.events[i];
+            int64_t id = ev->request_id;
+            int id_ok = id >= 0 && id < R;
+            if (ev->aborted) res->aborted++;
+            if (ev->token >= 0 && ev->token < vocab) {
+                res->distinct += !seen[ev->token];
+                seen[ev->token] = 1;
+                uint64_t h = ((uint64_t)id << 40) ^ ((uint64_t)(id_ok ? gen[id] : 0) << 20) ^ (uint64_t)ev->token;
+                h = (h ^ (h >> 31)) * 0x7fb5d329728ea185ull;
+                res->checksum += h ^ (h >> 27);
+            }
+            if (!ev->aborted && id_ok) {
+                int32_t n_total = 0;
+                tm_engine_seq_tokens(ev->seq, NULL, &n_total);
+                if (gen[id]++ > 0) { /* a decode: attends to its n_total - 1 cached tokens */
+                    rs.ctx_tok_sum += n_total - 1;
+                    rs.ctx_seq_sum += n_total - 1;
+                }
+            }
             res->output_tokens++;
-            if (so.events[i].finished) tm_engine_release(e, so.events[i].seq);
+            if (ev->finished) tm_engine_release(e, ev->seq);
+        }
+        step_class *sc = so.n_prefill_tokens > 0 ? &res->prefill : &res->decode;
+        sc->n++;
+        sc->wall_s += wall;
+        sc->fwd_s += (double)so.forward_ns * 1e-9;
+        if (br->rm) {
+            tm_bench_roofline_sum one = {0};
+            tm_bench_roofline(br->rm, &rs, 1, &one);
+            sc->bytes += one.bytes;
+            res->roof.floor_s += one.floor_s;
+            res->roof.bytes += one.bytes;
+            res->roof.flops += one.flops;
         }
     }
     res->seconds += (double)(tm_now_mono_ns() - t0) * 1e-9;
     tm_engine_destroy(e);
+    free(gen);
+    free(seen);
     return st;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tokenmill bench engine --model DIR [--requests R] [--input-len I] [--output-len O]\n"
-               "                              [--max-seqs N] [--max-batch-tokens T] [--threads N] [--device D]\n\n"
-               "Runs R random-prompt requests (I prompt tokens, O generated, greedy) through the\n"
-               "batching engine, then the same requests one at a time, and prints both and the ratio.\n");
+    fprintf(f,
+            "usage: tokenmill bench engine (--model DIR | --synthetic NAME) [--requests R] [--input-len I]\n"
+            "                              [--output-len O] [--max-seqs N] [--max-batch-tokens T] [--threads N]\n"
+            "                              [--device D] [--only-batched] [--gpu-memory-utilization F]\n"
+            "                              [--kv-memory SIZE] [--hbm-bandwidth B/s] [--peak-flops F/s]\n\n"
+            "Runs R random-prompt requests (I prompt tokens, O generated, greedy, ignore_eos) through the\n"
+            "batching engine, then (unless --only-batched) the same requests one at a time, and prints both,\n"
+            "the step times (prefill-containing vs pure decode) and the roofline of the run.\n\n"
+            "  --synthetic NAME   full-size model with device-generated weights (CUDA only): %s;\n"
+            "                     add --only-batched (one request at a time at 8B takes very long)\n"
+            "  --only-batched     skip the one-at-a-time pass\n"
+            "  --gpu-memory-utilization F  CUDA: share of device memory for weights + KV + scratch (0.90)\n"
+            "  --kv-memory SIZE   KV pool size (e.g. 2G) instead of the automatic one\n"
+            "  --hbm-bandwidth    bytes/s for the roofline (default by device name: H200 4.8e12, H100 3.35e12)\n"
+            "  --peak-flops       flop/s for the roofline (default 989e12, dense bf16)\n",
+            tm_model_synthetic_names());
+}
+
+static tm_status parse_double(const char *opt, const char *v, double lo, double hi, double *out, tm_err *err)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi))
+        return tm_errf(err, TM_ERR_USAGE, "%s: '%s' is not a number in [%g, %g]", opt, v, lo, hi);
+    *out = x;
+    return TM_OK;
+}
+
+/* Device memory the CUDA backend takes besides weights and KV pool for
+ * max_batch_tokens T (its activation scratch, cuBLASLt workspace) plus a
+ * margin for the CUDA context, cuBLASLt and fragmentation. */
+static double cuda_reserve_bytes(const tm_model_config *c, double T, double S)
+{
+    double H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    double Q = (double)c->n_heads * c->head_dim, KV = (double)c->n_kv_heads * c->head_dim;
+    double lc = T < 256 ? T : 256;
+    if (lc < S && S <= T) lc = S;
+    double scratch = T * (H * 4 + (Q + 2 * KV) * 4 + Q * 4 + H * 2 + Q * 2 + 2 * I * 4 + I * 2) + lc * V * 4;
+    return scratch + 64.0 * 1048576 + 1024.0 * 1048576;
 }
 
 int tm_bench_engine(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},      {"requests", required_argument, 0, 'r'},
-        {"input-len", required_argument, 0, 'i'},  {"output-len", required_argument, 0, 'o'},
-        {"max-seqs", required_argument, 0, 's'},   {"max-batch-tokens", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 'j'},    {"device", required_argument, 0, 'd'},
+        {"model", required_argument, 0, 'm'},      {"synthetic", required_argument, 0, 'y'},
+        {"requests", required_argument, 0, 'r'},   {"input-len", required_argument, 0, 'i'},
+        {"output-len", required_argument, 0, 'o'}, {"max-seqs", required_argument, 0, 's'},
+        {"max-batch-tokens", required_argument, 0, 'b'}, {"threads", required_argument, 0, 'j'},
+        {"device", required_argument, 0, 'd'},     {"only-batched", no_argument, 0, 'B'},
+        {"gpu-memory-utilization", required_argument, 0, 'u'}, {"kv-memory", required_argument, 0, 'K'},
+        {"hbm-bandwidth", required_argument, 0, 'W'}, {"peak-flops", required_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
-    const char *model_dir = NULL, *device = "auto";
-    long long R = 32, I = 64, O = 32, S = 32, T = 2048, J = 0, v;
+    const char *model_dir = NULL, *synth = NULL, *device = "auto";
+    long long R = 32, I = 64, O = 32, S = 32, T = 2048, J = 0;
+    double util = 0.90, kv_mem = 0, bw = 0, peak = BENCH_PEAK_BF16;
+    int only_batched = 0;
     tm_err err;
     tm_cli_getopt_reset();
     int c;
@@ -82,31 +250,103 @@ int tm_bench_engine(int argc, char **argv)
         tm_status st = TM_OK;
         switch (c) {
         case 'm': model_dir = optarg; break;
+        case 'y': synth = optarg; break;
         case 'd': device = optarg; break;
+        case 'B': only_batched = 1; break;
         case 'r': st = tm_cli_parse_long("--requests", optarg, 1, 100000, &R, &err); break;
         case 'i': st = tm_cli_parse_long("--input-len", optarg, 1, 1 << 20, &I, &err); break;
         case 'o': st = tm_cli_parse_long("--output-len", optarg, 1, 1 << 20, &O, &err); break;
         case 's': st = tm_cli_parse_long("--max-seqs", optarg, 1, 4096, &S, &err); break;
         case 'b': st = tm_cli_parse_long("--max-batch-tokens", optarg, 1, 1 << 20, &T, &err); break;
         case 'j': st = tm_cli_parse_long("--threads", optarg, 0, 1024, &J, &err); break;
+        case 'u': st = parse_double("--gpu-memory-utilization", optarg, 0.01, 1.0, &util, &err); break;
+        case 'K': { int64_t kb = 0; st = tm_cli_parse_size("--kv-memory", optarg, &kb, &err); kv_mem = (double)kb; } break;
+        case 'W': st = parse_double("--hbm-bandwidth", optarg, 1e6, 1e16, &bw, &err); break;
+        case 'F': st = parse_double("--peak-flops", optarg, 1e6, 1e18, &peak, &err); break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("bench engine", "unknown option");
         }
-        (void)v;
         if (st) return tm_cli_usage_error("bench engine", "%s", err.msg);
     }
-    if (!model_dir) return tm_cli_usage_error("bench engine", "--model DIR is required");
+    if (optind < argc) return tm_cli_usage_error("bench engine", "unexpected argument '%s'", argv[optind]);
+    if (!model_dir == !synth) return tm_cli_usage_error("bench engine", "give one of --model DIR or --synthetic NAME");
+
+    /* the exact command line first */
+    printf("tokenmill bench");
+    for (int k = 0; k < argc; k++) printf(" %s", argv[k]);
+    printf("\n");
+    fflush(stdout);
+
     const tm_backend_ops *ops;
     tm_status st = tm_backend_select(device, &ops, &err);
     if (st) return tm_cli_fail("bench engine", st, &err);
     tm_model *m = NULL;
-    if ((st = tm_model_load(model_dir, &m, &err))) return tm_cli_fail("bench engine", st, &err);
+    st = synth ? tm_model_synthetic(synth, &m, &err) : tm_model_load(model_dir, &m, &err);
+    if (st) return tm_cli_fail("bench engine", st, &err);
     const tm_model_config *mc = tm_model_config_of(m);
     if (I + O + 1 > mc->max_position_embeddings) {
         tm_model_destroy(m);
         return tm_cli_usage_error("bench engine", "input + output length exceeds the model's context (%d)",
                                   mc->max_position_embeddings);
     }
+    const int is_cuda = !strcmp(ops->name, "cuda");
+
+    /* roofline constants; bandwidth by device name unless given */
+    tm_bench_roofline_model rm;
+    roofline_model_of(mc, &rm);
+    char devname[256] = "";
+    const char *bw_src = "--hbm-bandwidth";
+    size_t dev_free = 0, dev_total = 0;
+    int have_mem = 0;
+#ifdef TOKENMILL_HAVE_CUDA
+    if (is_cuda) {
+        tm_err e2;
+        if (tm_cuda_device_name(devname, sizeof devname, &e2)) snprintf(devname, sizeof devname, "unknown GPU");
+        have_mem = tm_cuda_mem_info(&dev_free, &dev_total, &e2) == TM_OK;
+        if (bw <= 0) {
+            if (strstr(devname, "H200")) bw = 4.8e12, bw_src = "H200 HBM3e, by device name";
+            else if (strstr(devname, "H100")) bw = 3.35e12, bw_src = "H100 SXM HBM3, by device name";
+        }
+    }
+#endif
+    rm.bandwidth = bw;
+    rm.peak_flops = peak;
+
+    /* KV pool */
+    size_t blk_bytes = ops->kv_block_bytes(m, BENCH_BLOCK);
+    int64_t per_req = (I + O + BENCH_BLOCK - 1) / BENCH_BLOCK;
+    int64_t need = per_req * R, n_blocks;
+    char kv_src[160];
+    if (!blk_bytes) {
+        tm_model_destroy(m);
+        return tm_cli_fail("bench engine", TM_ERR_INPUT, NULL);
+    }
+    if (kv_mem > 0) {
+        n_blocks = (int64_t)(kv_mem / (double)blk_bytes);
+        snprintf(kv_src, sizeof kv_src, "--kv-memory");
+    } else if (is_cuda && have_mem) {
+        double budget = util * (double)dev_total - (double)(dev_total - dev_free) - rm.weight_bytes -
+                        cuda_reserve_bytes(mc, (double)T, (double)S);
+        /* each block also costs max_seqs block-table ints on the device */
+        n_blocks = budget > 0 ? (int64_t)(budget / ((double)blk_bytes + 4.0 * (double)S)) : 0;
+        snprintf(kv_src, sizeof kv_src, "--gpu-memory-utilization %.2f of %.1f GiB, %.1f GiB free", util,
+                 (double)dev_total / 1073741824.0, (double)dev_free / 1073741824.0);
+    } else {
+        n_blocks = per_req * (S + 1); /* CPU: one more sequence than the batch holds */
+        snprintf(kv_src, sizeof kv_src, "max-seqs + 1 requests");
+    }
+    if (n_blocks > need) {
+        n_blocks = need;
+        snprintf(kv_src + strlen(kv_src), sizeof kv_src - strlen(kv_src), ", capped at what %lld requests need", R);
+    }
+    if (n_blocks > INT32_MAX) n_blocks = INT32_MAX;
+    if (n_blocks < per_req) {
+        tm_model_destroy(m);
+        st = tm_errf(&err, kv_mem > 0 ? TM_ERR_USAGE : TM_ERR_NOMEM, "KV pool of %lld blocks (%s) cannot hold one request (%lld blocks of %d)",
+                     (long long)n_blocks, kv_src, (long long)per_req, BENCH_BLOCK);
+        return tm_cli_fail("bench engine", st, &err);
+    }
+
     int32_t *prompts = malloc((size_t)(R * I) * sizeof *prompts);
     if (!prompts) { tm_model_destroy(m); return tm_cli_fail("bench engine", TM_ERR_NOMEM, NULL); }
     uint64_t x = 12345;
@@ -114,23 +354,66 @@ int tm_bench_engine(int argc, char **argv)
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         prompts[k] = (int32_t)((x >> 33) % (uint64_t)mc->vocab_size);
     }
+    printf("model %s (%.4g params, %.4g GB weights) | device %s%s%s%s | KV pool %lld blocks x %d tokens "
+           "(%.2f GiB; %s)\n",
+           tm_model_dir(m), (double)tm_model_n_params(m), rm.weight_bytes * 1e-9, ops->name, devname[0] ? " (" : "",
+           devname, devname[0] ? ")" : "", (long long)n_blocks, BENCH_BLOCK,
+           (double)n_blocks * (double)blk_bytes / 1073741824.0, kv_src);
+    fflush(stdout);
+
     bench_result batched = {0}, alone = {0};
-    st = run_batch(ops, m, prompts, (int)R, (int)I, (int)O, (int)S, (int)T, (int)J, &batched, &err);
-    for (long long r = 0; r < R && !st; r++)
-        st = run_batch(ops, m, prompts + r * I, 1, (int)I, (int)O, 1, (int)T, (int)J, &alone, &err);
+    bench_run br = {.ops = ops, .m = m, .I = (int)I, .O = (int)O, .max_seqs = (int)S, .max_batch_tokens = (int)T,
+                    .threads = (int)J, .n_blocks = (int32_t)n_blocks, .rm = bw > 0 ? &rm : NULL};
+    st = run_batch(&br, prompts, (int)R, &batched, &err);
+    bench_run b1 = br;
+    b1.max_seqs = 1;
+    b1.n_blocks = (int32_t)(per_req * 2);
+    b1.rm = NULL;
+    for (long long r = 0; r < R && !st && !only_batched; r++) st = run_batch(&b1, prompts + r * I, 1, &alone, &err);
     free(prompts);
     tm_model_destroy(m);
     if (st) return tm_cli_fail("bench engine", st, &err);
-    printf("tokenmill bench engine --model %s --requests %lld --input-len %lld --output-len %lld "
-           "--max-seqs %lld --max-batch-tokens %lld --threads %lld --device %s\n",
-           model_dir, R, I, O, S, T, J, ops->name);
-    printf("%-22s %10s %12s %14s %14s %8s\n", "mode", "seconds", "requests/s", "input tok/s", "output tok/s", "steps");
+
+    printf("%-22s %10s %12s %14s %14s %8s %14s\n", "mode", "seconds", "requests/s", "input tok/s", "output tok/s",
+           "steps", "total tok/s");
     const bench_result *b[2] = {&batched, &alone};
     const char *names[2] = {"batched (engine)", "one at a time"};
-    for (int i = 0; i < 2; i++)
-        printf("%-22s %10.3f %12.2f %14.0f %14.0f %8lld\n", names[i], b[i]->seconds, (double)R / b[i]->seconds,
-               (double)b[i]->prompt_tokens / b[i]->seconds, (double)b[i]->output_tokens / b[i]->seconds,
-               (long long)b[i]->steps);
-    printf("speed-up of batching: %.2fx (requests/s, same requests, same run)\n", alone.seconds / batched.seconds);
+    for (int i = 0; i < (only_batched ? 1 : 2); i++)
+        printf("%-22s %10.4f %12.2f %14.0f %14.0f %8lld %14.0f\n", names[i], b[i]->seconds,
+               (double)R / b[i]->seconds, (double)b[i]->prompt_tokens / b[i]->seconds,
+               (double)b[i]->output_tokens / b[i]->seconds, (long long)b[i]->steps,
+               (double)(b[i]->prompt_tokens + b[i]->output_tokens) / b[i]->seconds);
+    if (!only_batched)
+        printf("speed-up of batching: %.2fx (requests/s, same requests, same run)\n", alone.seconds / batched.seconds);
+
+    printf("%-22s %8s %12s %12s %12s\n", "batched steps", "count", "mean ms", "forward ms", "host ms");
+    const step_class *sc[2] = {&batched.prefill, &batched.decode};
+    const char *sn[2] = {"with prefill", "pure decode"};
+    for (int i = 0; i < 2; i++) {
+        double n = sc[i]->n ? (double)sc[i]->n : 1;
+        printf("%-22s %8lld %12.3f %12.3f %12.3f\n", sn[i], (long long)sc[i]->n, sc[i]->wall_s * 1e3 / n,
+               sc[i]->fwd_s * 1e3 / n, (sc[i]->wall_s - sc[i]->fwd_s) * 1e3 / n);
+    }
+    printf("generated: %lld distinct token ids in %lld tokens, checksum %016llx%s\n", (long long)batched.distinct,
+           (long long)batched.output_tokens, (unsigned long long)batched.checksum,
+           batched.aborted ? " (some sequences aborted by the sampler!)" : "");
+    if (bw > 0) {
+        const step_class *d = &batched.decode;
+        double ach = d->fwd_s > 0 ? d->bytes / d->fwd_s : 0;
+        printf("decode steps: weights+KV %.3g B/s achieved (bytes / forward time) = %.1f%% of %.3g B/s (%s)\n", ach,
+               100.0 * ach / bw, bw, bw_src);
+        printf("roofline: floor %.4g s = sum over %lld steps of max(bytes / %.3g B/s, flops / %.3g flop/s); "
+               "actual %.4g s; floor/actual %.3f\n",
+               batched.roof.floor_s, (long long)batched.steps, bw, peak, batched.seconds,
+               batched.roof.floor_s / batched.seconds);
+        printf("roofline totals: %.10g bytes, %.10g flops (weights %.10g B per step, KV %.10g B per token)\n",
+               batched.roof.bytes, batched.roof.flops, rm.weight_bytes, rm.kv_bytes_per_token);
+        if (batched.preempted)
+            printf("note: %lld preemptions (recompute): the prefill context in the roofline is approximate\n",
+                   (long long)batched.preempted);
+    } else {
+        printf("roofline: n/a (no HBM bandwidth known for device %s%s%s%s; pass --hbm-bandwidth B/s)\n", ops->name,
+               devname[0] ? " (" : "", devname, devname[0] ? ")" : "");
+    }
     return 0;
 }

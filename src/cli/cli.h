@@ -8,6 +8,7 @@
 #ifndef TM_CLI_H
 #define TM_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include "util/status.h"
 
@@ -40,6 +41,9 @@ void tm_cli_getopt_reset(void);
 /* Parse a non-negative integer option value; 64-style usage error if bad. */
 tm_status tm_cli_parse_long(const char *opt, const char *val, long long lo, long long hi,
                             long long *out, tm_err *err);
+
+/* Parse a byte size with an optional binary K/M/G suffix (512M, 4G, 4GiB). */
+tm_status tm_cli_parse_size(const char *opt, const char *val, int64_t *out, tm_err *err);
 
 /* Whether the CUDA backend is compiled in, and a one-line description of it. */
 int tm_cuda_built_in(void);

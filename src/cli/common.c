@@ -50,3 +50,18 @@ tm_status tm_cli_parse_long(const char *opt, const char *val, long long lo, long
     *out = v;
     return TM_OK;
 }
+
+tm_status tm_cli_parse_size(const char *opt, const char *val, int64_t *out, tm_err *err)
+{
+    char *end;
+    double x = strtod(val, &end), mult = 1;
+    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
+    else if (*end == 'M' || *end == 'm') mult = 1048576.0, end++;
+    else if (*end == 'G' || *end == 'g') mult = 1073741824.0, end++;
+    if (*end == 'i') end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (end == val || *end || !(x > 0) || x * mult > 9e18)
+        return tm_errf(err, TM_ERR_USAGE, "%s: '%s' is not a size (e.g. 512M, 4G)", opt, val);
+    *out = (int64_t)(x * mult);
+    return TM_OK;
+}

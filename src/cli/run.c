@@ -33,22 +33,6 @@ static void usage(FILE *f)
             "exit: 0 nothing left, 64 usage, 65 bad model, 69 device unavailable, 75 stopped with work left\n");
 }
 
-static tm_status parse_bytes(const char *v, int64_t *out, tm_err *err)
-{
-    char *end;
-    double x = strtod(v, &end);
-    double mult = 1;
-    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
-    else if (*end == 'M' || *end == 'm') mult = 1048576.0, end++;
-    else if (*end == 'G' || *end == 'g') mult = 1073741824.0, end++;
-    if (*end == 'i') end++;
-    if (*end == 'B' || *end == 'b') end++;
-    if (end == v || *end || x <= 0 || x * mult > 9e18)
-        return tm_errf(err, TM_ERR_USAGE, "--kv-memory: '%s' is not a size (e.g. 512M, 4G)", v);
-    *out = (int64_t)(x * mult);
-    return TM_OK;
-}
-
 int tm_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -80,7 +64,7 @@ int tm_cmd_run(int argc, char **argv)
         case 'S': if (!(st = tm_cli_parse_long("--max-seqs", optarg, 1, 4096, &v, &err))) o.max_seqs = (int32_t)v; break;
         case 'W': if (!(st = tm_cli_parse_long("--window", optarg, 1, 1 << 16, &v, &err))) o.window = (int32_t)v; break;
         case 'L': if (!(st = tm_cli_parse_long("--max-model-len", optarg, 2, 1 << 24, &v, &err))) o.max_model_len = (int32_t)v; break;
-        case 'K': st = parse_bytes(optarg, &o.kv_memory, &err); break;
+        case 'K': st = tm_cli_parse_size("--kv-memory", optarg, &o.kv_memory, &err); break;
         case 'l': if (!(st = tm_cli_parse_long("--lease-seconds", optarg, 5, 86400, &v, &err))) o.lease_s = (double)v; break;
         case 'c': o.chat_template = optarg; break;
         case 'j': if (!(st = tm_cli_parse_long("--threads", optarg, 0, 1024, &v, &err))) o.n_threads = (int)v; break;

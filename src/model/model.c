@@ -6,6 +6,7 @@
  * then resolves the HF tensor names of the architecture and checks each shape
  * against the config. Tensors whose data is not aligned to their element size
  * (possible in hand-written files) are copied to aligned memory we own.
+ * Also builds synthetic models (shapes without data, configs in synthetic.c).
  */
 #include "model/model.h"
 #include "model/safetensors.h"
@@ -32,6 +33,7 @@ struct tm_model {
     tm_layer_weights *layers;
     void **owned;            /* realigned copies */
     size_t n_owned;
+    int synthetic;           /* tm_model_synthetic*: shapes only, data == NULL */
 };
 
 /* Where tensor names are looked up. */
@@ -307,4 +309,101 @@ int tm_model_n_files(const tm_model *m) { return m->n_files; }
 const tm_layer_weights *tm_model_layer(const tm_model *m, int i)
 {
     return i >= 0 && i < m->cfg.n_layers ? &m->layers[i] : NULL;
+}
+
+int tm_model_is_synthetic(const tm_model *m) { return m && m->synthetic; }
+
+int64_t tm_model_config_n_params(const tm_model_config *c)
+{
+    int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size, L = c->n_layers;
+    int64_t Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
+    int64_t layer = H * (Q + 2 * KV) + Q * H + 3 * H * I + 2 * H;
+    if (c->attention_bias) layer += Q + 2 * KV;
+    if (c->qk_norm) layer += 2 * (int64_t)c->head_dim;
+    return V * H * (c->tie_word_embeddings ? 1 : 2) + H + L * layer;
+}
+
+int64_t tm_model_n_params(const tm_model *m) { return tm_model_config_n_params(&m->cfg); }
+
+/* A synthetic tensor: shape and bf16 byte count, no data. */
+static void synth_tensor(tm_tensor *t, const char *name, int ndim, int64_t d0, int64_t d1)
+{
+    memset(t, 0, sizeof *t);
+    t->name = name;
+    t->dtype = TM_DTYPE_BF16;
+    t->ndim = ndim;
+    t->shape[0] = d0;
+    t->shape[1] = ndim > 1 ? d1 : 0;
+    t->nbytes = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1) * 2;
+}
+
+tm_status tm_model_synthetic_from_config(const tm_model_config *c, const char *name, tm_model **out, tm_err *err)
+{
+    *out = NULL;
+    const char *nm = name ? name : "custom";
+    /* bounds keep every product below 2^62 */
+    const int32_t dmax = 1 << 20;
+    if (c->hidden_size <= 0 || c->hidden_size > dmax || c->intermediate_size <= 0 || c->intermediate_size > dmax ||
+        c->vocab_size <= 0 || c->vocab_size > (1 << 22) || c->n_layers <= 0 || c->n_layers > 1024 ||
+        c->n_heads <= 0 || c->n_heads > 1024 || c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads ||
+        c->head_dim <= 0 || c->head_dim > 1024 || c->head_dim % 2 || c->max_position_embeddings < 2)
+        return tm_errf(err, TM_ERR_INPUT, "synthetic:%s: config has an unsupported shape (hidden %d, inter %d, "
+                       "vocab %d, layers %d, heads %d, kv_heads %d, head_dim %d, max_position %d)", nm,
+                       c->hidden_size, c->intermediate_size, c->vocab_size, c->n_layers, c->n_heads, c->n_kv_heads,
+                       c->head_dim, c->max_position_embeddings);
+    tm_model *m = calloc(1, sizeof *m);
+    size_t dl = strlen("synthetic:") + strlen(nm) + 1;
+    if (!m || !(m->dir = malloc(dl))) {
+        free(m);
+        return tm_errf(err, TM_ERR_NOMEM, "synthetic:%s: out of memory", nm);
+    }
+    snprintf(m->dir, dl, "synthetic:%s", nm);
+    m->cfg = *c;
+    m->cfg.dtype = TM_DTYPE_BF16;
+    m->synthetic = 1;
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) {
+        tm_model_destroy(m);
+        return tm_errf(err, TM_ERR_NOMEM, "synthetic:%s: out of memory", nm);
+    }
+    int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    int64_t Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
+    synth_tensor(&m->embed, "model.embed_tokens.weight", 2, V, H);
+    synth_tensor(&m->norm, "model.norm.weight", 1, H, 0);
+    if (c->tie_word_embeddings)
+        m->lm_head = m->embed;
+    else
+        synth_tensor(&m->lm_head, "lm_head.weight", 2, V, H);
+    for (int32_t i = 0; i < c->n_layers; i++) {
+        tm_layer_weights *L = &m->layers[i];
+        synth_tensor(&L->attn_norm, "input_layernorm.weight", 1, H, 0);
+        synth_tensor(&L->wq, "self_attn.q_proj.weight", 2, Q, H);
+        synth_tensor(&L->wk, "self_attn.k_proj.weight", 2, KV, H);
+        synth_tensor(&L->wv, "self_attn.v_proj.weight", 2, KV, H);
+        synth_tensor(&L->wo, "self_attn.o_proj.weight", 2, H, Q);
+        if (c->attention_bias) {
+            synth_tensor(&L->bq, "self_attn.q_proj.bias", 1, Q, 0);
+            synth_tensor(&L->bk, "self_attn.k_proj.bias", 1, KV, 0);
+            synth_tensor(&L->bv, "self_attn.v_proj.bias", 1, KV, 0);
+        }
+        if (c->qk_norm) {
+            synth_tensor(&L->q_norm, "self_attn.q_norm.weight", 1, c->head_dim, 0);
+            synth_tensor(&L->k_norm, "self_attn.k_norm.weight", 1, c->head_dim, 0);
+        }
+        synth_tensor(&L->ffn_norm, "post_attention_layernorm.weight", 1, H, 0);
+        synth_tensor(&L->w_gate, "mlp.gate_proj.weight", 2, I, H);
+        synth_tensor(&L->w_up, "mlp.up_proj.weight", 2, I, H);
+        synth_tensor(&L->w_down, "mlp.down_proj.weight", 2, H, I);
+    }
+    *out = m;
+    return TM_OK;
+}
+
+tm_status tm_model_synthetic(const char *name, tm_model **out, tm_err *err)
+{
+    *out = NULL;
+    tm_model_config cfg;
+    tm_status s = tm_model_synthetic_config(name, &cfg, err);
+    if (s) return s;
+    return tm_model_synthetic_from_config(&cfg, name, out, err);
 }

@@ -94,6 +94,26 @@ const tm_tensor *tm_model_lm_head(const tm_model *m);    /* [vocab, hidden]; == 
 const tm_layer_weights *tm_model_layer(const tm_model *m, int i);
 const char *tm_model_dir(const tm_model *m);
 
+/* Synthetic models (benchmarks at full size without a checkpoint): the exact
+ * config of a known model with tensors that have names, shapes, dtype bf16
+ * and nbytes but data == NULL (no host memory). A synthetic tensor is present
+ * when nbytes > 0 (optional ones of the architecture have nbytes 0); lm_head
+ * aliases embed when the config is tied. Only the CUDA backend runs them (it
+ * fills the weights on the device); the CPU backend refuses them.
+ * Names: see tm_model_synthetic_names(). tm_model_dir is "synthetic:NAME". */
+tm_status tm_model_synthetic(const char *name, tm_model **out, tm_err *err);
+/* The config of a named synthetic model (synthetic.c); TM_ERR_NOTFOUND lists the names. */
+tm_status tm_model_synthetic_config(const char *name, tm_model_config *cfg, tm_err *err);
+/* A synthetic model of any (checked) config; name goes into tm_model_dir. */
+tm_status tm_model_synthetic_from_config(const tm_model_config *cfg, const char *name, tm_model **out,
+                                         tm_err *err);
+const char *tm_model_synthetic_names(void); /* "llama3-8b, qwen2.5-7b, deepseek-llm-7b" */
+int tm_model_is_synthetic(const tm_model *m);
+/* Parameters from the config: embeddings, lm_head when untied, all layer
+ * matrices, norms and biases. */
+int64_t tm_model_n_params(const tm_model *m);
+int64_t tm_model_config_n_params(const tm_model_config *c);
+
 /* Parse config.json text alone (used by the loader; exposed for tests/fuzz). */
 tm_status tm_model_config_parse(const char *json, size_t len, const char *what,
                                 tm_model_config *cfg, tm_err *err);

@@ -107,6 +107,9 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
 {
     *out = NULL;
     if (!m || !o) return tm_errf(err, TM_ERR_USAGE, "cpu backend: model and options are required");
+    if (tm_model_is_synthetic(m)) /* its tensors have no data to convert */
+        return tm_errf(err, TM_ERR_UNAVAILABLE, "cpu backend: %s: synthetic models run on the CUDA backend only",
+                       tm_model_dir(m));
     const tm_model_config *c = tm_model_config_of(m);
     if (o->n_blocks <= 0 || o->block_size <= 0 || o->max_batch_tokens <= 0 || o->max_seqs <= 0)
         return tm_errf(err, TM_ERR_USAGE,
@@ -259,43 +262,9 @@ fail:
 
 static tm_status check_batch(const tm_backend *b, const tm_batch *bt, tm_err *err)
 {
-    if (!bt->token_ids || !bt->positions || !bt->seq_start || !bt->seq_len || !bt->block_tables)
-        return tm_errf(err, TM_ERR_USAGE, "batch: a required array is NULL");
-    if (bt->n_tokens <= 0 || bt->n_tokens > b->max_tokens)
-        return tm_errf(err, TM_ERR_USAGE, "batch: n_tokens %d not in [1, %d]", bt->n_tokens, b->max_tokens);
-    if (bt->n_seqs <= 0 || bt->n_seqs > b->max_seqs)
-        return tm_errf(err, TM_ERR_USAGE, "batch: n_seqs %d not in [1, %d]", bt->n_seqs, b->max_seqs);
-    if (bt->max_blocks <= 0) return tm_errf(err, TM_ERR_USAGE, "batch: max_blocks %d <= 0", bt->max_blocks);
-    if (bt->n_logits < 0 || bt->n_logits > b->max_tokens || (bt->n_logits && (!bt->logit_rows || !bt->logits)))
-        return tm_errf(err, TM_ERR_USAGE, "batch: n_logits %d not in [0, %d] (or no rows/output)", bt->n_logits,
-                       b->max_tokens);
-    if (bt->seq_start[0] != 0 || bt->seq_start[bt->n_seqs] != bt->n_tokens)
-        return tm_errf(err, TM_ERR_USAGE, "batch: seq_start must run from 0 to n_tokens");
-    for (int32_t s = 0; s < bt->n_seqs; s++) {
-        int32_t a = bt->seq_start[s], e = bt->seq_start[s + 1], len = bt->seq_len[s];
-        if (e <= a || e > bt->n_tokens)
-            return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: empty or decreasing seq_start", s);
-        if (len < e - a || len > b->ctx_max || (int64_t)(len - 1) / b->bs >= bt->max_blocks)
-            return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: seq_len %d does not fit (%d new tokens, %d blocks "
-                           "of %d, pool %d tokens)", s, len, e - a, bt->max_blocks, b->bs, b->ctx_max);
-        for (int32_t i = a; i < e; i++)
-            if (bt->positions[i] != len - (e - i))
-                return tm_errf(err, TM_ERR_USAGE, "batch: token %d: position %d, expected %d (tokens of a sequence "
-                               "are its last ones, in order)", i, bt->positions[i], len - (e - i));
-        const int32_t *tab = bt->block_tables + (size_t)s * bt->max_blocks;
-        for (int32_t j = 0; j <= (len - 1) / b->bs; j++)
-            if (tab[j] < 0 || tab[j] >= b->n_blocks)
-                return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: block %d is %d, not in [0, %d)", s, j, tab[j],
-                               b->n_blocks);
-    }
-    for (int32_t i = 0; i < bt->n_tokens; i++)
-        if (bt->token_ids[i] < 0 || bt->token_ids[i] >= b->V)
-            return tm_errf(err, TM_ERR_INPUT, "batch: token %d: id %d not in [0, %d)", i, bt->token_ids[i], b->V);
-    for (int32_t j = 0; j < bt->n_logits; j++)
-        if (bt->logit_rows[j] < 0 || bt->logit_rows[j] >= bt->n_tokens)
-            return tm_errf(err, TM_ERR_USAGE, "batch: logit_rows[%d] = %d not in [0, %d)", j, bt->logit_rows[j],
-                           bt->n_tokens);
-    return TM_OK;
+    tm_batch_limits lim = {.max_tokens = b->max_tokens, .max_seqs = b->max_seqs, .block_size = b->bs,
+                           .n_blocks = b->n_blocks, .ctx_max = b->ctx_max, .vocab = b->V};
+    return tm_batch_check(bt, &lim, err);
 }
 
 typedef struct fwd_ctx {

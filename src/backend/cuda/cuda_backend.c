@@ -10,11 +10,15 @@
  * kernels/kernels.h), then lm_head for logit_rows only, fp32 logits back
  * (in chunks of <= 256 rows). cuBLASLt plans are cached per GEMM shape, so a
  * step of a known shape creates nothing. Every CUDA / cuBLASLt failure
- * becomes a tm_status naming the call.
+ * becomes a tm_status naming the call. A synthetic model (model.h) gets the
+ * same layout, filled on the device by one tm_k_init_synthetic launch per
+ * tensor (matrices uniform in +-1/sqrt(in_features), norms 1, biases +-0.02)
+ * instead of an upload.
  */
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +121,33 @@ int tm_cuda_device_count(void)
     return n;
 }
 
+tm_status tm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes, tm_err *err)
+{
+    size_t f = 0, t = 0;
+    cudaError_t e = cudaMemGetInfo(&f, &t);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return tm_errf(err, TM_ERR_UNAVAILABLE, "cuda: cudaMemGetInfo: %s", cudaGetErrorString(e));
+    }
+    *free_bytes = f;
+    *total_bytes = t;
+    return TM_OK;
+}
+
+tm_status tm_cuda_device_name(char *buf, size_t n, tm_err *err)
+{
+    int dev = 0;
+    struct cudaDeviceProp prop;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, dev);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return tm_errf(err, TM_ERR_UNAVAILABLE, "cuda: cudaGetDeviceProperties: %s", cudaGetErrorString(e));
+    }
+    if (n) snprintf(buf, n, "%s", prop.name);
+    return TM_OK;
+}
+
 /* ---- sizes ----------------------------------------------------------------- */
 
 static int mul_ok(size_t *acc, size_t b)
@@ -139,9 +170,19 @@ static size_t cuda_kv_block_bytes(const tm_model *m, int32_t block_size)
     return n;
 }
 
-static tm_status tensor_check(const tm_tensor *t, const char *what, size_t n, int required, tm_err *err)
+/* Whether a tensor is there: data, or (synthetic model) a shape without data. */
+static int present(const tm_tensor *t, int synth) { return t->data || (synth && t->nbytes); }
+
+/* lm_head is embed: same mapping, or (synthetic) the config says so. */
+static int lm_head_tied(const tm_model *m)
 {
-    if (!t->data) {
+    if (tm_model_is_synthetic(m)) return tm_model_config_of(m)->tie_word_embeddings;
+    return tm_model_lm_head(m)->data == tm_model_embed(m)->data;
+}
+
+static tm_status tensor_check(const tm_tensor *t, const char *what, size_t n, int required, int synth, tm_err *err)
+{
+    if (!present(t, synth)) {
         if (required) return tm_errf(err, TM_ERR_INPUT, "cuda backend: tensor %s is missing", what);
         return TM_OK;
     }
@@ -161,7 +202,13 @@ typedef struct upload {
     size_t off;
     float *f32;       /* host staging: CU_CONV_CHUNK floats */
     uint16_t *bf;     /* host staging: CU_CONV_CHUNK bf16 */
+    int synth;        /* synthetic model: fill on the device, no host data */
+    uint32_t n_init;  /* synthetic: tensors filled so far (the seed of the next) */
+    cudaStream_t stream;
 } upload;
+
+/* How a synthetic tensor is filled. */
+typedef enum init_kind { INIT_MATRIX, INIT_ONES, INIT_BIAS } init_kind;
 
 static uint16_t f32_to_bf16_bits(float f)
 {
@@ -173,8 +220,11 @@ static uint16_t f32_to_bf16_bits(float f)
 }
 
 /* Place n elements of t (zeros when t is absent) as bf16 or fp32 at u->off;
- * *dst (when dst is not NULL) gets the device pointer (NULL while sizing). */
-static tm_status put(upload *u, const tm_tensor *t, size_t n, int as_f32, void **dst, tm_err *err)
+ * *dst (when dst is not NULL) gets the device pointer (NULL while sizing).
+ * Synthetic: t is filled on the device as `init` says (matrices [out, in]:
+ * uniform in +-1/sqrt(in); norms 1; biases uniform in +-0.02). */
+static tm_status put(upload *u, const tm_tensor *t, size_t n, int as_f32, init_kind init, void **dst,
+                     tm_err *err)
 {
     size_t es = as_f32 ? 4 : 2;
     size_t off = u->off;
@@ -182,6 +232,17 @@ static tm_status put(upload *u, const tm_tensor *t, size_t n, int as_f32, void *
     if (dst) *dst = u->base ? u->base + off : NULL;
     if (!u->base) return TM_OK;
     char *d = u->base + off;
+    if (u->synth && t && t->nbytes) {
+        float scale = 0.0f, offset = 0.0f;
+        if (init == INIT_ONES)
+            offset = 1.0f;
+        else if (init == INIT_BIAS)
+            scale = 0.02f;
+        else
+            scale = (float)(1.0 / sqrt((double)(t->ndim == 2 && t->shape[1] > 0 ? t->shape[1] : 1)));
+        return k_check(err, tm_k_init_synthetic(d, as_f32, (int64_t)n, u->n_init++, scale, offset, u->stream),
+                       "tm_k_init_synthetic");
+    }
     if (!t || !t->data) {
         CU_TRY(cudaMemset(d, 0, n * es));
         return TM_OK;
@@ -210,18 +271,18 @@ static tm_status place_weights(tm_backend *b, const tm_model *m, upload *u, tm_e
     size_t H = (size_t)b->H, I = (size_t)b->I, V = (size_t)b->V, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
     size_t hd = (size_t)b->hd;
     const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
-    int tied = lmh->data == emb->data;
+    int tied = lm_head_tied(m);
     void *p;
     tm_status st;
-    if ((st = put(u, emb, V * H, 0, &p, err))) return st;
+    if ((st = put(u, emb, V * H, 0, INIT_MATRIX, &p, err))) return st;
     b->embed = p;
     if (tied) {
         b->lm_head = b->embed;
     } else {
-        if ((st = put(u, lmh, V * H, 0, &p, err))) return st;
+        if ((st = put(u, lmh, V * H, 0, INIT_MATRIX, &p, err))) return st;
         b->lm_head = p;
     }
-    if ((st = put(u, fn, H, 1, &p, err))) return st;
+    if ((st = put(u, fn, H, 1, INIT_ONES, &p, err))) return st;
     b->final_norm = p;
     /* inv_freq (double), computed exactly as the CPU reference does */
     size_t half = hd / 2, off = u->off;
@@ -245,52 +306,54 @@ static tm_status place_weights(tm_backend *b, const tm_model *m, upload *u, tm_e
         {
             upload uq = *u;
             uq.off = base_off;
-            if ((st = put(&uq, &w->wq, Q * H, 0, &q, err))) return st;
+            if ((st = put(&uq, &w->wq, Q * H, 0, INIT_MATRIX, &q, err))) return st;
             uq.off = base_off + Q * H * 2;
-            if ((st = put(&uq, &w->wk, KV * H, 0, NULL, err))) return st;
+            if ((st = put(&uq, &w->wk, KV * H, 0, INIT_MATRIX, NULL, err))) return st;
             uq.off = base_off + (Q + KV) * H * 2;
-            if ((st = put(&uq, &w->wv, KV * H, 0, NULL, err))) return st;
+            if ((st = put(&uq, &w->wv, KV * H, 0, INIT_MATRIX, NULL, err))) return st;
             u->off = base_off + align_up((Q + 2 * KV) * H * 2);
         }
         cl->wqkv = q;
-        if ((st = put(u, &w->wo, H * Q, 0, &p, err))) return st;
+        if ((st = put(u, &w->wo, H * Q, 0, INIT_MATRIX, &p, err))) return st;
         cl->wo = p;
         base_off = u->off;
         {
             upload ug = *u;
             void *g;
             ug.off = base_off;
-            if ((st = put(&ug, &w->w_gate, I * H, 0, &g, err))) return st;
+            if ((st = put(&ug, &w->w_gate, I * H, 0, INIT_MATRIX, &g, err))) return st;
             ug.off = base_off + I * H * 2;
-            if ((st = put(&ug, &w->w_up, I * H, 0, NULL, err))) return st;
+            if ((st = put(&ug, &w->w_up, I * H, 0, INIT_MATRIX, NULL, err))) return st;
             cl->wgu = g;
             u->off = base_off + align_up(2 * I * H * 2);
         }
-        if ((st = put(u, &w->w_down, H * I, 0, &p, err))) return st;
+        if ((st = put(u, &w->w_down, H * I, 0, INIT_MATRIX, &p, err))) return st;
         cl->wdown = p;
-        if ((st = put(u, &w->attn_norm, H, 1, &p, err))) return st;
+        if ((st = put(u, &w->attn_norm, H, 1, INIT_ONES, &p, err))) return st;
         cl->attn_norm = p;
-        if ((st = put(u, &w->ffn_norm, H, 1, &p, err))) return st;
+        if ((st = put(u, &w->ffn_norm, H, 1, INIT_ONES, &p, err))) return st;
         cl->ffn_norm = p;
         cl->bqkv = NULL;
-        if ((w->bq.data || w->bk.data || w->bv.data) && !(b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS)) {
+        if ((present(&w->bq, u->synth) || present(&w->bk, u->synth) || present(&w->bv, u->synth)) &&
+            !(b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS)) {
             size_t bo = u->off;
             upload ub = *u;
             void *bq;
             ub.off = bo;
-            if ((st = put(&ub, &w->bq, Q, 1, &bq, err))) return st;
+            if ((st = put(&ub, &w->bq, Q, 1, INIT_BIAS, &bq, err))) return st;
             ub.off = bo + Q * 4;
-            if ((st = put(&ub, &w->bk, KV, 1, NULL, err))) return st;
+            if ((st = put(&ub, &w->bk, KV, 1, INIT_BIAS, NULL, err))) return st;
             ub.off = bo + (Q + KV) * 4;
-            if ((st = put(&ub, &w->bv, KV, 1, NULL, err))) return st;
+            if ((st = put(&ub, &w->bv, KV, 1, INIT_BIAS, NULL, err))) return st;
             cl->bqkv = bq;
             u->off = bo + align_up((Q + 2 * KV) * 4);
         }
         cl->q_norm = cl->k_norm = NULL;
-        if (w->q_norm.data && w->k_norm.data && !(b->flags & TM_BACKEND_DEBUG_NO_QK_NORM)) {
-            if ((st = put(u, &w->q_norm, hd, 1, &p, err))) return st;
+        if (present(&w->q_norm, u->synth) && present(&w->k_norm, u->synth) &&
+            !(b->flags & TM_BACKEND_DEBUG_NO_QK_NORM)) {
+            if ((st = put(u, &w->q_norm, hd, 1, INIT_ONES, &p, err))) return st;
             cl->q_norm = p;
-            if ((st = put(u, &w->k_norm, hd, 1, &p, err))) return st;
+            if ((st = put(u, &w->k_norm, hd, 1, INIT_ONES, &p, err))) return st;
             cl->k_norm = p;
         }
     }
@@ -326,10 +389,12 @@ static tm_status create_inner(tm_backend *b, const tm_model *m, const tm_backend
     size_t hd = (size_t)b->hd;
 
     /* check every tensor first */
+    const int synth = tm_model_is_synthetic(m);
     const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
-    int tied = lmh->data == emb->data;
-    if ((st = tensor_check(emb, "embed_tokens", V * H, 1, err)) || (st = tensor_check(fn, "norm", H, 1, err)) ||
-        (!tied && (st = tensor_check(lmh, "lm_head", V * H, 1, err))))
+    int tied = lm_head_tied(m);
+    if ((st = tensor_check(emb, "embed_tokens", V * H, 1, synth, err)) ||
+        (st = tensor_check(fn, "norm", H, 1, synth, err)) ||
+        (!tied && (st = tensor_check(lmh, "lm_head", V * H, 1, synth, err))))
         return st;
     for (int32_t l = 0; l < b->L; l++) {
         const tm_layer_weights *w = tm_model_layer(m, l);
@@ -344,7 +409,7 @@ static tm_status create_inner(tm_backend *b, const tm_model *m, const tm_backend
             {&w->w_up, "up_proj", I * H, 1},          {&w->w_down, "down_proj", H * I, 1},
         };
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-            if ((st = tensor_check(ts[i].t, ts[i].name, ts[i].n, ts[i].req, err)))
+            if ((st = tensor_check(ts[i].t, ts[i].name, ts[i].n, ts[i].req, synth, err)))
                 return tm_err_prefix(err, st, "layer %d", l);
     }
     b->layers = calloc((size_t)b->L, sizeof *b->layers);
@@ -360,23 +425,29 @@ static tm_status create_inner(tm_backend *b, const tm_model *m, const tm_backend
     CU_TRY(cudaStreamCreateWithFlags(&b->stream, cudaStreamNonBlocking));
 
     /* weights */
-    upload u = {0};
+    upload u = {.synth = synth, .stream = b->stream};
     if ((st = place_weights(b, m, &u, err))) return st;
     size_t wbytes = u.off;
-    CU_TRY(cudaMalloc(&b->dw, wbytes));
+    e = cudaMalloc(&b->dw, wbytes);
+    if (e != cudaSuccess)
+        return tm_errf(err, e == cudaErrorMemoryAllocation ? TM_ERR_NOMEM : TM_ERR_INTERNAL,
+                       "cuda backend: cudaMalloc of %zu MiB of weights: %s", wbytes >> 20, cudaGetErrorString(e));
     u.base = b->dw;
     u.off = 0;
-    u.f32 = malloc(CU_CONV_CHUNK * sizeof(float));
-    u.bf = malloc(CU_CONV_CHUNK * sizeof(uint16_t));
-    if (!u.f32 || !u.bf) {
-        free(u.f32);
-        free(u.bf);
-        return tm_errf(err, TM_ERR_NOMEM, "cuda backend: out of memory");
+    if (!synth) {
+        u.f32 = malloc(CU_CONV_CHUNK * sizeof(float));
+        u.bf = malloc(CU_CONV_CHUNK * sizeof(uint16_t));
+        if (!u.f32 || !u.bf) {
+            free(u.f32);
+            free(u.bf);
+            return tm_errf(err, TM_ERR_NOMEM, "cuda backend: out of memory");
+        }
     }
     st = place_weights(b, m, &u, err);
     free(u.f32);
     free(u.bf);
     if (st) return st;
+    if (synth) CU_TRY(cudaStreamSynchronize(b->stream)); /* init kernel faults surface here, named */
 
     /* KV pool */
     b->pool_elems = (size_t)b->n_blocks;
@@ -440,6 +511,7 @@ static tm_status create_inner(tm_backend *b, const tm_model *m, const tm_backend
     b->plans = calloc(CU_PLANS, sizeof *b->plans);
     if (!b->plans) return tm_errf(err, TM_ERR_NOMEM, "cuda backend: out of memory");
     CU_TRY(cudaStreamSynchronize(b->stream));
+    CU_TRY(cudaDeviceSynchronize()); /* memsets on the legacy stream are done before a forward on ours */
     return TM_OK;
 }
 
@@ -571,43 +643,9 @@ static tm_status gemm(tm_backend *b, const uint16_t *W, const uint16_t *X, int32
 
 static tm_status check_batch(const tm_backend *b, const tm_batch *bt, tm_err *err)
 {
-    if (!bt->token_ids || !bt->positions || !bt->seq_start || !bt->seq_len || !bt->block_tables)
-        return tm_errf(err, TM_ERR_USAGE, "batch: a required array is NULL");
-    if (bt->n_tokens <= 0 || bt->n_tokens > b->max_tokens)
-        return tm_errf(err, TM_ERR_USAGE, "batch: n_tokens %d not in [1, %d]", bt->n_tokens, b->max_tokens);
-    if (bt->n_seqs <= 0 || bt->n_seqs > b->max_seqs)
-        return tm_errf(err, TM_ERR_USAGE, "batch: n_seqs %d not in [1, %d]", bt->n_seqs, b->max_seqs);
-    if (bt->max_blocks <= 0) return tm_errf(err, TM_ERR_USAGE, "batch: max_blocks %d <= 0", bt->max_blocks);
-    if (bt->n_logits < 0 || bt->n_logits > b->max_tokens || (bt->n_logits && (!bt->logit_rows || !bt->logits)))
-        return tm_errf(err, TM_ERR_USAGE, "batch: n_logits %d not in [0, %d] (or no rows/output)", bt->n_logits,
-                       b->max_tokens);
-    if (bt->seq_start[0] != 0 || bt->seq_start[bt->n_seqs] != bt->n_tokens)
-        return tm_errf(err, TM_ERR_USAGE, "batch: seq_start must run from 0 to n_tokens");
-    for (int32_t s = 0; s < bt->n_seqs; s++) {
-        int32_t a = bt->seq_start[s], e = bt->seq_start[s + 1], len = bt->seq_len[s];
-        if (e <= a || e > bt->n_tokens)
-            return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: empty or decreasing seq_start", s);
-        if (len < e - a || len > b->ctx_max || (int64_t)(len - 1) / b->bs >= bt->max_blocks)
-            return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: seq_len %d does not fit (%d new tokens, %d blocks "
-                           "of %d, pool %d tokens)", s, len, e - a, bt->max_blocks, b->bs, b->ctx_max);
-        for (int32_t i = a; i < e; i++)
-            if (bt->positions[i] != len - (e - i))
-                return tm_errf(err, TM_ERR_USAGE, "batch: token %d: position %d, expected %d (tokens of a sequence "
-                               "are its last ones, in order)", i, bt->positions[i], len - (e - i));
-        const int32_t *tab = bt->block_tables + (size_t)s * bt->max_blocks;
-        for (int32_t j = 0; j <= (len - 1) / b->bs; j++)
-            if (tab[j] < 0 || tab[j] >= b->n_blocks)
-                return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: block %d is %d, not in [0, %d)", s, j, tab[j],
-                               b->n_blocks);
-    }
-    for (int32_t i = 0; i < bt->n_tokens; i++)
-        if (bt->token_ids[i] < 0 || bt->token_ids[i] >= b->V)
-            return tm_errf(err, TM_ERR_INPUT, "batch: token %d: id %d not in [0, %d)", i, bt->token_ids[i], b->V);
-    for (int32_t j = 0; j < bt->n_logits; j++)
-        if (bt->logit_rows[j] < 0 || bt->logit_rows[j] >= bt->n_tokens)
-            return tm_errf(err, TM_ERR_USAGE, "batch: logit_rows[%d] = %d not in [0, %d)", j, bt->logit_rows[j],
-                           bt->n_tokens);
-    return TM_OK;
+    tm_batch_limits lim = {.max_tokens = b->max_tokens, .max_seqs = b->max_seqs, .block_size = b->bs,
+                           .n_blocks = b->n_blocks, .ctx_max = b->ctx_max, .vocab = b->V};
+    return tm_batch_check(bt, &lim, err);
 }
 
 static tm_status cuda_forward(tm_backend *b, const tm_batch *bt, tm_err *err)

@@ -18,4 +18,10 @@ extern const tm_backend_ops tm_backend_cuda;
 /* Number of CUDA devices visible (0 when the driver/runtime fails). */
 int tm_cuda_device_count(void);
 
+/* Free and total memory of the current device (cudaMemGetInfo), and its name
+ * (cudaGetDeviceProperties, e.g. "NVIDIA H200"); TM_ERR_UNAVAILABLE when the
+ * runtime fails. Used to size the KV pool and pick the HBM bandwidth. */
+tm_status tm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes, tm_err *err);
+tm_status tm_cuda_device_name(char *buf, size_t n, tm_err *err);
+
 #endif
