@@ -73,7 +73,7 @@ row "demo (--device auto)" "$([ $rc = 0 ] && [ "$dev" = "device cuda" ] && echo 
 # 4. engine bench, cuda vs cpu (tiny models: pipeline overhead, not the GPU's speed)
 for dev in cuda cpu; do
   out=$("$BIN" bench engine --model "$TOKENMILL_TESTDATA/models/mistral-tok-mini" --device "$dev" --requests 64 \
-        --input-len 128 --output-len 64 --max-seqs 64 2>&1 | grep -E '^batched')
+        --input-len 128 --output-len 64 --max-seqs 64 2>&1 | grep -E '^batched \(engine\)')
   row "bench engine mistral-tok-mini $dev" "info" "$(echo "$out" | awk '{print $4" req/s, "$5" in tok/s, "$6" out tok/s"}')"
 done
 
