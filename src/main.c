@@ -21,6 +21,8 @@ static const tm_command commands[] = {
     {"run",      tm_cmd_run,      "process queued requests with a model (continuous batching)"},
     {"results",  tm_cmd_results,  "write a job's results (or errors) as OpenAI batch output JSONL"},
     {"export",   tm_cmd_export,   "bundle a job's results, errors, cost and manifest into a tar.zst"},
+    {"report",   tm_cmd_report,   "cost by job, day, model or worker (table, csv, json, html with charts)"},
+    {"prices",   tm_cmd_prices,   "set or list price profiles (USD per GPU-hour, per kWh)"},
     {"demo",     tm_cmd_demo,     "make a small model + sample job, run it, show the results"},
     {"tokenize", tm_cmd_tokenize, "tokenize text or chat messages (JSONL on stdin)"},
     {"generate", tm_cmd_generate, "run one prompt through a model (inspection and checks)"},

@@ -1,0 +1,126 @@
+/* report.c — `tokenmill report`: cost by job, day, model or worker from the
+ * cost views, as a table, CSV, JSON or one self-contained HTML page with
+ * inline SVG charts (src/cost/report.h). Read-only on the queue DB.
+ */
+#define _XOPEN_SOURCE 700
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cost/report.h"
+#include "queue/queue_cost.h"
+#include "util/timeutil.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tokenmill report [--by job|day|model|worker] [--since DATE] [--format table|csv|json|html]\n"
+               "                        [-o FILE] [--include-overhead] [--db PATH]\n"
+               "\n"
+               "Cost report from the cost views (job_costs, daily_costs, model_costs, worker_costs):\n"
+               "tokens, GPU-seconds, kWh (blank when not measured), USD, USD per 1M input/output/total\n"
+               "tokens and tokens per USD.\n"
+               "  --by KEY            grouping (default job)\n"
+               "  --since DATE        YYYY-MM-DD[THH:MM:SS] (UTC) or a duration back from now (7d, 12h);\n"
+               "                      job: jobs created since; day: days from; model: requests finished\n"
+               "                      since; worker: runs started since\n"
+               "  --format FMT        table (default), csv, json, html (one file, inline SVG charts)\n"
+               "  -o FILE             write to FILE instead of stdout\n"
+               "  --include-overhead  add a row '(overhead)': run time not attributed to requests\n"
+               "                      (model load, idle, checkpoints); by worker it is always included\n"
+               "  --db PATH           queue database (default ./tokenmill.db or $TOKENMILL_DB)\n"
+               "Exit: 0 ok, 64 usage, 65 no such DB, 74 I/O.\n");
+}
+
+static tm_status parse_since(const char *s, int64_t *out, tm_err *err)
+{
+    struct tm tmv;
+    memset(&tmv, 0, sizeof tmv);
+    const char *end = strptime(s, "%Y-%m-%d", &tmv);
+    if (end && (*end == 'T' || *end == ' ')) end = strptime(end + 1, "%H:%M:%S", &tmv);
+    if (end && !*end) {
+        time_t t = timegm(&tmv);
+        if (t == (time_t)-1) return tm_errf(err, TM_ERR_USAGE, "--since: bad date \"%.40s\"", s);
+        *out = (int64_t)t;
+        return TM_OK;
+    }
+    int64_t d;
+    if (tm_parse_duration(s, &d, NULL) == TM_OK && d >= 0) {
+        *out = tm_now_unix() - d;
+        return TM_OK;
+    }
+    return tm_errf(err, TM_ERR_USAGE, "--since: \"%.40s\" is neither YYYY-MM-DD[THH:MM:SS] nor a duration (7d)", s);
+}
+
+int tm_cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"by", required_argument, NULL, 'b'},   {"since", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
+        {"include-overhead", no_argument, NULL, 'O'}, {"db", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+    };
+    tm_cli_getopt_reset();
+    const char *db_flag = NULL, *by_s = "job", *fmt_s = "table", *out_path = NULL, *since_s = NULL;
+    int overhead = 0, c;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b': by_s = optarg; break;
+        case 's': since_s = optarg; break;
+        case 'f': fmt_s = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'O': overhead = 1; break;
+        case 'd': db_flag = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: return tm_cli_usage_error("report", "bad option");
+        }
+    }
+    if (optind != argc) return tm_cli_usage_error("report", "unexpected argument \"%.40s\"", argv[optind]);
+    tm_queue_cost_by by;
+    if (!strcmp(by_s, "job")) by = TM_COST_BY_JOB;
+    else if (!strcmp(by_s, "day")) by = TM_COST_BY_DAY;
+    else if (!strcmp(by_s, "model")) by = TM_COST_BY_MODEL;
+    else if (!strcmp(by_s, "worker")) by = TM_COST_BY_WORKER;
+    else return tm_cli_usage_error("report", "--by: one of job, day, model, worker");
+    tm_err err = {{0}};
+    tm_cost_format fmt;
+    tm_status s = tm_cost_format_parse(fmt_s, &fmt, &err);
+    if (s) return tm_cli_usage_error("report", "%s", err.msg);
+    int64_t since = 0;
+    if (since_s && (s = parse_since(since_s, &since, &err))) return tm_cli_usage_error("report", "%s", err.msg);
+
+    tm_queue_cost *qc;
+    if ((s = tm_queue_cost_open(tm_cli_db_path(db_flag), 0, &qc, &err))) return tm_cli_fail("report", s, &err);
+    tm_queue_table main_t = {0}, jobs = {0}, mp = {0}, tp = {0};
+    tm_buf out;
+    tm_buf_init(&out);
+    s = tm_queue_cost_report(qc, by, since, overhead, &main_t, &err);
+    if (!s && fmt == TM_COST_FMT_HTML) {
+        s = tm_queue_cost_report(qc, TM_COST_BY_JOB, since, 0, &jobs, &err);
+        if (!s) s = tm_queue_cost_by_model_price(qc, since, &mp, &err);
+        if (!s) s = tm_queue_cost_run_throughput(qc, since, &tp, &err);
+    }
+    tm_queue_cost_close(qc);
+    if (!s) {
+        char title[96];
+        snprintf(title, sizeof title, "tokenmill cost report by %s", by_s);
+        tm_cost_report_in in = {.title = title, .main = &main_t, .jobs = &jobs, .model_price = &mp, .throughput = &tp};
+        s = tm_cost_report_render(&in, fmt, &out, &err);
+    }
+    if (!s) {
+        FILE *f = out_path ? fopen(out_path, "wb") : stdout;
+        if (!f) s = tm_errf(&err, TM_ERR_IO, "%s: cannot create", out_path);
+        else {
+            if (out.len && fwrite(out.data, 1, out.len, f) != out.len) s = tm_errf(&err, TM_ERR_IO, "write failed");
+            if ((out_path ? fclose(f) : fflush(f)) != 0 && !s) s = tm_errf(&err, TM_ERR_IO, "write failed");
+        }
+    }
+    tm_queue_table_free(&main_t);
+    tm_queue_table_free(&jobs);
+    tm_queue_table_free(&mp);
+    tm_queue_table_free(&tp);
+    tm_buf_free(&out);
+    return s ? tm_cli_fail("report", s, &err) : 0;
+}

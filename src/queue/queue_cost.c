@@ -1,0 +1,393 @@
+/* queue_cost.c — cost accounting SQL: prices, runs' cost columns, report
+ * queries over the cost views (0004_cost_views.sql).
+ *
+ * The model/worker report queries repeat the view definitions with a time
+ * filter bound as a parameter (views take no parameters); unit/test_cost_report
+ * checks that with since = 0 they return exactly the views' rows.
+ */
+#include "queue/queue_cost.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "queue/queue.h"
+
+struct tm_queue_cost {
+    sqlite3 *db;
+};
+
+static tm_status db_fail(tm_queue_cost *qc, tm_err *err, const char *what)
+{
+    int rc = sqlite3_errcode(qc->db);
+    tm_status s = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? TM_ERR_BUSY : TM_ERR_IO;
+    return tm_errf(err, s, "queue: %s: %s", what, sqlite3_errmsg(qc->db));
+}
+
+tm_status tm_queue_cost_open(const char *path, int create, tm_queue_cost **out, tm_err *err)
+{
+    *out = NULL;
+    tm_queue *q;
+    tm_status s = create ? tm_queue_open(path, &q, err) : tm_queue_open_existing(path, &q, err);
+    if (s) return s;
+    tm_queue_close(q); /* migrated; now our own connection */
+    tm_queue_cost *qc = calloc(1, sizeof *qc);
+    if (!qc) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    if (sqlite3_open_v2(path, &qc->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        s = tm_errf(err, TM_ERR_IO, "%s: %s", path, qc->db ? sqlite3_errmsg(qc->db) : "cannot open");
+        tm_queue_cost_close(qc);
+        return s;
+    }
+    sqlite3_busy_timeout(qc->db, TM_QUEUE_BUSY_TIMEOUT_MS);
+    const char *pragmas[] = {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON"};
+    for (size_t i = 0; i < sizeof pragmas / sizeof *pragmas; i++) {
+        if (sqlite3_exec(qc->db, pragmas[i], NULL, NULL, NULL) != SQLITE_OK) {
+            s = db_fail(qc, err, pragmas[i]);
+            tm_queue_cost_close(qc);
+            return s;
+        }
+    }
+    *out = qc;
+    return TM_OK;
+}
+
+void tm_queue_cost_close(tm_queue_cost *qc)
+{
+    if (!qc) return;
+    sqlite3_close(qc->db);
+    free(qc);
+}
+
+static tm_status prep(tm_queue_cost *qc, const char *sql, sqlite3_stmt **st, tm_err *err)
+{
+    if (sqlite3_prepare_v2(qc->db, sql, -1, st, NULL) != SQLITE_OK) return db_fail(qc, err, "prepare");
+    return TM_OK;
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s && *s) sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, i);
+}
+
+static void bind_opt_real(sqlite3_stmt *st, int i, double v)
+{
+    if (v >= 0 && isfinite(v)) sqlite3_bind_double(st, i, v);
+    else sqlite3_bind_null(st, i);
+}
+
+/* ---- prices ------------------------------------------------------------------ */
+
+static int valid_name(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 63) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') return 0;
+    return 1;
+}
+
+tm_status tm_queue_cost_price_set(tm_queue_cost *qc, const tm_queue_price *p, tm_err *err)
+{
+    if (!valid_name(p->name))
+        return tm_errf(err, TM_ERR_USAGE, "price name \"%.80s\": 1-63 characters of A-Z a-z 0-9 . _ -", p->name);
+    if (!isfinite(p->usd_per_gpu_hour) || p->usd_per_gpu_hour < 0 || p->usd_per_gpu_hour > 1e6)
+        return tm_errf(err, TM_ERR_USAGE, "--usd-per-gpu-hour: must be a number in [0, 1e6]");
+    if (!isfinite(p->usd_per_kwh) || p->usd_per_kwh > 1e6)
+        return tm_errf(err, TM_ERR_USAGE, "--usd-per-kwh: must be a number in [0, 1e6]");
+    sqlite3_stmt *st;
+    tm_status s = prep(qc,
+                       "INSERT OR REPLACE INTO prices (name, usd_per_gpu_hour, usd_per_kwh, description, created_at, "
+                       "gpu, profile) VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s','now') AS INTEGER), ?5, ?6)",
+                       &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, p->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 2, p->usd_per_gpu_hour);
+    bind_opt_real(st, 3, p->usd_per_kwh);
+    bind_opt_text(st, 4, p->description);
+    bind_opt_text(st, 5, p->gpu);
+    bind_opt_text(st, 6, p->profile);
+    if (sqlite3_step(st) != SQLITE_DONE) s = db_fail(qc, err, "set price");
+    sqlite3_finalize(st);
+    return s;
+}
+
+static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+static void read_price(sqlite3_stmt *st, tm_queue_price *p)
+{
+    memset(p, 0, sizeof *p);
+    copy_col(p->name, sizeof p->name, st, 0);
+    p->usd_per_gpu_hour = sqlite3_column_double(st, 1);
+    p->usd_per_kwh = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 2);
+    copy_col(p->description, sizeof p->description, st, 3);
+    p->created_at = sqlite3_column_int64(st, 4);
+    copy_col(p->gpu, sizeof p->gpu, st, 5);
+    copy_col(p->profile, sizeof p->profile, st, 6);
+}
+
+#define PRICE_COLS "name, usd_per_gpu_hour, usd_per_kwh, description, created_at, gpu, profile"
+
+tm_status tm_queue_cost_price_get(tm_queue_cost *qc, const char *name, tm_queue_price *out, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = prep(qc, "SELECT " PRICE_COLS " FROM prices WHERE name = ?1", &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) read_price(st, out);
+    else if (rc == SQLITE_DONE) s = tm_errf(err, TM_ERR_NOTFOUND, "no price profile \"%.80s\" (tokenmill prices list)", name);
+    else s = db_fail(qc, err, "get price");
+    sqlite3_finalize(st);
+    return s;
+}
+
+tm_status tm_queue_cost_price_list(tm_queue_cost *qc,
+                                   tm_status (*cb)(void *ctx, const tm_queue_price *p, tm_err *err),
+                                   void *ctx, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = prep(qc, "SELECT " PRICE_COLS " FROM prices ORDER BY name", &st, err);
+    if (s) return s;
+    int rc;
+    tm_queue_price p;
+    while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_price(st, &p);
+        s = cb(ctx, &p, err);
+    }
+    if (!s && rc != SQLITE_DONE) s = db_fail(qc, err, "list prices");
+    sqlite3_finalize(st);
+    return s;
+}
+
+/* ---- runs ----------------------------------------------------------------------- */
+
+tm_status tm_queue_cost_run_set(tm_queue_cost *qc, const char *run_id, const tm_queue_run_cost *rc,
+                                tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = prep(qc,
+                       "UPDATE runs SET model = ?2, price_profile = ?3, price_usd_per_hour = ?4, "
+                       "price_usd_per_kwh = ?5, gpu_seconds = ?6, energy_joules = ?7, cost_usd = ?8, "
+                       "overhead_seconds = ?9 WHERE id = ?1",
+                       &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
+    bind_opt_text(st, 2, rc->model);
+    bind_opt_text(st, 3, rc->price_profile);
+    bind_opt_real(st, 4, rc->usd_per_hour);
+    bind_opt_real(st, 5, rc->usd_per_kwh);
+    bind_opt_real(st, 6, rc->gpu_seconds);
+    bind_opt_real(st, 7, rc->energy_joules);
+    bind_opt_real(st, 8, rc->cost_usd);
+    bind_opt_real(st, 9, rc->overhead_seconds);
+    if (sqlite3_step(st) != SQLITE_DONE) s = db_fail(qc, err, "set run cost");
+    else if (sqlite3_changes(qc->db) != 1) s = tm_errf(err, TM_ERR_NOTFOUND, "no run \"%.80s\"", run_id);
+    sqlite3_finalize(st);
+    return s;
+}
+
+/* ---- tables ---------------------------------------------------------------------- */
+
+void tm_queue_table_free(tm_queue_table *t)
+{
+    if (!t) return;
+    for (int i = 0; i < t->n_cols; i++) free(t->cols ? t->cols[i] : NULL);
+    for (long i = 0; t->cells && i < (long)t->n_rows * t->n_cols; i++) free(t->cells[i].s);
+    free(t->cols);
+    free(t->cells);
+    memset(t, 0, sizeof *t);
+}
+
+const tm_queue_cell *tm_queue_table_cell(const tm_queue_table *t, int row, int col)
+{
+    if (row < 0 || row >= t->n_rows || col < 0 || col >= t->n_cols) return NULL;
+    return &t->cells[(long)row * t->n_cols + col];
+}
+
+int tm_queue_table_col(const tm_queue_table *t, const char *name)
+{
+    for (int i = 0; i < t->n_cols; i++)
+        if (!strcmp(t->cols[i], name)) return i;
+    return -1;
+}
+
+static tm_status add_row(tm_queue_table *t, tm_queue_cell **row, tm_err *err)
+{
+    if (t->n_rows == t->cap_rows) {
+        int nc = t->cap_rows ? t->cap_rows * 2 : 16;
+        if (nc > (1 << 24)) return tm_errf(err, TM_ERR_NOMEM, "report: too many rows");
+        tm_queue_cell *c = realloc(t->cells, (size_t)nc * (size_t)t->n_cols * sizeof *c);
+        if (!c) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+        t->cells = c;
+        t->cap_rows = nc;
+    }
+    *row = &t->cells[(long)t->n_rows * t->n_cols];
+    memset(*row, 0, (size_t)t->n_cols * sizeof **row);
+    t->n_rows++;
+    return TM_OK;
+}
+
+/* Run a prepared statement into out (columns named as the statement's). */
+static tm_status fill_table(tm_queue_cost *qc, sqlite3_stmt *st, tm_queue_table *out, tm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int nc = sqlite3_column_count(st);
+    if (nc < 1) return tm_errf(err, TM_ERR_INTERNAL, "report: query has no columns");
+    out->cols = calloc((size_t)nc, sizeof *out->cols);
+    if (!out->cols) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    out->n_cols = nc;
+    for (int i = 0; i < nc; i++) {
+        const char *name = sqlite3_column_name(st, i);
+        if (!(out->cols[i] = strdup(name ? name : ""))) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    }
+    int rc;
+    tm_status s = TM_OK;
+    while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        tm_queue_cell *row;
+        if ((s = add_row(out, &row, err))) break;
+        for (int i = 0; i < nc && !s; i++) {
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_INTEGER: row[i].type = TM_CELL_INT; row[i].i = sqlite3_column_int64(st, i); break;
+            case SQLITE_FLOAT: row[i].type = TM_CELL_REAL; row[i].d = sqlite3_column_double(st, i); break;
+            case SQLITE_NULL: row[i].type = TM_CELL_NULL; break;
+            default: {
+                const unsigned char *txt = sqlite3_column_text(st, i);
+                row[i].type = TM_CELL_TEXT;
+                if (!(row[i].s = strdup(txt ? (const char *)txt : ""))) s = tm_errf(err, TM_ERR_NOMEM, "out of memory");
+            }
+            }
+        }
+    }
+    if (!s && rc != SQLITE_DONE) s = db_fail(qc, err, "report query");
+    return s;
+}
+
+static tm_status run_query(tm_queue_cost *qc, const char *sql, int64_t since, tm_queue_table *out, tm_err *err)
+{
+    sqlite3_stmt *st;
+    memset(out, 0, sizeof *out);
+    tm_status s = prep(qc, sql, &st, err);
+    if (s) return s;
+    if (sqlite3_bind_parameter_count(st) >= 1) sqlite3_bind_int64(st, 1, since);
+    s = fill_table(qc, st, out, err);
+    sqlite3_finalize(st);
+    if (s) tm_queue_table_free(out);
+    return s;
+}
+
+#define MEASURES(T)                                                                                         \
+    "COALESCE(SUM(" T ".prompt_tokens), 0) AS prompt_tokens, "                                              \
+    "COALESCE(SUM(" T ".completion_tokens), 0) AS completion_tokens, "                                      \
+    "COALESCE(SUM(" T ".prompt_tokens + " T ".completion_tokens), 0) AS total_tokens, "                     \
+    "COALESCE(SUM(" T ".gpu_seconds), 0.0) AS gpu_seconds, "                                                \
+    "SUM(" T ".energy_joules) / 3.6e6 AS kwh, "                                                             \
+    "COALESCE(SUM(" T ".cost_usd), 0.0) AS cost_usd, "                                                      \
+    "SUM(" T ".cost_usd) * 1e6 / NULLIF(SUM(" T ".prompt_tokens), 0) AS usd_per_1m_input, "                 \
+    "SUM(" T ".cost_usd) * 1e6 / NULLIF(SUM(" T ".completion_tokens), 0) AS usd_per_1m_output, "            \
+    "SUM(" T ".cost_usd) * 1e6 / NULLIF(SUM(" T ".prompt_tokens + " T ".completion_tokens), 0) "           \
+    "AS usd_per_1m_total, "                                                                                 \
+    "SUM(" T ".prompt_tokens + " T ".completion_tokens) / NULLIF(SUM(" T ".cost_usd), 0.0) AS tokens_per_usd"
+
+static const char *const SQL_BY_JOB =
+    "SELECT c.* FROM job_costs c JOIN jobs j ON j.id = c.job_id WHERE j.created_at >= ?1 ORDER BY j.seq";
+static const char *const SQL_BY_DAY =
+    "SELECT * FROM daily_costs WHERE day >= date(?1, 'unixepoch') ORDER BY day";
+static const char *const SQL_BY_MODEL =
+    "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, " MEASURES("r")
+    " FROM requests r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
+    "GROUP BY 1 ORDER BY 1";
+static const char *const SQL_BY_WORKER =
+    "SELECT COALESCE(u.worker_id, '(unknown)') AS worker, COALESCE(SUM(u.requests_done), 0) AS requests, "
+    MEASURES("u") ", COUNT(*) AS runs, COALESCE(SUM(u.overhead_seconds), 0.0) AS overhead_seconds, "
+    "COALESCE(SUM(u.overhead_seconds * u.price_usd_per_hour / 3600.0), 0.0) AS overhead_usd "
+    "FROM runs u WHERE u.started_at >= ?1 GROUP BY 1 ORDER BY 1";
+
+static tm_status append_overhead(tm_queue_cost *qc, int64_t since, tm_queue_table *t, tm_err *err)
+{
+    tm_queue_table o;
+    tm_status s = run_query(qc,
+                            "SELECT COALESCE(SUM(overhead_seconds), 0.0), "
+                            "COALESCE(SUM(overhead_seconds * price_usd_per_hour / 3600.0), 0.0) "
+                            "FROM runs WHERE started_at >= ?1",
+                            since, &o, err);
+    if (s) return s;
+    tm_queue_cell *row;
+    if (!(s = add_row(t, &row, err))) {
+        for (int i = 0; i < t->n_cols; i++) {
+            const char *c = t->cols[i];
+            if (i == 0) {
+                row[i].type = TM_CELL_TEXT;
+                if (!(row[i].s = strdup("(overhead)"))) s = tm_errf(err, TM_ERR_NOMEM, "out of memory");
+            } else if (!strcmp(c, "gpu_seconds")) {
+                row[i] = (tm_queue_cell){.type = TM_CELL_REAL, .d = o.cells[0].d};
+            } else if (!strcmp(c, "cost_usd")) {
+                row[i] = (tm_queue_cell){.type = TM_CELL_REAL, .d = o.cells[1].d};
+            } else if (!strcmp(c, "requests") || strstr(c, "_tokens")) {
+                row[i] = (tm_queue_cell){.type = TM_CELL_INT, .i = 0};
+            }
+        }
+    }
+    tm_queue_table_free(&o);
+    return s;
+}
+
+tm_status tm_queue_cost_report(tm_queue_cost *qc, tm_queue_cost_by by, int64_t since, int include_overhead,
+                               tm_queue_table *out, tm_err *err)
+{
+    const char *sql = by == TM_COST_BY_JOB ? SQL_BY_JOB
+                    : by == TM_COST_BY_DAY ? SQL_BY_DAY
+                    : by == TM_COST_BY_MODEL ? SQL_BY_MODEL
+                    : by == TM_COST_BY_WORKER ? SQL_BY_WORKER : NULL;
+    if (!sql) return tm_errf(err, TM_ERR_USAGE, "report: unknown grouping");
+    if (since < 0) since = 0;
+    tm_status s = run_query(qc, sql, since, out, err);
+    if (!s && include_overhead && by != TM_COST_BY_WORKER) {
+        s = append_overhead(qc, since, out, err);
+        if (s) tm_queue_table_free(out);
+    }
+    return s;
+}
+
+tm_status tm_queue_cost_view(tm_queue_cost *qc, const char *view, tm_queue_table *out, tm_err *err)
+{
+    static const char *const views[][2] = {
+        {"request_costs", "SELECT * FROM request_costs ORDER BY 1"},
+        {"job_costs", "SELECT * FROM job_costs ORDER BY 1"},
+        {"daily_costs", "SELECT * FROM daily_costs ORDER BY 1"},
+        {"model_costs", "SELECT * FROM model_costs ORDER BY 1"},
+        {"worker_costs", "SELECT * FROM worker_costs ORDER BY 1"},
+    };
+    for (size_t i = 0; i < sizeof views / sizeof *views; i++)
+        if (view && !strcmp(view, views[i][0])) return run_query(qc, views[i][1], 0, out, err);
+    return tm_errf(err, TM_ERR_USAGE, "no cost view \"%.80s\"", view ? view : "");
+}
+
+tm_status tm_queue_cost_by_model_price(tm_queue_cost *qc, int64_t since, tm_queue_table *out, tm_err *err)
+{
+    return run_query(qc,
+                     "SELECT COALESCE(model, '(none)') AS model, COALESCE(price_profile, '(custom)') AS price_profile, "
+                     "COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens, "
+                     "COALESCE(SUM(cost_usd), 0.0) AS cost_usd, "
+                     "SUM(cost_usd) * 1e6 / NULLIF(SUM(prompt_tokens + completion_tokens), 0) AS usd_per_1m_total "
+                     "FROM runs WHERE started_at >= ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+                     since < 0 ? 0 : since, out, err);
+}
+
+tm_status tm_queue_cost_run_throughput(tm_queue_cost *qc, int64_t since, tm_queue_table *out, tm_err *err)
+{
+    return run_query(qc,
+                     "SELECT id AS run_id, started_at, ended_at, prompt_tokens + completion_tokens AS tokens, "
+                     "(prompt_tokens + completion_tokens) * 1.0 / NULLIF(ended_at - started_at, 0) AS tokens_per_s "
+                     "FROM runs WHERE ended_at IS NOT NULL AND started_at >= ?1 ORDER BY started_at, id",
+                     since < 0 ? 0 : since, out, err);
+}
