@@ -28,6 +28,8 @@ static void usage(FILE *f)
             "  --lease-seconds S       lease length (default 60; renewed while running)\n"
             "  --chat-template NAME    override the chat template picked from tokenizer_config.json\n"
             "  --threads N             CPU threads (default: all cores)\n"
+            "  --price NAME|USD        price per GPU-hour: a profile of 'tokenmill prices list' or a number\n"
+            "                          (default: 'cpu' on the CPU, 'h100-ondemand' on CUDA); recorded on the run\n"
             "  --quiet                 no progress output\n"
             "  --db PATH               queue database (default ./tokenmill.db or $TOKENMILL_DB)\n\n"
             "exit: 0 nothing left, 64 usage, 65 bad model, 69 device unavailable, 75 stopped with work left\n");
@@ -43,6 +45,7 @@ int tm_cmd_run(int argc, char **argv)
         {"max-model-len", required_argument, 0, 'L'}, {"kv-memory", required_argument, 0, 'K'},
         {"lease-seconds", required_argument, 0, 'l'}, {"chat-template", required_argument, 0, 'c'},
         {"threads", required_argument, 0, 'j'},    {"quiet", no_argument, 0, 'q'},
+        {"price", required_argument, 0, 'P'},
         {"db", required_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     tm_worker_opts o;
@@ -69,6 +72,7 @@ int tm_cmd_run(int argc, char **argv)
         case 'c': o.chat_template = optarg; break;
         case 'j': if (!(st = tm_cli_parse_long("--threads", optarg, 0, 1024, &v, &err))) o.n_threads = (int)v; break;
         case 'q': o.quiet = 1; break;
+        case 'P': o.price = optarg; break;
         case 'D': db = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("run", "unknown option");

@@ -43,6 +43,7 @@ struct tm_engine {
     int32_t *token_ids, *positions, *seq_start, *seq_len, *block_tables, *logit_rows;
     float *logits;
     tm_engine_event *events;
+    tm_engine_work *work;
     tm_engine_seq *live;        /* head of the live list */
     int32_t n_live;
     int32_t n_unscheduled;      /* siblings waiting for their leader's prompt */
@@ -57,7 +58,7 @@ void tm_engine_destroy(tm_engine *e)
     tm_kv_destroy(e->kv);
     tm_sampler_destroy(e->sampler);
     free(e->token_ids); free(e->positions); free(e->seq_start); free(e->seq_len);
-    free(e->block_tables); free(e->logit_rows); free(e->logits); free(e->events);
+    free(e->block_tables); free(e->logit_rows); free(e->logits); free(e->events); free(e->work);
     free(e);
 }
 
@@ -109,7 +110,8 @@ tm_status tm_engine_create(const tm_backend_ops *ops, const tm_model *m, const t
     e->logit_rows = malloc(ns * sizeof(int32_t));
     e->logits = malloc(ns * (size_t)e->vocab * sizeof(float));
     e->events = calloc(ns, sizeof *e->events);
-    if (!e->token_ids || !e->positions || !e->seq_start || !e->seq_len || !e->block_tables ||
+    e->work = calloc(ns, sizeof *e->work);
+    if (!e->work || !e->token_ids || !e->positions || !e->seq_start || !e->seq_len || !e->block_tables ||
         !e->logit_rows || !e->logits || !e->events) {
         st = tm_errf(err, TM_ERR_NOMEM, "engine: out of memory for batch buffers");
         goto fail;
@@ -216,6 +218,7 @@ tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
 {
     memset(out, 0, sizeof *out);
     out->events = e->events;
+    out->work = e->work;
     tm_sched_out plan;
     tm_status st = tm_sched_step(e->sched, &plan, err);
     if (st) return st;
@@ -232,6 +235,9 @@ tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
             e->positions[t] = p;
         }
         e->seq_len[k] = it->start + it->n_new;
+        const tm_engine_seq *es = (const tm_engine_seq *)q->user;
+        e->work[k] = (tm_engine_work){.user = es->user, .choice = es->choice, .start = it->start,
+                                      .n_new = it->n_new, .prefill = it->n_new > 1 || it->start < q->n_prompt};
         int32_t *row = e->block_tables + (size_t)k * (size_t)e->max_blocks;
         memcpy(row, q->blocks, (size_t)q->n_blocks * sizeof *row);
         for (int32_t j = q->n_blocks; j < e->max_blocks; j++) row[j] = -1;

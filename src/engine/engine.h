@@ -64,9 +64,19 @@ typedef struct tm_engine_event {
     int aborted;               /* the sequence was dropped (sampler error) */
 } tm_engine_event;
 
+/* What one sequence computed in a step (for cost attribution). */
+typedef struct tm_engine_work {
+    void *user;                /* the request's user pointer */
+    int32_t choice;
+    int32_t start;             /* first position computed */
+    int32_t n_new;             /* tokens computed */
+    int32_t prefill;           /* n_new tokens of the prompt (or a recompute) */
+} tm_engine_work;
+
 typedef struct tm_engine_step_out {
     tm_engine_event *events;   /* owned by the engine; valid until the next step */
     int32_t n_events;
+    tm_engine_work *work;      /* [n_seqs], owned by the engine */
     int32_t n_tokens, n_prefill_tokens, n_decode_tokens, n_seqs;
     int32_t n_preempted, n_cached_tokens;
     uint64_t forward_ns;       /* backend time of this step */

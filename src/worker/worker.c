@@ -9,11 +9,13 @@
 
 #include "backend/backend.h"
 #include "cli/cli.h"
+#include "cost/meter.h"
 #include "engine/engine.h"
 #include "engine/stop.h"
 #include "model/model.h"
 #include "output/response.h"
 #include "queue/queue.h"
+#include "queue/queue_cost.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
 #include "util/buf.h"
@@ -37,6 +39,7 @@ typedef struct wreq {
     wchoice *choices;
     int32_t n_done;
     int failed;                  /* a choice was aborted by the engine */
+    double cost_s, cost_j, cost_usd; /* attributed step shares (cost_j < 0: unknown) */
     struct wreq *next;
 } wreq;
 
@@ -60,6 +63,10 @@ typedef struct worker {
     int registered;
     int64_t left;              /* pending + running in the queue at the last look */
     double left_at;
+    tm_cost_meter *meter;
+    tm_cost_price price;
+    tm_cost_work *work;        /* [max_seqs] per-step scratch */
+    double *share_s, *share_j, *share_usd;
 } worker;
 
 void tm_worker_opts_default(tm_worker_opts *o)
@@ -72,9 +79,19 @@ void tm_worker_opts_default(tm_worker_opts *o)
     o->progress_every_s = 10;
 }
 
+/* A request that leaves without a result: its attributed time becomes the
+ * run's overhead (the run still paid for it). */
+static void discard_cost(worker *w, wreq *r)
+{
+    if (w->meter && r->cost_s > 0) tm_cost_meter_discard(w->meter, r->cost_s, r->cost_j, r->cost_usd);
+    r->cost_s = r->cost_usd = 0;
+    r->cost_j = -1;
+}
+
 static void wreq_free(worker *w, wreq *r)
 {
     if (!r) return;
+    discard_cost(w, r); /* no-op after a result was stored with its cost */
     if (r->choices) {
         for (int32_t i = 0; i < r->prep.n; i++) {
             wchoice *c = &r->choices[i];
@@ -119,6 +136,7 @@ static tm_status start_request(worker *w, tm_queue_claimed *claim, tm_err *err)
     if (!r) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     r->claim = *claim;
     memset(claim, 0, sizeof *claim);
+    r->cost_j = -1;
     tm_err rerr;
     tm_status st = tm_prepare_request(&w->pctx, r->claim.url, r->claim.body_json, r->claim.job_id,
                                       r->claim.custom_id, &r->prep, &rerr);
@@ -190,11 +208,14 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
     tm_status st = tm_response_build(&resp, &w->json, err);
     if (st) return st;
     tm_queue_usage u = {.prompt_tokens = r->prep.n_prompt, .completion_tokens = completion,
-                        .cached_tokens = cached, .gpu_seconds = -1, .energy_joules = -1, .cost_usd = -1};
+                        .cached_tokens = cached, .gpu_seconds = r->cost_s, .energy_joules = r->cost_j,
+                        .cost_usd = r->cost_usd};
     tm_err qerr;
     st = tm_queue_complete(w->q, w->owner, r->claim.request_id, w->json.data, w->json.len, &u, &qerr);
     if (st && st != TM_ERR_NOTFOUND) return tm_errf(err, st, "%s", qerr.msg);
     if (!st) {
+        r->cost_s = r->cost_usd = 0; /* recorded on the request */
+        r->cost_j = -1;
         w->sum->done++;
         w->sum->prompt_tokens += r->prep.n_prompt;
         w->sum->completion_tokens += completion;
@@ -409,7 +430,37 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
     if ((st = tm_queue_worker_start(w->q, w->owner, ops->name, w->run_id, err))) goto out;
     w->registered = 1;
 
+    /* cost metering: the price applied, per-step attribution scratch */
+    {
+        const char *pname = o->price ? o->price : (ops == &tm_backend_cpu ? "cpu" : "h100-ondemand");
+        tm_err perr;
+        if (tm_cost_price_parse_number(pname, &w->price, &perr) == TM_ERR_NOTFOUND) {
+            tm_queue_cost *qc = NULL;
+            tm_queue_price qp;
+            st = tm_queue_cost_open(o->db_path, 0, &qc, err);
+            if (!st) st = tm_queue_cost_price_get(qc, pname, &qp, err);
+            tm_queue_cost_close(qc);
+            if (st) { st = tm_err_prefix(err, TM_ERR_USAGE, "--price %s", pname); goto out; }
+            snprintf(w->price.name, sizeof w->price.name, "%s", qp.name);
+            w->price.usd_per_gpu_hour = qp.usd_per_gpu_hour;
+            w->price.usd_per_kwh = qp.usd_per_kwh;
+        }
+        if ((st = tm_cost_meter_create(&w->price, o->nvml_path, &w->meter, err))) goto out;
+        tm_cost_meter_set_model(w->meter, tm_model_n_params(w->model), mc->n_layers, mc->n_heads, mc->head_dim);
+        size_t ns = (size_t)ec.max_seqs;
+        w->work = calloc(ns, sizeof *w->work);
+        w->share_s = calloc(ns, sizeof(double));
+        w->share_j = calloc(ns, sizeof(double));
+        w->share_usd = calloc(ns, sizeof(double));
+        if (!w->work || !w->share_s || !w->share_j || !w->share_usd) {
+            st = tm_errf(err, TM_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+
     double deadline = o->time_limit_s > 0 ? t0 + (double)o->time_limit_s : 0;
+    double mark = tm_now_unix_f();
+    tm_cost_meter_overhead(w->meter, mark - t0); /* model load, start-up */
     double last_renew = tm_now_unix_f(), last_progress = 0;
     tm_queue_claimed *claims = calloc((size_t)window, sizeof *claims);
     if (!claims) { st = tm_errf(err, TM_ERR_NOMEM, "out of memory"); goto out; }
@@ -435,12 +486,38 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         }
         if (!tm_engine_has_work(w->engine)) {
             if (w->n_inflight == 0 && !o->watch) break;
-            if (w->n_inflight == 0) { usleep(500000); continue; }
+            if (w->n_inflight == 0) {
+                usleep(500000);
+                double idle_end = tm_now_unix_f();
+                tm_cost_meter_overhead(w->meter, idle_end - mark); /* idle time */
+                mark = idle_end;
+                continue;
+            }
         }
         tm_engine_step_out so;
         if ((st = tm_engine_step(w->engine, &so, err))) break;
         sum->steps++;
         sum->forward_seconds += (double)so.forward_ns * 1e-9;
+        /* the step's wall time (claims, detok and DB writes included: the GPU
+         * is rented by the hour) shared out by each sequence's work, before
+         * handle_event may complete a request */
+        double step_end = tm_now_unix_f();
+        for (int32_t k = 0; k < so.n_seqs; k++) {
+            const tm_engine_work *ew = &so.work[k];
+            w->work[k] = (tm_cost_work){.prefill_tokens = ew->prefill ? ew->n_new : 0,
+                                        .decode_tokens = ew->prefill ? 0 : ew->n_new,
+                                        .context_tokens = ew->start + ew->n_new};
+        }
+        if (tm_cost_meter_step(w->meter, w->work, so.n_seqs, step_end - mark, w->share_s, w->share_j,
+                               w->share_usd) == TM_OK) {
+            for (int32_t k = 0; k < so.n_seqs; k++) {
+                wreq *r = so.work[k].user;
+                r->cost_s += w->share_s[k];
+                r->cost_usd += w->share_usd[k];
+                if (w->share_j[k] >= 0) r->cost_j = (r->cost_j < 0 ? 0 : r->cost_j) + w->share_j[k];
+            }
+        }
+        mark = step_end;
         for (int32_t i = 0; i < so.n_events && !st; i++) st = handle_event(w, &so.events[i], err);
         if (st) break;
         if ((st = check_cancelled(w, err))) break;
@@ -465,8 +542,21 @@ out:
         tm_queue_run_stats rs = {sum->done, sum->prompt_tokens, sum->completion_tokens};
         int code = st ? tm_status_exit_code(st) : sum->stopped_with_work ? 75 : 0;
         tm_queue_worker_stop(w->q, w->owner, w->run_id, &rs, code, NULL);
+        if (w->meter) { /* the run's totals: attributed steps + overhead */
+            tm_cost_totals t;
+            tm_cost_meter_totals(w->meter, &t);
+            tm_queue_cost *qc = NULL;
+            tm_queue_run_cost rc = {.model = tm_model_dir(w->model), .price_profile = w->price.name[0] ? w->price.name : NULL,
+                                    .usd_per_hour = w->price.usd_per_gpu_hour, .usd_per_kwh = w->price.usd_per_kwh,
+                                    .gpu_seconds = t.gpu_seconds, .energy_joules = t.energy_joules,
+                                    .cost_usd = t.cost_usd, .overhead_seconds = t.overhead_seconds};
+            if (tm_queue_cost_open(o->db_path, 0, &qc, NULL) == TM_OK) tm_queue_cost_run_set(qc, w->run_id, &rc, NULL);
+            tm_queue_cost_close(qc);
+        }
     }
     tm_engine_destroy(w->engine);
+    tm_cost_meter_destroy(w->meter);
+    free(w->work); free(w->share_s); free(w->share_j); free(w->share_usd);
     tm_tokenizer_destroy(w->tok);
     tm_model_destroy(w->model);
     tm_queue_close(w->q);

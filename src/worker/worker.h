@@ -31,6 +31,8 @@ typedef struct tm_worker_opts {
     double lease_s;              /* default 60 */
     int n_threads;               /* 0: all cores */
     double progress_every_s;     /* plain log line period when stderr is not a TTY */
+    const char *price;           /* prices.name or $/GPU-hour; NULL: "cpu" or "h100-ondemand" by device */
+    const char *nvml_path;       /* NULL: libnvidia-ml.so.1 (energy); tests point it elsewhere */
     int quiet;
 } tm_worker_opts;
 

@@ -71,6 +71,20 @@ assert "no-tokenizer" in errs and "tokenizer" in errs["no-tokenizer"], errs
 print(f"golden greedy tokens checked: {checked}; errors: {sorted(errs)}")
 PY
 "$BIN" status "$JOB" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["status"]=="completed", j; print("status:", j["status"], j["request_counts"])'
+# cost attribution: request shares + the run's overhead == the run's measured time; $ = s x price
+python3 - "$T/q.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+req_s, req_usd = db.execute("select sum(gpu_seconds), sum(cost_usd) from requests where state='done'").fetchone()
+run_s, over_s, usd, price = db.execute("select gpu_seconds, overhead_seconds, cost_usd, price_usd_per_hour from runs").fetchone()
+assert req_s > 0 and run_s > 0, (req_s, run_s)
+assert abs(req_s + over_s - run_s) <= 1e-3 * run_s, (req_s, over_s, run_s)
+assert abs(usd - run_s * price / 3600) <= 1e-6 + 1e-3 * usd, (usd, run_s, price)
+assert abs(req_usd - req_s * price / 3600) <= 1e-9 + 1e-3 * req_usd, (req_usd, req_s)
+n_null = db.execute("select count(*) from requests where state='done' and energy_joules is not null").fetchone()[0]
+assert n_null == 0, "energy must be NULL without NVML"
+print(f"cost: requests {req_s:.4f}s + overhead {over_s:.4f}s = run {run_s:.4f}s at ${price}/h")
+PY
 
 # 2. text prompt on mistral-tok-mini (has a tokenizer): same ids as the reference
 python3 - "$TD/models/mistral-tok-mini/golden.jsonl" > "$T/text.jsonl" <<'PY'
