@@ -148,6 +148,13 @@ tm_status tm_response_build(const tm_response *r, tm_buf *out, tm_err *err)
     json_t *details = json_object();
     json_object_set_new(details, "cached_tokens", json_integer(r->cached_tokens));
     json_object_set_new(usage, "prompt_tokens_details", details);
+    if (r->has_cost) {
+        json_t *cost = json_object();
+        json_object_set_new(cost, "gpu_seconds", json_real(r->gpu_seconds));
+        json_object_set_new(cost, "energy_joules", r->energy_joules >= 0 ? json_real(r->energy_joules) : json_null());
+        json_object_set_new(cost, "usd", json_real(r->cost_usd));
+        json_object_set_new(usage, "cost", cost);
+    }
     json_object_set_new(o, "usage", usage);
     json_object_set_new(o, "system_fingerprint", json_string("tokenmill-" TM_VERSION));
     json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));

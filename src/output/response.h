@@ -4,6 +4,8 @@
  * "text_completion" object, each with choices (text, finish_reason, optional
  * logprobs in that endpoint's shape) and usage {prompt_tokens,
  * completion_tokens, total_tokens, prompt_tokens_details.cached_tokens}.
+ * usage also carries "cost": {gpu_seconds, energy_joules, usd}, the same
+ * numbers the queue stores for the request (request_costs view).
  * With return_token_ids (as vLLM accepts it) the body also carries
  * prompt_token_ids and each choice its token_ids. The batch output line that
  * wraps this body is written by the queue's results reader.
@@ -42,6 +44,8 @@ typedef struct tm_response {
     int logprobs;                   /* 1: include logprobs from samples */
     int32_t top_logprobs;           /* alternatives per token */
     uint64_t seed;                  /* the effective seed (recorded as "seed") */
+    int has_cost;                   /* 1: usage.cost = {gpu_seconds, energy_joules, usd} */
+    double gpu_seconds, energy_joules, cost_usd; /* energy < 0: null (not measured) */
     const tm_tokenizer *tok;        /* token strings for logprobs; may be NULL */
 } tm_response;
 

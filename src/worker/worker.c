@@ -204,7 +204,9 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
                         .completion_tokens = completion, .cached_tokens = cached,
                         .prompt_ids = r->prep.prompt, .n_prompt = r->prep.n_prompt,
                         .return_token_ids = r->prep.return_token_ids, .logprobs = r->prep.params.logprobs,
-                        .top_logprobs = r->prep.params.top_logprobs, .seed = r->prep.params.seed, .tok = w->tok};
+                        .top_logprobs = r->prep.params.top_logprobs, .seed = r->prep.params.seed, .tok = w->tok,
+                        .has_cost = 1, .gpu_seconds = r->cost_s, .energy_joules = r->cost_j,
+                        .cost_usd = r->cost_usd};
     tm_status st = tm_response_build(&resp, &w->json, err);
     if (st) return st;
     tm_queue_usage u = {.prompt_tokens = r->prep.n_prompt, .completion_tokens = completion,

@@ -46,6 +46,7 @@ for line in open(sys.argv[2]):
     u = b["usage"]
     assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
     assert "cached_tokens" in u["prompt_tokens_details"]
+    assert u["cost"]["gpu_seconds"] > 0 and u["cost"]["energy_joules"] is None, u
     out[o["custom_id"]] = b
 # prompts longer than 64 - 12 tokens cannot run with --max-model-len 64
 expect_ok = [i for i, g in enumerate(gold) if len(g["prompt_ids"]) + 12 <= 64]
