@@ -157,10 +157,10 @@ SELECT j.id AS job_id, j.name, j.model,
 FROM jobs j LEFT JOIN requests r ON r.job_id = j.id
 GROUP BY j.id;
 
--- ==== 0004_cost_views (cost accounting; appended as the migration applies it) ====
--- 0004_cost_views.sql — cost accounting: price profile details, run-level cost
+-- ==== 0003_cost_views (cost accounting; appended as the migration applies it) ====
+-- 0003_cost_views.sql — cost accounting: price profile details, run-level cost
 -- columns, example price profiles, and the cost views (job/day/model/worker).
--- Applied on top of 0001..0003. Every cost view has the same measure columns:
+-- Applied on top of 0001..0002. Every cost view has the same measure columns:
 --   requests, prompt_tokens, completion_tokens, total_tokens (0 on no data),
 --   gpu_seconds (0.0 on no data), kwh (sum over the rows whose energy was
 --   measured through NVML; NULL when none was: unknown is never shown as 0),

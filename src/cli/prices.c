@@ -1,5 +1,5 @@
 /* prices.c — `tokenmill prices set|list`: the price profiles costs are
- * computed with (table prices; the 0004 migration inserts four example
+ * computed with (table prices; the 0003 migration inserts four example
  * profiles: h100-ondemand, h100-premium, a100-ondemand, cpu).
  * `tokenmill run --price NAME` (or a bare $/GPU-hour number) picks one.
  */

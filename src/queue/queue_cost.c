@@ -1,5 +1,5 @@
 /* queue_cost.c — cost accounting SQL: prices, runs' cost columns, report
- * queries over the cost views (0004_cost_views.sql).
+ * queries over the cost views (0003_cost_views.sql).
  *
  * The model/worker report queries repeat the view definitions with a time
  * filter bound as a parameter (views take no parameters); unit/test_cost_report

@@ -1,5 +1,5 @@
 /* queue_cost.h — the SQL side of cost accounting: price profiles, a run's cost
- * columns, and the cost report queries (schemas/migrations/0004_cost_views.sql
+ * columns, and the cost report queries (schemas/migrations/0003_cost_views.sql
  * documents the views and their columns).
  *
  * Opening migrates the DB through tm_queue_open, then keeps its own connection
@@ -40,7 +40,7 @@ tm_status tm_queue_cost_price_list(tm_queue_cost *qc,
                                    tm_status (*cb)(void *ctx, const tm_queue_price *p, tm_err *err),
                                    void *ctx, tm_err *err);
 
-/* ---- a run's cost (columns of runs; see 0004) ------------------------------ */
+/* ---- a run's cost (columns of runs; see 0003) ------------------------------ */
 
 typedef struct tm_queue_run_cost {
     const char *model;          /* may be NULL */

@@ -633,6 +633,19 @@ static void schema_signature(sqlite3 *db, tm_buf *out)
     sqlite3_finalize(st);
 }
 
+/* The schema version is the number of applied migrations, so the files must
+ * be numbered 0001..N with no gap: a new migration always takes N+1. */
+static void test_migrations_numbered_contiguously(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < tm_migrations_count; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%04zu_", i + 1);
+        if (strncmp(tm_migrations[i].name, want, 5) != 0)
+            fail_msg("migration %zu is %s; expected a name starting %s", i, tm_migrations[i].name, want);
+    }
+}
+
 static void test_queue_sql_matches_migrations(void **state)
 {
     (void)state;
@@ -671,6 +684,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_from_v1),
         cmocka_unit_test(test_queue_sql_matches_migrations),
+        cmocka_unit_test(test_migrations_numbered_contiguously),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test(test_foreign_db_refused),
         cmocka_unit_test_setup_teardown(test_submit_duplicate_and_rollback, setup, teardown),
