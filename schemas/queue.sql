@@ -5,7 +5,7 @@
 -- The build does NOT read this file: it embeds schemas/migrations/NNNN_*.sql
 -- and src/queue/queue.c applies those newer than PRAGMA user_version (= the
 -- number of applied migrations), one transaction each. This file is the result
--- of applying all of them (0001_init + 0002_indexes_cost_views); keep it in step.
+-- of applying all of them (0001_init, 0002_indexes_cost_views, 0003_cost_views); keep it in step.
 -- Connections use WAL mode, foreign_keys=ON, busy_timeout 10 s.
 -- Times are unix seconds (INTEGER) except lease_expires (REAL, sub-second).
 
