@@ -26,7 +26,7 @@ static const tm_command commands[] = {
     {"demo",     tm_cmd_demo,     "make a small model + sample job, run it, show the results"},
     {"tokenize", tm_cmd_tokenize, "tokenize text or chat messages (JSONL on stdin)"},
     {"generate", tm_cmd_generate, "run one prompt through a model (inspection and checks)"},
-    {"bench",    tm_cmd_bench,    "benchmarks (submit throughput, tokenizer, forward pass)"},
+    {"bench",    tm_cmd_bench,    "benchmarks: submit, tokenize, forward, engine (batched vs one at a time; --synthetic on CUDA)"},
 };
 
 static void usage(FILE *f)
