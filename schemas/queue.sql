@@ -5,7 +5,8 @@
 -- The build does NOT read this file: it embeds schemas/migrations/NNNN_*.sql
 -- and src/queue/queue.c applies those newer than PRAGMA user_version (= the
 -- number of applied migrations), one transaction each. This file is the result
--- of applying all of them (0001_init, 0002_indexes_cost_views, 0003_cost_views); keep it in step.
+-- of applying all of them (0001_init, 0002_indexes_cost_views, 0003_cost_views,
+-- 0004_checkpoints_runs); keep it in step.
 -- Connections use WAL mode, foreign_keys=ON, busy_timeout 10 s.
 -- Times are unix seconds (INTEGER) except lease_expires (REAL, sub-second).
 
@@ -262,3 +263,32 @@ SELECT COALESCE(u.worker_id, '(unknown)') AS worker,
        COALESCE(SUM(u.overhead_seconds * u.price_usd_per_hour / 3600.0), 0.0) AS overhead_usd
 FROM runs u
 GROUP BY 1;
+
+-- ==== 0004_checkpoints_runs (preemption-safe runs; appended as the migration applies it) ====
+-- runs.end_reason: why the run ended: 'empty' (nothing left), 'time_limit',
+-- 'signal:SIGTERM' / 'signal:SIGUSR1' / ..., 'notice:aws' / 'notice:gcp' /
+-- 'notice:url' / 'notice:file', 'error', 'lost' (died without saying; set when
+-- another worker finds its heartbeat older than its lease).
+ALTER TABLE runs ADD COLUMN end_reason TEXT;
+ALTER TABLE runs ADD COLUMN requests_checkpointed INTEGER NOT NULL DEFAULT 0; -- checkpointed + released at the end
+-- workers: lease length (heartbeat older than this = dead), state
+-- ('starting' | 'running' | 'draining' | 'stopped' | 'lost'), requests held.
+ALTER TABLE workers ADD COLUMN lease_seconds REAL;
+ALTER TABLE workers ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
+-- requests.run_id: the run that stored the result. wasted_seconds / wasted_usd:
+-- the part of gpu_seconds / cost_usd spent recomputing work already done once
+-- (resume after a preemption; KV preemption by recompute).
+ALTER TABLE requests ADD COLUMN run_id TEXT;
+ALTER TABLE requests ADD COLUMN wasted_seconds REAL;
+ALTER TABLE requests ADD COLUMN wasted_usd REAL;
+-- checkpoints: one row per in-flight request that has generated tokens,
+-- written every --checkpoint-every seconds and when a run stops, guarded by
+-- the lease; deleted in the transaction that stores the result.
+--   tokens_done: tokens generated so far (all choices) = the sampler position
+--   state_zstd:  zstd of the binary state documented in src/worker/checkpoint.h
+--   run_id:      the run that wrote it
+--   gpu_seconds, cost_usd: charged so far over every attempt (carried into the result)
+ALTER TABLE checkpoints ADD COLUMN run_id TEXT;
+ALTER TABLE checkpoints ADD COLUMN gpu_seconds REAL;
+ALTER TABLE checkpoints ADD COLUMN cost_usd REAL;
+CREATE INDEX runs_worker ON runs(worker_id);
