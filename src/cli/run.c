@@ -1,7 +1,11 @@
 /* run.c — `tokenmill run`: process queued requests with a model. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "util/timeutil.h"
@@ -18,7 +22,8 @@ static void usage(FILE *f)
             "  --device auto|cpu|cuda  compute device (default auto: cpu for now)\n"
             "  --until-empty           exit when no work is left (default)\n"
             "  --watch                 keep polling for new work until stopped\n"
-            "  --time-limit DURATION   stop after DURATION (e.g. 90s, 30m, 4h); exit 75 if work is left\n"
+            "  --time-limit DURATION   stop by DURATION (e.g. 90s, 30m, 4h): drains over the last\n"
+            "                          min(--drain-grace, a quarter of it); exit 75 if work is left\n"
             "  --max-batch-tokens N    tokens per engine step (default 2048)\n"
             "  --max-seqs N            sequences per engine step (default 64)\n"
             "  --window N              requests claimed ahead of the engine (default 2 x max-seqs)\n"
@@ -30,9 +35,75 @@ static void usage(FILE *f)
             "  --threads N             CPU threads (default: all cores)\n"
             "  --price NAME|USD        price per GPU-hour: a profile of 'tokenmill prices list' or a number\n"
             "                          (default: 'cpu' on the CPU, 'h100-ondemand' on CUDA); recorded on the run\n"
+            "  --checkpoint-every S    save in-flight requests' generated tokens every S seconds (default 30;\n"
+            "                          0: only when stopping); a resumed request continues where it was\n"
+            "  --preemption-notice SPEC  poll for a spot/preemption notice every 5 s and drain before it:\n"
+            "                          aws | gcp | http://URL | file:PATH\n"
+            "  --drain-grace S         deadline after SIGTERM/SIGINT/SIGUSR1 (default 30); a second signal\n"
+            "                          checkpoints at once\n"
+            "  --drain-margin S        stop this long before a deadline (default 5)\n"
+            "  --exclusive             do nothing (exit 0) if another worker of this DB is alive (for cron)\n"
             "  --quiet                 no progress output\n"
             "  --db PATH               queue database (default ./tokenmill.db or $TOKENMILL_DB)\n\n"
-            "exit: 0 nothing left, 64 usage, 65 bad model, 69 device unavailable, 75 stopped with work left\n");
+            "Draining (a signal, a notice, the time limit): no new requests; requests that can finish\n"
+            "before the deadline minus the margin keep going, the others are checkpointed and released.\n"
+            "exit: 0 nothing left, 64 usage, 65 bad model, 69 device unavailable, 75 stopped with work left\n"
+            "(checkpointed; run again, e.g. Slurm requeue)\n");
+}
+
+/* A number of seconds (fractions allowed) or a duration ("90s", "2m"). */
+static tm_status parse_seconds(const char *opt, const char *s, double min, double *out, tm_err *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end != s && !*end && !errno && v >= min && v <= 7 * 86400.0) { *out = v; return TM_OK; }
+    int64_t d;
+    if (tm_parse_duration(s, &d, NULL) == TM_OK && (double)d >= min) { *out = (double)d; return TM_OK; }
+    return tm_errf(err, TM_ERR_USAGE, "%s: '%s' is not a number of seconds >= %g", opt, s, min);
+}
+
+/* Signals reach the worker through a pipe: the handler writes the signal
+ * number (async-signal-safe), the run loop reads it between steps. A handler
+ * has nowhere to write but a process-wide variable: this write end is the one
+ * piece of global state, set and cleared here around tm_worker_run. (signalfd
+ * would need the signals blocked in every thread, and libraries may start
+ * threads before main.) */
+static int sig_pipe_w = -1;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (sig_pipe_w >= 0) { ssize_t r = write(sig_pipe_w, &b, 1); (void)r; }
+    errno = saved;
+}
+
+static const int drain_signals[] = {SIGTERM, SIGINT, SIGUSR1};
+
+static int signals_install(int fds[2], struct sigaction old[3])
+{
+    if (pipe(fds) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    sig_pipe_w = fds[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (int i = 0; i < 3; i++) sigaction(drain_signals[i], &sa, &old[i]);
+    return 0;
+}
+
+static void signals_remove(int fds[2], struct sigaction old[3])
+{
+    for (int i = 0; i < 3; i++) sigaction(drain_signals[i], &old[i], NULL);
+    sig_pipe_w = -1;
+    close(fds[0]);
+    close(fds[1]);
 }
 
 int tm_cmd_run(int argc, char **argv)
@@ -46,6 +117,9 @@ int tm_cmd_run(int argc, char **argv)
         {"lease-seconds", required_argument, 0, 'l'}, {"chat-template", required_argument, 0, 'c'},
         {"threads", required_argument, 0, 'j'},    {"quiet", no_argument, 0, 'q'},
         {"price", required_argument, 0, 'P'},
+        {"checkpoint-every", required_argument, 0, 'C'}, {"preemption-notice", required_argument, 0, 'N'},
+        {"drain-grace", required_argument, 0, 'G'}, {"drain-margin", required_argument, 0, 'M'},
+        {"exclusive", no_argument, 0, 'X'},
         {"db", required_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     tm_worker_opts o;
@@ -73,6 +147,11 @@ int tm_cmd_run(int argc, char **argv)
         case 'j': if (!(st = tm_cli_parse_long("--threads", optarg, 0, 1024, &v, &err))) o.n_threads = (int)v; break;
         case 'q': o.quiet = 1; break;
         case 'P': o.price = optarg; break;
+        case 'C': st = parse_seconds("--checkpoint-every", optarg, 0, &o.checkpoint_every_s, &err); break;
+        case 'N': o.preemption_notice = optarg; break;
+        case 'G': st = parse_seconds("--drain-grace", optarg, 0, &o.drain_grace_s, &err); break;
+        case 'M': st = parse_seconds("--drain-margin", optarg, 0, &o.drain_margin_s, &err); break;
+        case 'X': o.exclusive = 1; break;
         case 'D': db = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("run", "unknown option");
@@ -83,13 +162,22 @@ int tm_cmd_run(int argc, char **argv)
     if (!o.model_dir) return tm_cli_usage_error("run", "--model DIR is required");
     o.db_path = tm_cli_db_path(db);
     tm_worker_summary sum;
+    int fds[2] = {-1, -1};
+    struct sigaction old[3];
+    int have_sig = signals_install(fds, old) == 0;
+    o.signal_fd = have_sig ? fds[0] : -1;
     tm_status st = tm_worker_run(&o, &sum, &err);
+    if (have_sig) signals_remove(fds, old);
+    if (sum.other_alive) {
+        if (!o.quiet) fprintf(stderr, "tokenmill run: --exclusive: %s; nothing to do\n", err.msg);
+        return 0;
+    }
     if (!o.quiet && (st == TM_OK || st == TM_ERR_STOPPED))
         fprintf(stderr, "tokenmill run: %lld done, %lld failed, %lld cancelled; %lld prompt + %lld completion tokens "
-                        "(%lld cached) in %.1fs, %lld steps (%.1fs in forward)\n",
+                        "(%lld cached) in %.1fs, %lld steps (%.1fs in forward); %lld resumed, %lld checkpointed\n",
                 (long long)sum.done, (long long)sum.failed, (long long)sum.cancelled, (long long)sum.prompt_tokens,
                 (long long)sum.completion_tokens, (long long)sum.cached_tokens, sum.seconds, (long long)sum.steps,
-                sum.forward_seconds);
+                sum.forward_seconds, (long long)sum.resumed, (long long)sum.checkpointed);
     if (st) return tm_cli_fail("run", st, &err);
     return 0;
 }

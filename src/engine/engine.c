@@ -23,6 +23,7 @@ struct tm_engine_seq {
     tm_finish_reason finished;
     int done;                   /* finished or aborted: no longer scheduled */
     int scheduled;              /* handed to the scheduler */
+    int32_t n_high;             /* positions [0, n_high) were computed once (now or before a resume) */
     tm_engine_seq *leader;      /* choice 0 of the request (self for choice 0) */
     tm_engine_seq *next, *prev; /* list of live sequences */
 };
@@ -160,6 +161,20 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
                        r->n_prompt, max_new, e->cfg.max_context);
     tm_status st = tm_sampling_params_check(&r->params, e->vocab, err);
     if (st) return st;
+    int resumed = 0;
+    if (r->resume) {
+        for (int32_t c = 0; c < r->n; c++) {
+            int32_t nr = r->n_resume[c];
+            int fin = r->resume_finished && r->resume_finished[c] != TM_FINISH_NONE;
+            if (nr < 0 || nr > max_new || (nr == max_new && !fin) || (nr > 0 && !r->resume[c]))
+                return tm_errf(err, TM_ERR_INPUT, "resume: choice %d has %d tokens, outside [0, %d)", c, nr, max_new);
+            for (int32_t i = 0; i < nr; i++)
+                if (r->resume[c][i] < 0 || r->resume[c][i] >= e->vocab)
+                    return tm_errf(err, TM_ERR_INPUT, "resume: choice %d token %d at index %d is outside the "
+                                                      "vocabulary [0, %d)", c, r->resume[c][i], i, e->vocab);
+            if (nr > 0 || fin) resumed = 1;
+        }
+    }
     int32_t need_blocks = (r->n_prompt + max_new + e->cfg.block_size - 1) / e->cfg.block_size;
     if (need_blocks > e->cfg.n_blocks)
         return tm_errf(err, TM_ERR_INPUT, "the request needs %d KV blocks (%d tokens) but the cache has %d",
@@ -189,6 +204,29 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
         s->leader = c == 0 ? s : leader;
         if (c == 0) leader = s;
         live_push(e, s);
+        if (r->seqs_out) r->seqs_out[c] = s;
+        if (resumed) {
+            /* no sibling holding: each choice's own tokens differ anyway, and
+             * the shared prompt blocks are found through the prefix cache */
+            int32_t nr = r->n_resume[c];
+            if (nr > 0) memcpy(s->seq.tokens + s->seq.n_tokens, r->resume[c], (size_t)nr * sizeof(int32_t));
+            s->seq.n_tokens += nr;
+            s->n_high = s->seq.n_tokens - 1; /* the last token's KV was never computed */
+            s->scheduled = 1;
+            if (r->resume_finished && r->resume_finished[c] != TM_FINISH_NONE) {
+                s->finished = r->resume_finished[c];
+                s->done = 1;
+                continue;
+            }
+            if ((st = tm_sched_add(e->sched, &s->seq, err))) {
+                for (tm_engine_seq *x = e->live, *nx; x; x = nx) {
+                    nx = x->next;
+                    if (x->request_id == r->id) tm_engine_release(e, x);
+                }
+                return st;
+            }
+            continue;
+        }
         if (c == 0) {
             if ((st = tm_sched_add(e->sched, &s->seq, err))) {
                 tm_engine_release(e, s);
@@ -235,9 +273,13 @@ tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
             e->positions[t] = p;
         }
         e->seq_len[k] = it->start + it->n_new;
-        const tm_engine_seq *es = (const tm_engine_seq *)q->user;
+        tm_engine_seq *es = (tm_engine_seq *)q->user;
+        int32_t end = it->start + it->n_new;
+        int32_t rc = (end < es->n_high ? end : es->n_high) - it->start;
         e->work[k] = (tm_engine_work){.user = es->user, .choice = es->choice, .start = it->start,
-                                      .n_new = it->n_new, .prefill = it->n_new > 1 || it->start < q->n_prompt};
+                                      .n_new = it->n_new, .prefill = it->n_new > 1 || it->start < q->n_prompt,
+                                      .n_recompute = rc > 0 ? rc : 0};
+        if (end > es->n_high) es->n_high = end;
         int32_t *row = e->block_tables + (size_t)k * (size_t)e->max_blocks;
         memcpy(row, q->blocks, (size_t)q->n_blocks * sizeof *row);
         for (int32_t j = q->n_blocks; j < e->max_blocks; j++) row[j] = -1;

@@ -48,6 +48,18 @@ typedef struct tm_engine_request {
     tm_sampling_params params; /* max_tokens <= 0: up to the context length */
     uint64_t seed;             /* effective seed (request's, or derived by the caller) */
     void *user;
+    /* Resume from a checkpoint (NULL: a fresh request). Choice c continues
+     * after the n_resume[c] tokens resume[c] it generated before: they are
+     * prefilled with the prompt (the prefix cache makes that cheap) and
+     * sampling continues at index n_resume[c] of the (seed, choice, index)
+     * draws, so the tokens that follow are those of an uninterrupted run.
+     * resume_finished[c] != TM_FINISH_NONE: that choice had ended; it is
+     * never scheduled and reports no events (may be NULL: none had). */
+    const int32_t *const *resume;
+    const int32_t *n_resume;
+    const tm_finish_reason *resume_finished;
+    /* out, may be NULL: [n] the sequences created, one per choice */
+    struct tm_engine_seq **seqs_out;
 } tm_engine_request;
 
 typedef struct tm_engine_seq tm_engine_seq; /* one choice of one request */
@@ -71,6 +83,8 @@ typedef struct tm_engine_work {
     int32_t start;             /* first position computed */
     int32_t n_new;             /* tokens computed */
     int32_t prefill;           /* n_new tokens of the prompt (or a recompute) */
+    int32_t n_recompute;       /* of n_new, positions computed once before (a resume
+                                  after a preemption, KV preemption by recompute) */
 } tm_engine_work;
 
 typedef struct tm_engine_step_out {

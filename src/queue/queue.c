@@ -738,6 +738,45 @@ void tm_queue_submit_rollback(tm_queue *q)
 
 /* ---- claims and leases -------------------------------------------------- */
 
+/* Decompress one zstd frame of at most cap bytes (hostile: the frame header's
+ * size is checked before allocating). TM_ERR_INPUT for a bad frame. */
+static tm_status unzstd(const void *z, size_t zlen, size_t cap, void **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    unsigned long long sz = ZSTD_getFrameContentSize(z, zlen);
+    if (sz == ZSTD_CONTENTSIZE_ERROR || sz == ZSTD_CONTENTSIZE_UNKNOWN || sz > cap) return TM_ERR_INPUT;
+    void *b = malloc(sz ? (size_t)sz : 1);
+    if (!b) return TM_ERR_NOMEM;
+    size_t n = ZSTD_decompress(b, (size_t)sz, z, zlen);
+    if (ZSTD_isError(n) || n != sz) { free(b); return TM_ERR_INPUT; }
+    *out = b;
+    *out_len = n;
+    return TM_OK;
+}
+
+/* Workers that stopped heartbeating (older than twice their lease) are
+ * 'lost'; their open runs end with end_reason 'lost' at the last heartbeat. */
+static tm_status mark_lost_locked(tm_queue *q, double now, tm_err *err)
+{
+    static const char *sql[] = {
+        "UPDATE runs SET end_reason='lost', ended_at=(SELECT heartbeat_at FROM workers w WHERE w.id=runs.worker_id) "
+        "WHERE ended_at IS NULL AND worker_id IN (SELECT id FROM workers WHERE state IN ('starting','running','draining') "
+        "AND heartbeat_at < ?1 - 2 * COALESCE(lease_seconds, 60))",
+        "UPDATE workers SET state='lost', in_flight=0 WHERE state IN ('starting','running','draining') "
+        "AND heartbeat_at < ?1 - 2 * COALESCE(lease_seconds, 60)"};
+    for (size_t i = 0; i < 2; i++) {
+        sqlite3_stmt *st;
+        tm_status s = prep(q, sql[i], &st, err);
+        if (s) return s;
+        sqlite3_bind_double(st, 1, now);
+        s = step_done(q, st, "mark lost workers", NULL, err);
+        sqlite3_finalize(st);
+        if (s) return s;
+    }
+    return TM_OK;
+}
+
 void tm_queue_claimed_clear(tm_queue_claimed *c)
 {
     if (!c) return;
@@ -745,6 +784,7 @@ void tm_queue_claimed_clear(tm_queue_claimed *c)
     free(c->url);
     free(c->model);
     free(c->body_json);
+    free(c->checkpoint);
     memset(c, 0, sizeof *c);
 }
 
@@ -766,9 +806,11 @@ tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s
     if (!s) s = expire_locked(q, (int64_t)now, NULL, err);
     if (!s) s = collect_ids(q, "SELECT id FROM jobs WHERE state IN ('queued','in_progress') "
                                "ORDER BY priority DESC, seq", 0, &jobs, err);
-    if (!s) s = prep(q, "SELECT id, custom_id, url, model, body, max_tokens, n, attempts, "
-                        "(SELECT priority FROM jobs WHERE jobs.id=?1) FROM requests "
-                        "WHERE job_id=?1 AND state='pending' ORDER BY seq LIMIT ?2", &sel, err);
+    if (!s) s = mark_lost_locked(q, now, err);
+    if (!s) s = prep(q, "SELECT r.id, r.custom_id, r.url, r.model, r.body, r.max_tokens, r.n, r.attempts, "
+                        "(SELECT priority FROM jobs WHERE jobs.id=?1), c.state_zstd, c.tokens_done FROM requests r "
+                        "LEFT JOIN checkpoints c ON c.request_id = r.id "
+                        "WHERE r.job_id=?1 AND r.state='pending' ORDER BY r.seq LIMIT ?2", &sel, err);
     if (!s) s = prep(q, "UPDATE requests SET state='running', lease_owner=?2, lease_expires=?3, "
                         "attempts=attempts+1, started_at=COALESCE(started_at,?4) "
                         "WHERE id=?1 AND state='pending'", &upd, err);
@@ -793,6 +835,13 @@ tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s
             c->priority = sqlite3_column_int64(sel, 8);
             c->lease_expires = expires;
             n++;
+            if (sqlite3_column_type(sel, 9) == SQLITE_BLOB) {
+                c->checkpoint_tokens = sqlite3_column_int64(sel, 10);
+                tm_status cs = unzstd(sqlite3_column_blob(sel, 9), (size_t)sqlite3_column_bytes(sel, 9),
+                                      TM_QUEUE_MAX_CHECKPOINT, &c->checkpoint, &c->checkpoint_len);
+                if (cs == TM_ERR_NOMEM) { s = tm_errf(err, TM_ERR_NOMEM, "queue: out of memory"); break; }
+                if (cs) c->checkpoint_bad = 1;
+            }
             if ((sqlite3_column_type(sel, 1) != SQLITE_NULL && !c->custom_id) ||
                 (sqlite3_column_type(sel, 4) != SQLITE_NULL && !c->body_json)) {
                 s = tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
@@ -858,6 +907,100 @@ tm_status tm_queue_renew(tm_queue *q, const char *owner, double lease_s, int *re
     return commit(q, err);
 }
 
+tm_status tm_queue_leases_held(tm_queue *q, const char *owner, const char *const *ids, int n, int *held,
+                               tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = prep(q, "SELECT 1 FROM requests WHERE id=?1 AND state='running' AND lease_owner=?2", &st, err);
+    if (s) return s;
+    for (int i = 0; i < n && !s; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) held[i] = 1;
+        else if (rc == SQLITE_DONE) held[i] = 0;
+        else s = sql_fail(q, err, "check lease");
+    }
+    sqlite3_finalize(st);
+    return s;
+}
+
+tm_status tm_queue_checkpoint_save(tm_queue *q, const char *owner, const char *run_id,
+                                   const tm_queue_checkpoint *cks, int n, int *saved, tm_err *err)
+{
+    if (saved) *saved = 0;
+    if (n <= 0) return TM_OK;
+    size_t cap = 0;
+    for (int i = 0; i < n; i++) {
+        if (cks[i].len > TM_QUEUE_MAX_CHECKPOINT)
+            return tm_errf(err, TM_ERR_INPUT, "queue: %s: checkpoint of %zu bytes is too large", cks[i].request_id,
+                           cks[i].len);
+        size_t b = ZSTD_compressBound(cks[i].len);
+        if (b > cap) cap = b;
+    }
+    void *z = malloc(cap ? cap : 1);
+    if (!z) return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
+    int64_t now = (int64_t)now_of(q);
+    sqlite3_stmt *st = NULL;
+    tm_status s = begin_write(q, err);
+    if (s) { free(z); return s; }
+    s = prep(q, "INSERT OR REPLACE INTO checkpoints(request_id, worker_id, tokens_done, state_zstd, created_at, "
+                "run_id, gpu_seconds, cost_usd) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM requests "
+                "WHERE id=?1 AND state='running' AND lease_owner=?2", &st, err);
+    int ok = 0;
+    for (int i = 0; i < n && !s; i++) {
+        size_t zlen = ZSTD_compress(z, cap, cks[i].state, cks[i].len, 1);
+        if (ZSTD_isError(zlen)) { s = tm_errf(err, TM_ERR_INTERNAL, "queue: zstd: %s", ZSTD_getErrorName(zlen)); break; }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        sqlite3_bind_text(st, 1, cks[i].request_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, cks[i].tokens_done);
+        sqlite3_bind_blob(st, 4, z, (int)zlen, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, now);
+        bind_text_or_null(st, 6, run_id);
+        if (cks[i].gpu_seconds >= 0) sqlite3_bind_double(st, 7, cks[i].gpu_seconds);
+        if (cks[i].cost_usd >= 0) sqlite3_bind_double(st, 8, cks[i].cost_usd);
+        int ch = 0;
+        s = step_done(q, st, "save checkpoint", &ch, err);
+        ok += ch;
+    }
+    sqlite3_finalize(st);
+    free(z);
+    if (s) { rollback(q); return s; }
+    if ((s = commit(q, err))) return s;
+    if (saved) *saved = ok;
+    return TM_OK;
+}
+
+tm_status tm_queue_checkpoint_stats(tm_queue *q, int64_t *requests, int64_t *tokens, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = prep(q, "SELECT COUNT(*), COALESCE(SUM(c.tokens_done), 0) FROM checkpoints c "
+                          "JOIN requests r ON r.id = c.request_id WHERE r.state IN ('pending','running')", &st, err);
+    if (s) return s;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *requests = sqlite3_column_int64(st, 0);
+        *tokens = sqlite3_column_int64(st, 1);
+    } else {
+        s = sql_fail(q, err, "checkpoint stats");
+    }
+    sqlite3_finalize(st);
+    return s;
+}
+
+static tm_status delete_checkpoint(tm_queue *q, const char *request_id, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = prep(q, "DELETE FROM checkpoints WHERE request_id=?1", &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
+    s = step_done(q, st, "delete checkpoint", NULL, err);
+    sqlite3_finalize(st);
+    return s;
+}
+
 /* Begin a write and check that owner holds request_id's lease; job_id out. */
 static tm_status begin_leased(tm_queue *q, const char *owner, const char *request_id,
                               char job_id[TM_QUEUE_ID_MAX], tm_err *err)
@@ -913,8 +1056,9 @@ tm_status tm_queue_complete(tm_queue *q, const char *owner, const char *request_
     if (!s && !(s = prep(q, "UPDATE requests SET state='done', lease_owner=NULL, lease_expires=NULL, error=NULL, "
                             "finished_at=?2, prompt_tokens=?3, completion_tokens=?4, cached_tokens=?5, "
                             "gpu_seconds=COALESCE(?6,gpu_seconds), energy_joules=COALESCE(?7,energy_joules), "
-                            "cost_usd=COALESCE(?8,cost_usd) WHERE id=?1", &st, err))) {
-        tm_queue_usage u = {0, 0, 0, -1, -1, -1};
+                            "cost_usd=COALESCE(?8,cost_usd), wasted_seconds=COALESCE(?9,wasted_seconds), "
+                            "wasted_usd=COALESCE(?10,wasted_usd), run_id=COALESCE(?11,run_id) WHERE id=?1", &st, err))) {
+        tm_queue_usage u = {0, 0, 0, -1, -1, -1, -1, -1, NULL};
         if (usage) u = *usage;
         sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now);
@@ -924,10 +1068,14 @@ tm_status tm_queue_complete(tm_queue *q, const char *owner, const char *request_
         if (u.gpu_seconds >= 0) sqlite3_bind_double(st, 6, u.gpu_seconds);
         if (u.energy_joules >= 0) sqlite3_bind_double(st, 7, u.energy_joules);
         if (u.cost_usd >= 0) sqlite3_bind_double(st, 8, u.cost_usd);
+        if (u.gpu_seconds >= 0 && u.wasted_seconds >= 0) sqlite3_bind_double(st, 9, u.wasted_seconds);
+        if (u.cost_usd >= 0 && u.wasted_usd >= 0) sqlite3_bind_double(st, 10, u.wasted_usd);
+        bind_text_or_null(st, 11, u.run_id);
         s = step_done(q, st, "mark done", NULL, err);
         sqlite3_finalize(st);
     }
     free(z);
+    if (!s) s = delete_checkpoint(q, request_id, err);
     if (!s) s = refresh_job(q, job_id, now, err);
     if (s) { rollback(q); return s; }
     return commit(q, err);
@@ -952,6 +1100,7 @@ tm_status tm_queue_fail(tm_queue *q, const char *owner, const char *request_id, 
         sqlite3_finalize(st);
     }
     free(ej);
+    if (!s) s = delete_checkpoint(q, request_id, err);
     if (!s) s = refresh_job(q, job_id, now, err);
     if (s) { rollback(q); return s; }
     return commit(q, err);
@@ -1045,7 +1194,8 @@ static tm_status job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *j
     if (s) return s;
 
     if ((s = prep(q, "SELECT SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(gpu_seconds), "
-                     "SUM(energy_joules), SUM(cost_usd), COUNT(cost_usd) FROM requests "
+                     "SUM(energy_joules), SUM(cost_usd), COUNT(cost_usd), SUM(wasted_seconds), SUM(wasted_usd) "
+                     "FROM requests "
                      "WHERE job_id=?1 AND state IN ('done','failed')",
                   &st, err)))
         return s;
@@ -1058,6 +1208,8 @@ static tm_status job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *j
         j->energy_joules = sqlite3_column_double(st, 4);
         j->cost_usd = sqlite3_column_double(st, 5);
         j->has_cost = sqlite3_column_int64(st, 6) > 0;
+        j->wasted_seconds = sqlite3_column_double(st, 7);
+        j->wasted_usd = sqlite3_column_double(st, 8);
     } else {
         s = sql_fail(q, err, "sum tokens");
     }
@@ -1219,9 +1371,10 @@ tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error
 
 /* ---- workers and runs ------------------------------------------------------ */
 
-tm_status tm_queue_worker_start(tm_queue *q, const char *owner, const char *device,
-                                char run_id[TM_QUEUE_ID_MAX], tm_err *err)
+tm_status tm_queue_worker_start(tm_queue *q, const char *owner, const char *device, double lease_s,
+                                int exclusive, int *other_alive, char run_id[TM_QUEUE_ID_MAX], tm_err *err)
 {
+    if (other_alive) *other_alive = 0;
     char host[128] = "";
     long pid = 0;
     const char *c1 = strchr(owner, ':');
@@ -1233,17 +1386,36 @@ tm_status tm_queue_worker_start(tm_queue *q, const char *owner, const char *devi
     }
     tm_status s = new_id(q, "run_", run_id, err);
     if (s) return s;
-    int64_t now = (int64_t)now_of(q);
+    double nowf = now_of(q);
+    int64_t now = (int64_t)nowf;
     if ((s = begin_write(q, err))) return s;
     sqlite3_stmt *st;
-    if (!(s = prep(q, "INSERT INTO workers(id, host, pid, device, state, started_at, heartbeat_at) "
-                      "VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5) ON CONFLICT(id) DO UPDATE SET "
-                      "state='running', heartbeat_at=?5, device=?4", &st, err))) {
+    s = mark_lost_locked(q, nowf, err);
+    if (!s && exclusive && !(s = prep(q, "SELECT id, ?2 - heartbeat_at FROM workers WHERE id != ?1 AND "
+                                         "state IN ('starting','running','draining') AND "
+                                         "heartbeat_at >= ?2 - COALESCE(lease_seconds, 60) "
+                                         "ORDER BY heartbeat_at DESC LIMIT 1", &st, err))) {
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            s = tm_errf(err, TM_ERR_BUSY, "another worker is alive: %s (heartbeat %llds ago)",
+                        (const char *)sqlite3_column_text(st, 0), (long long)sqlite3_column_int64(st, 1));
+            if (other_alive) *other_alive = 1;
+        } else if (rc != SQLITE_DONE) {
+            s = sql_fail(q, err, "look for live workers");
+        }
+        sqlite3_finalize(st);
+    }
+    if (!s && !(s = prep(q, "INSERT INTO workers(id, host, pid, device, state, started_at, heartbeat_at, lease_seconds) "
+                            "VALUES (?1, ?2, ?3, ?4, 'starting', ?5, ?5, ?6) ON CONFLICT(id) DO UPDATE SET "
+                            "state='starting', heartbeat_at=?5, device=?4, lease_seconds=?6, in_flight=0", &st, err))) {
         sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, pid);
         bind_text_or_null(st, 4, device);
         sqlite3_bind_int64(st, 5, now);
+        sqlite3_bind_double(st, 6, lease_s > 0 ? lease_s : 60.0);
         s = step_done(q, st, "register worker", NULL, err);
         sqlite3_finalize(st);
     }
@@ -1267,15 +1439,17 @@ static tm_status run_update(tm_queue *q, const char *owner, const char *run_id, 
     tm_status s = begin_write(q, err);
     if (s) return s;
     sqlite3_stmt *st;
-    if (!(s = prep(q, stop ? "UPDATE workers SET state='stopped', heartbeat_at=?2 WHERE id=?1"
-                           : "UPDATE workers SET heartbeat_at=?2 WHERE id=?1", &st, err))) {
+    const char *state = rs && rs->state ? rs->state : stop ? "stopped" : "running";
+    if (!(s = prep(q, "UPDATE workers SET state=?3, heartbeat_at=?2, in_flight=?4 WHERE id=?1", &st, err))) {
         sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, stop ? 0 : rs ? rs->in_flight : 0);
         s = step_done(q, st, "worker heartbeat", NULL, err);
         sqlite3_finalize(st);
     }
     if (!s && !(s = prep(q, stop ? "UPDATE runs SET requests_done=?2, prompt_tokens=?3, completion_tokens=?4, "
-                                   "ended_at=?5, exit_code=?6 WHERE id=?1"
+                                   "ended_at=?5, exit_code=?6, end_reason=?7, requests_checkpointed=?8 WHERE id=?1"
                                  : "UPDATE runs SET requests_done=?2, prompt_tokens=?3, completion_tokens=?4 "
                                    "WHERE id=?1", &st, err))) {
         sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
@@ -1285,6 +1459,8 @@ static tm_status run_update(tm_queue *q, const char *owner, const char *run_id, 
         if (stop) {
             sqlite3_bind_int64(st, 5, now);
             sqlite3_bind_int64(st, 6, exit_code);
+            bind_text_or_null(st, 7, rs ? rs->end_reason : NULL);
+            sqlite3_bind_int64(st, 8, rs ? rs->requests_checkpointed : 0);
         }
         s = step_done(q, st, "update run", NULL, err);
         sqlite3_finalize(st);
@@ -1303,4 +1479,42 @@ tm_status tm_queue_worker_stop(tm_queue *q, const char *owner, const char *run_i
                                const tm_queue_run_stats *st, int exit_code, tm_err *err)
 {
     return run_update(q, owner, run_id, st, 1, exit_code, err);
+}
+
+tm_status tm_queue_worker_list(tm_queue *q, double since_s,
+                               tm_status (*cb)(void *ctx, const tm_queue_worker *w, tm_err *err), void *ctx,
+                               tm_err *err)
+{
+    double now = now_of(q);
+    sqlite3_stmt *st;
+    tm_status s = prep(q, "SELECT w.id, w.host, w.pid, w.device, w.state, w.started_at, w.heartbeat_at, "
+                          "w.lease_seconds, w.in_flight, "
+                          "(SELECT r.id FROM runs r WHERE r.worker_id = w.id ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1) "
+                          "FROM workers w WHERE ?1 <= 0 OR w.heartbeat_at >= ?2 - ?1 OR "
+                          "w.state IN ('starting','running','draining') ORDER BY w.heartbeat_at DESC, w.id", &st, err);
+    if (s) return s;
+    sqlite3_bind_double(st, 1, since_s);
+    sqlite3_bind_double(st, 2, now);
+    int rc = SQLITE_DONE;
+    while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        tm_queue_worker w;
+        memset(&w, 0, sizeof w);
+        copy_col(st, 0, w.id, sizeof w.id);
+        copy_col(st, 1, w.host, sizeof w.host);
+        w.pid = sqlite3_column_int64(st, 2);
+        copy_col(st, 3, w.device, sizeof w.device);
+        copy_col(st, 4, w.state, sizeof w.state);
+        w.started_at = sqlite3_column_int64(st, 5);
+        w.heartbeat_at = sqlite3_column_int64(st, 6);
+        w.lease_s = sqlite3_column_double(st, 7);
+        w.in_flight = sqlite3_column_int64(st, 8);
+        copy_col(st, 9, w.run_id, sizeof w.run_id);
+        double lease = w.lease_s > 0 ? w.lease_s : 60.0;
+        w.alive = (!strcmp(w.state, "starting") || !strcmp(w.state, "running") || !strcmp(w.state, "draining")) &&
+                  (double)w.heartbeat_at >= now - lease;
+        s = cb(ctx, &w, err);
+    }
+    if (!s && rc != SQLITE_DONE) s = sql_fail(q, err, "list workers");
+    sqlite3_finalize(st);
+    return s;
 }

@@ -98,6 +98,13 @@ typedef struct tm_queue_claimed {
     int64_t attempts;   /* including this claim */
     int64_t priority;   /* the job's priority (higher first) */
     double lease_expires;
+    /* The request's checkpoint from an earlier attempt (decompressed state,
+     * see src/worker/checkpoint.h), or NULL. checkpoint_bad: a row exists but
+     * its zstd frame is unreadable (the request starts over). */
+    void *checkpoint;
+    size_t checkpoint_len;
+    int64_t checkpoint_tokens;
+    int checkpoint_bad;
 } tm_queue_claimed;
 
 void tm_queue_claimed_clear(tm_queue_claimed *c);
@@ -111,16 +118,43 @@ tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s
 
 /* Extend every lease held by owner to now + lease_s. *renewed may be NULL. */
 tm_status tm_queue_renew(tm_queue *q, const char *owner, double lease_s, int *renewed, tm_err *err);
+/* held[i] = 1 when owner still holds the lease of ids[i] (a frozen worker
+ * finds out which requests another worker reclaimed). */
+tm_status tm_queue_leases_held(tm_queue *q, const char *owner, const char *const *ids, int n, int *held,
+                               tm_err *err);
+
+/* ---- checkpoints: generated tokens of in-flight requests ------------------- */
+
+#define TM_QUEUE_MAX_CHECKPOINT (64u << 20) /* decompressed state size cap */
+
+typedef struct tm_queue_checkpoint {
+    const char *request_id;
+    int64_t tokens_done;        /* tokens generated so far, all choices */
+    const void *state;          /* opaque state (src/worker/checkpoint.h), compressed here */
+    size_t len;
+    double gpu_seconds, cost_usd; /* charged so far over all attempts; < 0: NULL */
+} tm_queue_checkpoint;
+
+/* Write (replace) the checkpoints of requests owner holds, in ONE transaction;
+ * a request whose lease owner no longer holds is skipped (counted out of
+ * *saved, which may be NULL). run_id may be NULL. */
+tm_status tm_queue_checkpoint_save(tm_queue *q, const char *owner, const char *run_id,
+                                   const tm_queue_checkpoint *cks, int n, int *saved, tm_err *err);
+
+/* Checkpointed requests still pending or running, and their tokens. */
+tm_status tm_queue_checkpoint_stats(tm_queue *q, int64_t *requests, int64_t *tokens, tm_err *err);
 
 typedef struct tm_queue_usage {
     int64_t prompt_tokens, completion_tokens, cached_tokens;
     double gpu_seconds, energy_joules, cost_usd; /* < 0: leave NULL */
+    double wasted_seconds, wasted_usd;           /* recompute share of the above; < 0: NULL */
+    const char *run_id;                          /* the run storing the result; may be NULL */
 } tm_queue_usage;
 
 /* Store the response body JSON (zstd-compressed), mark the request done, add
- * the token counts, update the job state: one transaction. Only the current
- * lease holder may: otherwise TM_ERR_NOTFOUND ("lease not held") and nothing
- * is written. usage may be NULL. */
+ * the token counts, delete its checkpoint, update the job state: one
+ * transaction. Only the current lease holder may: otherwise TM_ERR_NOTFOUND
+ * ("lease not held") and nothing is written. usage may be NULL. */
 tm_status tm_queue_complete(tm_queue *q, const char *owner, const char *request_id,
                             const char *response_json, size_t len,
                             const tm_queue_usage *usage, tm_err *err);
@@ -149,6 +183,7 @@ typedef struct tm_queue_job {
     /* sums over done and failed requests (the only ones that carry them) */
     int64_t prompt_tokens, completion_tokens, cached_tokens;
     double gpu_seconds, energy_joules, cost_usd;
+    double wasted_seconds, wasted_usd; /* recompute share of gpu_seconds / cost_usd (0 when none recorded) */
     int has_cost; /* some request has a cost recorded */
 } tm_queue_job;
 
@@ -179,20 +214,51 @@ tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error
 
 /* ---- workers and runs ------------------------------------------------------ */
 
-/* Register a running worker (workers row id = owner, host and pid from the
- * owner string's parts) and open a runs row; run_id receives its id. */
-tm_status tm_queue_worker_start(tm_queue *q, const char *owner, const char *device,
-                                char run_id[TM_QUEUE_ID_MAX], tm_err *err);
+/* A worker is alive while its state is starting/running/draining and its
+ * heartbeat is younger than its lease_seconds; one whose heartbeat is older
+ * than twice that is marked 'lost' (and its open run ended with end_reason
+ * 'lost') by the next claim or worker start. */
+
+/* Register a worker (workers row id = owner, host and pid from the owner
+ * string's parts, state 'starting') and open a runs row; run_id receives its
+ * id. exclusive: in the same transaction, refuse when another worker is
+ * alive: TM_ERR_BUSY with *other_alive = 1 and err naming it (other_alive
+ * may be NULL). */
+tm_status tm_queue_worker_start(tm_queue *q, const char *owner, const char *device, double lease_s,
+                                int exclusive, int *other_alive, char run_id[TM_QUEUE_ID_MAX], tm_err *err);
 
 typedef struct tm_queue_run_stats {
     int64_t requests_done, prompt_tokens, completion_tokens;
+    int64_t in_flight;            /* requests held now */
+    const char *state;            /* workers.state to set; NULL: 'running' (heartbeat) / 'stopped' (stop) */
+    int64_t requests_checkpointed;/* stop: checkpointed and released at the end */
+    const char *end_reason;       /* stop: runs.end_reason (schemas/queue.sql) */
 } tm_queue_run_stats;
 
-/* Heartbeat: workers.heartbeat_at = now, and the run's counters. */
+/* Heartbeat: workers.heartbeat_at = now, state, in_flight, and the run's counters. */
 tm_status tm_queue_worker_heartbeat(tm_queue *q, const char *owner, const char *run_id,
                                     const tm_queue_run_stats *st, tm_err *err);
-/* The worker stops: workers.state = 'stopped', runs.ended_at / exit_code. */
+/* The worker stops: workers.state = 'stopped', runs.ended_at / exit_code / end_reason. */
 tm_status tm_queue_worker_stop(tm_queue *q, const char *owner, const char *run_id,
                                const tm_queue_run_stats *st, int exit_code, tm_err *err);
+
+typedef struct tm_queue_worker {
+    char id[128];
+    char host[128];
+    int64_t pid;
+    char device[64];
+    char state[16];            /* as stored; alive says whether it really is */
+    int64_t started_at, heartbeat_at;
+    double lease_s;            /* 0 when unknown (older rows) */
+    int64_t in_flight;
+    int alive;
+    char run_id[TM_QUEUE_ID_MAX]; /* its latest run */
+} tm_queue_worker;
+
+/* Workers, most recent first: alive ones, and those seen in the last
+ * since_s seconds (<= 0: all). */
+tm_status tm_queue_worker_list(tm_queue *q, double since_s,
+                               tm_status (*cb)(void *ctx, const tm_queue_worker *w, tm_err *err), void *ctx,
+                               tm_err *err);
 
 #endif

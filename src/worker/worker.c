@@ -1,6 +1,8 @@
 /* worker.c — the run loop: claim → prepare → engine → detok/stop → result. */
 #include "worker/worker.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/stop.h"
 #include "model/model.h"
+#include "notice/notice.h"
 #include "output/response.h"
 #include "queue/queue.h"
 #include "queue/queue_cost.h"
@@ -20,6 +23,7 @@
 #include "tokenizer/tokenizer.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
+#include "worker/checkpoint.h"
 #include "worker/prepare.h"
 
 typedef struct wchoice {
@@ -39,7 +43,11 @@ typedef struct wreq {
     wchoice *choices;
     int32_t n_done;
     int failed;                  /* a choice was aborted by the engine */
-    double cost_s, cost_j, cost_usd; /* attributed step shares (cost_j < 0: unknown) */
+    double cost_s, cost_j, cost_usd; /* attributed step shares, earlier attempts included (cost_j < 0: unknown) */
+    double wasted_s, wasted_usd; /* of which recomputing work done before */
+    double carried_s, carried_j, carried_usd; /* from earlier attempts (checkpoint) */
+    int keep_cost;               /* checkpointed: its cost travels with the checkpoint */
+    int32_t max_new;             /* the engine's cap on generated tokens per choice */
     struct wreq *next;
 } wreq;
 
@@ -67,6 +75,14 @@ typedef struct worker {
     tm_cost_price price;
     tm_cost_work *work;        /* [max_seqs] per-step scratch */
     double *share_s, *share_j, *share_usd;
+    tm_buf ckbuf;              /* checkpoint encoding scratch */
+    /* drain */
+    int draining;
+    double drain_deadline;     /* unix time the machine goes away */
+    double drain_start;        /* when the drain began */
+    int hard_stop;             /* second signal: checkpoint now, exit */
+    double step_ewma;          /* seconds per loop iteration with a step */
+    tm_notice *notice;
 } worker;
 
 void tm_worker_opts_default(tm_worker_opts *o)
@@ -77,13 +93,19 @@ void tm_worker_opts_default(tm_worker_opts *o)
     o->max_seqs = 64;
     o->lease_s = 60;
     o->progress_every_s = 10;
+    o->checkpoint_every_s = 30;
+    o->drain_grace_s = 30;
+    o->drain_margin_s = 5;
+    o->signal_fd = -1;
 }
 
 /* A request that leaves without a result: its attributed time becomes the
  * run's overhead (the run still paid for it). */
 static void discard_cost(worker *w, wreq *r)
 {
-    if (w->meter && r->cost_s > 0) tm_cost_meter_discard(w->meter, r->cost_s, r->cost_j, r->cost_usd);
+    double ds = r->cost_s - r->carried_s, du = r->cost_usd - r->carried_usd;
+    double dj = r->cost_j < 0 ? -1 : r->cost_j - (r->carried_j > 0 ? r->carried_j : 0);
+    if (w->meter && !r->keep_cost && ds > 0) tm_cost_meter_discard(w->meter, ds, dj, du);
     r->cost_s = r->cost_usd = 0;
     r->cost_j = -1;
 }
@@ -130,6 +152,106 @@ static tm_status fail_request(worker *w, const tm_queue_claimed *c, const char *
     return TM_OK;
 }
 
+/* Append a piece of detokenized text to a choice, applying stop strings.
+ * Returns 1 when a stop string matched. */
+static int feed_text(wchoice *c, const char *piece, size_t len)
+{
+    if (!len) return 0;
+    tm_stop_result sr;
+    int hit = tm_stop_feed(c->stop, piece, len, &sr);
+    tm_buf_append(&c->text, piece, len);
+    if (hit) {
+        c->text.len = (size_t)sr.cut;
+        if (c->text.data) c->text.data[c->text.len] = 0;
+    }
+    return hit;
+}
+
+/* One generated token of a choice through the detokenizer and the stop
+ * strings; the engine's own verdict (eos / stop id / length) in finished.
+ * Returns the choice's finish reason, TM_FINISH_NONE while it goes on; *text_stop
+ * says a stop string ended it (the engine does not know yet). */
+static tm_finish_reason take_token(wchoice *c, int32_t token, const tm_sample_result *sample,
+                                   tm_finish_reason finished, int *text_stop)
+{
+    *text_stop = 0;
+    if (c->samples && c->n_samples < c->cap_samples) c->samples[c->n_samples++] = *sample;
+    int hit = 0;
+    if (finished != TM_FINISH_STOP && c->detok) {
+        const char *piece;
+        size_t len;
+        tm_err derr;
+        if (tm_detok_push(c->detok, token, &piece, &len, &derr) == TM_OK) hit = feed_text(c, piece, len);
+        if (!hit && finished == TM_FINISH_LENGTH && tm_detok_flush(c->detok, &piece, &len, &derr) == TM_OK)
+            hit = feed_text(c, piece, len);
+    }
+    if (hit && !finished) *text_stop = 1;
+    if (hit || finished) {
+        c->finish = hit ? TM_FINISH_STOP : finished;
+        c->done = 1;
+    }
+    return c->done ? c->finish : TM_FINISH_NONE;
+}
+
+/* Rebuild a resumed request's choices from its checkpoint: each token goes
+ * through the same checks as when it was generated. resume[i] / n_resume[i]
+ * / fin[i] are filled for the engine. A checkpoint that does not fit the
+ * request (another n, logprobs setting, a token past a stop) is refused. */
+static tm_status replay_checkpoint(worker *w, wreq *r, const tm_ckpt *ck, const int32_t **resume, int32_t *n_resume,
+                                   tm_finish_reason *fin, tm_err *err)
+{
+    if (ck->n_choices != r->prep.n) return tm_errf(err, TM_ERR_INPUT, "%d choices, the request has %d", ck->n_choices, r->prep.n);
+    if (!ck->logprobs != !r->prep.params.logprobs) return tm_errf(err, TM_ERR_INPUT, "logprobs setting differs");
+    const tm_model_config *mc = tm_model_config_of(w->model);
+    for (int32_t i = 0; i < ck->n_choices; i++) {
+        const tm_ckpt_choice *cc = &ck->choices[i];
+        wchoice *c = &r->choices[i];
+        if (cc->n_tokens > r->max_new) return tm_errf(err, TM_ERR_INPUT, "choice %d has %d tokens (max %d)", i, cc->n_tokens, r->max_new);
+        resume[i] = cc->tokens;
+        n_resume[i] = cc->n_tokens;
+        fin[i] = TM_FINISH_NONE;
+        for (int32_t t = 0; t < cc->n_tokens; t++) {
+            if (c->done) return tm_errf(err, TM_ERR_INPUT, "choice %d goes on after it finished (token %d)", i, t);
+            int32_t tok = cc->tokens[t];
+            if (tok < 0 || tok >= mc->vocab_size) return tm_errf(err, TM_ERR_INPUT, "choice %d: token %d outside the vocabulary", i, tok);
+            tm_finish_reason f = tm_stop_check_token(&r->prep.params, mc->eos_token_ids, (size_t)mc->n_eos, tok, t + 1);
+            if (!f && t + 1 >= r->max_new) f = TM_FINISH_LENGTH;
+            tm_sample_result sr = {.token = tok};
+            int ts;
+            fin[i] = take_token(c, tok, ck->logprobs ? &cc->samples[t] : &sr, f, &ts);
+        }
+        if (c->done) r->n_done++;
+    }
+    r->cost_s = ck->gpu_seconds > 0 ? ck->gpu_seconds : 0;
+    r->cost_j = ck->energy_joules;
+    r->cost_usd = ck->cost_usd > 0 ? ck->cost_usd : 0;
+    r->wasted_s = ck->wasted_seconds > 0 ? ck->wasted_seconds : 0;
+    r->wasted_usd = ck->wasted_usd > 0 ? ck->wasted_usd : 0;
+    r->carried_s = r->cost_s;
+    r->carried_j = r->cost_j;
+    r->carried_usd = r->cost_usd;
+    return TM_OK;
+}
+
+static void reset_choices(wreq *r)
+{
+    for (int32_t i = 0; i < r->prep.n; i++) {
+        wchoice *c = &r->choices[i];
+        tm_detok_reset(c->detok);
+        tm_stop_reset(c->stop);
+        tm_buf_clear(&c->text);
+        c->n_samples = 0;
+        c->done = 0;
+        c->finish = TM_FINISH_NONE;
+    }
+    r->n_done = 0;
+    r->cost_s = r->cost_usd = r->wasted_s = r->wasted_usd = 0;
+    r->carried_s = r->carried_usd = 0;
+    r->cost_j = r->carried_j = -1;
+}
+
+static tm_status finish_request(worker *w, wreq *r, tm_err *err);
+
 static tm_status start_request(worker *w, tm_queue_claimed *claim, tm_err *err)
 {
     wreq *r = calloc(1, sizeof *r);
@@ -148,7 +270,9 @@ static tm_status start_request(worker *w, tm_queue_claimed *claim, tm_err *err)
     }
     r->choices = calloc((size_t)r->prep.n, sizeof *r->choices);
     if (!r->choices) { wreq_free(w, r); return tm_errf(err, TM_ERR_NOMEM, "out of memory"); }
-    int32_t max_new = r->prep.params.max_tokens > 0 ? r->prep.params.max_tokens : w->max_context;
+    int32_t room = w->max_context - r->prep.n_prompt;
+    r->max_new = r->prep.params.max_tokens > 0 ? r->prep.params.max_tokens : room;
+    int32_t max_new = r->max_new > 0 ? r->max_new : 1;
     for (int32_t i = 0; i < r->prep.n; i++) {
         wchoice *c = &r->choices[i];
         tm_buf_init(&c->text);
@@ -160,22 +284,60 @@ static tm_status start_request(worker *w, tm_queue_claimed *claim, tm_err *err)
             if (!c->samples) { wreq_free(w, r); return tm_errf(err, TM_ERR_NOMEM, "out of memory"); }
         }
     }
+    /* resume from a checkpoint of an earlier attempt */
+    tm_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    const int32_t *resume[TM_CKPT_MAX_CHOICES];
+    int32_t n_resume[TM_CKPT_MAX_CHOICES];
+    tm_finish_reason fin[TM_CKPT_MAX_CHOICES];
+    int resumed = 0;
+    if ((r->claim.checkpoint || r->claim.checkpoint_bad) && r->prep.n <= TM_CKPT_MAX_CHOICES && room > 0) {
+        tm_err cerr;
+        st = r->claim.checkpoint_bad ? tm_errf(&cerr, TM_ERR_INPUT, "unreadable zstd frame")
+                                     : tm_ckpt_decode(r->claim.checkpoint, r->claim.checkpoint_len, &ck, &cerr);
+        if (st == TM_ERR_NOMEM) { wreq_free(w, r); return tm_errf(err, st, "out of memory"); }
+        if (!st) st = replay_checkpoint(w, r, &ck, resume, n_resume, fin, &cerr);
+        if (st) {
+            if (!w->o->quiet)
+                fprintf(stderr, "%stokenmill run: %s: checkpoint ignored (%s); starting over\n", w->tty ? "\r\033[K" : "",
+                        r->claim.custom_id ? r->claim.custom_id : r->claim.request_id, cerr.msg);
+            reset_choices(r);
+        } else {
+            resumed = 1;
+        }
+    }
+    tm_engine_seq *seqs[TM_CKPT_MAX_CHOICES];
     tm_engine_request er = {.id = (int64_t)(intptr_t)r, .prompt = r->prep.prompt, .n_prompt = r->prep.n_prompt,
                             .priority = r->claim.priority > INT32_MAX ? INT32_MAX
                                         : r->claim.priority < -INT32_MAX ? -INT32_MAX : (int32_t)r->claim.priority,
                             .n = r->prep.n, .params = r->prep.params,
-                            .seed = r->prep.params.seed, .user = r};
+                            .seed = r->prep.params.seed, .user = r,
+                            .resume = resumed ? resume : NULL, .n_resume = resumed ? n_resume : NULL,
+                            .resume_finished = resumed ? fin : NULL,
+                            .seqs_out = r->prep.n <= TM_CKPT_MAX_CHOICES ? seqs : NULL};
     st = tm_engine_add(w->engine, &er, &rerr);
+    tm_ckpt_clear(&ck);
     if (st == TM_ERR_INPUT) {
         st = fail_request(w, &r->claim, "invalid_request", rerr.msg);
         wreq_free(w, r);
         return st;
     }
     if (st) { wreq_free(w, r); return tm_errf(err, st, "%s", rerr.msg); }
+    if (er.seqs_out)
+        for (int32_t i = 0; i < r->prep.n; i++) r->choices[i].seq = seqs[i];
     w->live_seqs += r->prep.n;
     r->next = w->inflight;
     w->inflight = r;
     w->n_inflight++;
+    if (resumed) {
+        w->sum->resumed++;
+        if (r->n_done == r->prep.n) { /* every choice had finished before the stop */
+            st = finish_request(w, r, err);
+            unlink_req(w, r);
+            wreq_free(w, r);
+            return st;
+        }
+    }
     return TM_OK;
 }
 
@@ -211,12 +373,13 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
     if (st) return st;
     tm_queue_usage u = {.prompt_tokens = r->prep.n_prompt, .completion_tokens = completion,
                         .cached_tokens = cached, .gpu_seconds = r->cost_s, .energy_joules = r->cost_j,
-                        .cost_usd = r->cost_usd};
+                        .cost_usd = r->cost_usd, .wasted_seconds = r->wasted_s, .wasted_usd = r->wasted_usd,
+                        .run_id = w->run_id};
     tm_err qerr;
     st = tm_queue_complete(w->q, w->owner, r->claim.request_id, w->json.data, w->json.len, &u, &qerr);
     if (st && st != TM_ERR_NOTFOUND) return tm_errf(err, st, "%s", qerr.msg);
     if (!st) {
-        r->cost_s = r->cost_usd = 0; /* recorded on the request */
+        r->cost_s = r->cost_usd = r->wasted_s = r->wasted_usd = 0; /* recorded on the request */
         r->cost_j = -1;
         w->sum->done++;
         w->sum->prompt_tokens += r->prep.n_prompt;
@@ -224,21 +387,6 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
         w->sum->cached_tokens += cached;
     }
     return TM_OK;
-}
-
-/* Append a piece of detokenized text to a choice, applying stop strings.
- * Returns 1 when a stop string matched. */
-static int feed_text(wchoice *c, const char *piece, size_t len)
-{
-    if (!len) return 0;
-    tm_stop_result sr;
-    int hit = tm_stop_feed(c->stop, piece, len, &sr);
-    tm_buf_append(&c->text, piece, len);
-    if (hit) {
-        c->text.len = (size_t)sr.cut;
-        if (c->text.data) c->text.data[c->text.len] = 0;
-    }
-    return hit;
 }
 
 static tm_status handle_event(worker *w, const tm_engine_event *ev, tm_err *err)
@@ -251,24 +399,10 @@ static tm_status handle_event(worker *w, const tm_engine_event *ev, tm_err *err)
         r->failed = 1;
         r->n_done++;
     } else {
-        if (c->samples && c->n_samples < c->cap_samples) c->samples[c->n_samples++] = ev->sample;
-        int stop_token = ev->finished == TM_FINISH_STOP;
-        int hit = 0;
-        if (!stop_token && c->detok) {
-            const char *piece;
-            size_t len;
-            tm_err derr;
-            if (tm_detok_push(c->detok, ev->token, &piece, &len, &derr) == TM_OK) hit = feed_text(c, piece, len);
-            if (!hit && ev->finished == TM_FINISH_LENGTH &&
-                tm_detok_flush(c->detok, &piece, &len, &derr) == TM_OK)
-                hit = feed_text(c, piece, len);
-        }
-        if (hit && !ev->finished) tm_engine_finish(w->engine, ev->seq, TM_FINISH_STOP);
-        if (hit || ev->finished) {
-            c->finish = hit ? TM_FINISH_STOP : ev->finished;
-            c->done = 1;
-            r->n_done++;
-        }
+        int text_stop;
+        take_token(c, ev->token, &ev->sample, ev->finished, &text_stop);
+        if (text_stop) tm_engine_finish(w->engine, ev->seq, TM_FINISH_STOP);
+        if (c->done) r->n_done++;
     }
     if (r->n_done < r->prep.n) return TM_OK;
     tm_status st;
@@ -349,6 +483,205 @@ static void progress(worker *w, double t0, int final)
             kvpct, el, eta, w->tty && !final ? "" : "\n");
 }
 
+
+/* ---- checkpoints and drain ------------------------------------------------ */
+
+static int32_t generated(const wreq *r)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; i < r->prep.n; i++) {
+        int32_t np, nt;
+        if (!r->choices[i].seq) continue;
+        tm_engine_seq_tokens(r->choices[i].seq, &np, &nt);
+        n += nt - np;
+    }
+    return n;
+}
+
+/* Save the checkpoints of reqs[0..n) that generated something, one
+ * transaction. Time spent here is the run's overhead. */
+static tm_status save_checkpoints(worker *w, wreq **reqs, int n, int *saved, tm_err *err)
+{
+    if (saved) *saved = 0;
+    double t0 = tm_now_unix_f();
+    tm_queue_checkpoint *cks = calloc((size_t)(n ? n : 1), sizeof *cks);
+    size_t *off = calloc((size_t)(n ? n : 1), sizeof *off);
+    if (!cks || !off) { free(cks); free(off); return tm_errf(err, TM_ERR_NOMEM, "out of memory"); }
+    tm_buf_clear(&w->ckbuf);
+    int m = 0;
+    tm_status st = TM_OK;
+    for (int k = 0; k < n && !st; k++) {
+        wreq *r = reqs[k];
+        int32_t gen = generated(r);
+        if (gen <= 0 || r->prep.n > TM_CKPT_MAX_CHOICES) continue;
+        tm_ckpt_choice ch[TM_CKPT_MAX_CHOICES];
+        for (int32_t i = 0; i < r->prep.n; i++) {
+            int32_t np = 0, nt = 0;
+            const int32_t *t = r->choices[i].seq ? tm_engine_seq_tokens(r->choices[i].seq, &np, &nt) : NULL;
+            ch[i] = (tm_ckpt_choice){.n_tokens = nt - np, .tokens = t ? (int32_t *)(uintptr_t)(t + np) : NULL,
+                                     .samples = r->choices[i].samples};
+            if (r->choices[i].samples && r->choices[i].n_samples < ch[i].n_tokens) ch[i].n_tokens = r->choices[i].n_samples;
+        }
+        tm_ckpt ck = {.n_choices = r->prep.n, .logprobs = r->prep.params.logprobs, .gpu_seconds = r->cost_s,
+                      .energy_joules = r->cost_j, .cost_usd = r->cost_usd, .wasted_seconds = r->wasted_s,
+                      .wasted_usd = r->wasted_usd, .choices = ch};
+        off[m] = w->ckbuf.len;
+        if ((st = tm_ckpt_encode(&ck, &w->ckbuf, err))) break;
+        cks[m] = (tm_queue_checkpoint){.request_id = r->claim.request_id, .tokens_done = tm_ckpt_tokens(&ck),
+                                       .len = w->ckbuf.len - off[m], .gpu_seconds = r->cost_s, .cost_usd = r->cost_usd};
+        m++;
+    }
+    for (int k = 0; k < m; k++) cks[k].state = w->ckbuf.data + off[k];
+    if (!st && m) {
+        int ok = 0;
+        tm_err qerr;
+        st = tm_queue_checkpoint_save(w->q, w->owner, w->run_id, cks, m, &ok, &qerr);
+        if (st) st = tm_errf(err, st, "checkpoint: %s", qerr.msg);
+        else {
+            w->sum->checkpoints_saved += ok;
+            if (saved) *saved = ok;
+        }
+    }
+    free(cks);
+    free(off);
+    if (w->meter) tm_cost_meter_overhead(w->meter, tm_now_unix_f() - t0);
+    return st;
+}
+
+static tm_status checkpoint_all(worker *w, tm_err *err)
+{
+    wreq *list[4096];
+    int n = 0;
+    tm_status st = TM_OK;
+    for (wreq *r = w->inflight; r && !st; r = r->next) {
+        list[n++] = r;
+        if (n == (int)(sizeof list / sizeof list[0])) { st = save_checkpoints(w, list, n, NULL, err); n = 0; }
+    }
+    if (!st && n) st = save_checkpoints(w, list, n, NULL, err);
+    return st;
+}
+
+/* Checkpoint reqs (those with tokens), give their leases back and drop them. */
+static tm_status stop_requests(worker *w, wreq **reqs, int n, tm_err *err)
+{
+    if (n <= 0) return TM_OK;
+    tm_status st = save_checkpoints(w, reqs, n, NULL, err);
+    if (st) return st;
+    for (int k = 0; k < n; k++) {
+        wreq *r = reqs[k];
+        int released = 0;
+        tm_err qerr;
+        if (generated(r) > 0) r->keep_cost = 1; /* its cost so far is in the checkpoint */
+        if (tm_queue_release(w->q, w->owner, r->claim.request_id, &released, &qerr) == TM_OK && released &&
+            generated(r) > 0)
+            w->sum->checkpointed++;
+        tm_engine_abort_request(w->engine, (int64_t)(intptr_t)r);
+        unlink_req(w, r);
+        wreq_free(w, r);
+    }
+    return TM_OK;
+}
+
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGHUP: return "SIGHUP";
+    default: return "signal";
+    }
+}
+
+static void begin_drain(worker *w, double deadline, const char *reason)
+{
+    if (w->draining) {
+        if (deadline < w->drain_deadline) w->drain_deadline = deadline;
+        return;
+    }
+    w->draining = 1;
+    w->drain_deadline = deadline;
+    w->drain_start = tm_now_unix_f();
+    snprintf(w->sum->end_reason, sizeof w->sum->end_reason, "%s", reason);
+    if (!w->o->quiet)
+        fprintf(stderr, "%stokenmill run: %s: draining (no new requests; deadline in %.0fs, margin %.0fs)\n",
+                w->tty ? "\r\033[K" : "", reason, deadline - tm_now_unix_f(), w->o->drain_margin_s);
+}
+
+static void poll_signals(worker *w, double now)
+{
+    if (w->o->signal_fd < 0) return;
+    unsigned char b[32];
+    ssize_t n;
+    while ((n = read(w->o->signal_fd, b, sizeof b)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (w->draining) {
+                if (!w->hard_stop && !w->o->quiet)
+                    fprintf(stderr, "%stokenmill run: %s again: checkpointing now\n", w->tty ? "\r\033[K" : "",
+                            signal_name(b[i]));
+                w->hard_stop = 1;
+                continue;
+            }
+            char reason[48];
+            snprintf(reason, sizeof reason, "signal:%s", signal_name(b[i]));
+            begin_drain(w, now + w->o->drain_grace_s, reason);
+        }
+    }
+}
+
+/* While draining: requests whose remaining tokens will not fit before the
+ * deadline minus the margin (at the measured step time) stop now; at the
+ * deadline minus the margin, or on a second signal, everything stops.
+ * Returns 1 when the run should end. */
+static int drain_tick(worker *w, double now, tm_status *st, tm_err *err)
+{
+    double stop_at = w->drain_deadline - w->o->drain_margin_s;
+    if (stop_at < w->drain_start) stop_at = w->drain_start; /* a deadline closer than the margin: stop now */
+    int all = w->hard_stop || now >= stop_at;
+    wreq *list[4096];
+    int n = 0;
+    for (wreq *r = w->inflight; r && n < (int)(sizeof list / sizeof list[0]); r = r->next) {
+        int go = all;
+        if (!go) {
+            int32_t rem = 0;
+            for (int32_t i = 0; i < r->prep.n; i++) {
+                const wchoice *c = &r->choices[i];
+                if (c->done) continue;
+                int32_t np = 0, nt = 0;
+                if (c->seq) tm_engine_seq_tokens(c->seq, &np, &nt);
+                int32_t left = r->max_new - (nt - np) + (nt == np ? 1 : 0); /* + its prefill step */
+                if (left > rem) rem = left;
+            }
+            double step = w->step_ewma > 0 ? w->step_ewma : 0.05;
+            go = now + (double)rem * step * 1.2 > stop_at; /* 20% safety on the estimate */
+        }
+        if (go) list[n++] = r;
+    }
+    if (n) *st = stop_requests(w, list, n, err);
+    return all || w->n_inflight == 0;
+}
+
+static void check_leases(worker *w)
+{
+    const char *ids[256];
+    wreq *rs[256];
+    int held[256];
+    int n = 0;
+    for (wreq *r = w->inflight; r && n < 256; r = r->next) { rs[n] = r; ids[n++] = r->claim.request_id; }
+    if (tm_queue_leases_held(w->q, w->owner, ids, n, held, NULL) != TM_OK) return;
+    for (int k = 0; k < n; k++) {
+        if (held[k]) continue;
+        if (!w->o->quiet)
+            fprintf(stderr, "%stokenmill run: %s: lease lost (another worker has it); dropped\n", w->tty ? "\r\033[K" : "",
+                    rs[k]->claim.custom_id ? rs[k]->claim.custom_id : rs[k]->claim.request_id);
+        w->sum->leases_lost++;
+        tm_engine_abort_request(w->engine, (int64_t)(intptr_t)rs[k]);
+        unlink_req(w, rs[k]);
+        wreq_free(w, rs[k]);
+    }
+}
+
 static int64_t tensor_elems(const tm_tensor *t)
 {
     if (!t || !t->ndim) return 0;
@@ -387,6 +720,7 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
     w->sum = sum;
     w->tty = isatty(2);
     tm_buf_init(&w->json);
+    tm_buf_init(&w->ckbuf);
     tm_status st;
     double t0 = tm_now_unix_f();
 
@@ -395,6 +729,21 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
 
     if ((st = tm_queue_open(o->db_path, &w->q, err))) return st;
     if ((st = tm_queue_make_owner(w->q, w->owner, sizeof w->owner, err))) goto out;
+    /* registered first (state 'starting'), so that --exclusive decides before a
+     * model is loaded and `status --workers` shows a loading worker */
+    {
+        int other = 0;
+        st = tm_queue_worker_start(w->q, w->owner, ops->name, o->lease_s, o->exclusive, &other, w->run_id, err);
+        if (st && other) {
+            sum->other_alive = 1;
+            tm_queue_close(w->q);
+            tm_buf_free(&w->json);
+            return TM_OK;
+        }
+        if (st) goto out;
+        w->registered = 1;
+    }
+    if (o->preemption_notice && (st = tm_notice_start(o->preemption_notice, 5.0, &w->notice, err))) goto out;
     if ((st = tm_model_load(o->model_dir, &w->model, err))) goto out;
     const tm_model_config *mc = tm_model_config_of(w->model);
     tm_err terr;
@@ -429,8 +778,10 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
                         "batch %d tokens / %d seqs\n", o->model_dir, mc->model_type, mc->n_layers, ops->name, ec.n_blocks,
                 (double)ec.n_blocks * (double)per_block / 1048576.0, ec.max_batch_tokens, ec.max_seqs);
 
-    if ((st = tm_queue_worker_start(w->q, w->owner, ops->name, w->run_id, err))) goto out;
-    w->registered = 1;
+    {
+        tm_queue_run_stats rs = {.state = "running"};
+        tm_queue_worker_heartbeat(w->q, w->owner, w->run_id, &rs, NULL);
+    }
 
     /* cost metering: the price applied, per-step attribution scratch */
     {
@@ -460,36 +811,62 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         }
     }
 
-    double deadline = o->time_limit_s > 0 ? t0 + (double)o->time_limit_s : 0;
+    double tl_deadline = o->time_limit_s > 0 ? t0 + (double)o->time_limit_s : 0;
     double mark = tm_now_unix_f();
     tm_cost_meter_overhead(w->meter, mark - t0); /* model load, start-up */
-    double last_renew = tm_now_unix_f(), last_progress = 0;
+    double last_renew = tm_now_unix_f(), last_progress = 0, last_ckpt = tm_now_unix_f();
     tm_queue_claimed *claims = calloc((size_t)window, sizeof *claims);
     if (!claims) { st = tm_errf(err, TM_ERR_NOMEM, "out of memory"); goto out; }
     for (;;) {
         double now = tm_now_unix_f();
-        if (deadline && now >= deadline) {
-            int released = 0;
-            tm_queue_release(w->q, w->owner, NULL, &released, NULL);
-            while (w->inflight) { wreq *r = w->inflight; unlink_req(w, r); wreq_free(w, r); }
-            sum->stopped_with_work = 1;
-            break;
+        /* one drain path: signals, a preemption notice, the time limit */
+        poll_signals(w, now);
+        if (w->notice) {
+            double dl;
+            const char *kind;
+            if (tm_notice_check(w->notice, &dl, &kind)) {
+                char reason[48];
+                snprintf(reason, sizeof reason, "notice:%s", kind);
+                begin_drain(w, dl, reason);
+            }
+        }
+        if (tl_deadline) { /* drain over the last min(grace, a quarter of the limit) */
+            double win = o->drain_grace_s < 0.25 * (double)o->time_limit_s ? o->drain_grace_s : 0.25 * (double)o->time_limit_s;
+            if (now >= tl_deadline - win) begin_drain(w, tl_deadline, "time_limit");
+        }
+        /* heartbeat, leases */
+        if (now - last_renew > o->lease_s / 3) {
+            int renewed = 0;
+            tm_queue_renew(w->q, w->owner, o->lease_s, &renewed, NULL);
+            if (renewed < w->n_inflight) check_leases(w);
+            tm_queue_run_stats rs = {sum->done, sum->prompt_tokens, sum->completion_tokens, .in_flight = w->n_inflight,
+                                     .state = w->draining ? "draining" : "running"};
+            tm_queue_worker_heartbeat(w->q, w->owner, w->run_id, &rs, NULL);
+            last_renew = now;
+        }
+        if (w->draining) {
+            if (drain_tick(w, now, &st, err) || st) break;
+        } else if (o->checkpoint_every_s > 0 && now - last_ckpt >= o->checkpoint_every_s) {
+            if ((st = checkpoint_all(w, err))) break;
+            last_ckpt = tm_now_unix_f();
+            mark = last_ckpt; /* checkpointing is overhead, not the next step's */
         }
         /* keep the window full */
         int room = window - w->n_inflight;
-        if (room > 0 && w->live_seqs + 128 <= ec.max_requests) {
+        if (!w->draining && room > 0 && w->live_seqs + 128 <= ec.max_requests) {
             int got = 0;
             if ((st = tm_queue_claim(w->q, w->owner, room, o->lease_s, claims, &got, err))) break;
             for (int i = 0; i < got; i++) {
                 if (!st) st = start_request(w, &claims[i], err);
+                else tm_queue_release(w->q, w->owner, claims[i].request_id, NULL, NULL);
                 tm_queue_claimed_clear(&claims[i]);
             }
             if (st) break;
         }
         if (!tm_engine_has_work(w->engine)) {
-            if (w->n_inflight == 0 && !o->watch) break;
+            if (w->n_inflight == 0 && (!o->watch || w->draining)) break;
             if (w->n_inflight == 0) {
-                usleep(500000);
+                usleep(200000);
                 double idle_end = tm_now_unix_f();
                 tm_cost_meter_overhead(w->meter, idle_end - mark); /* idle time */
                 mark = idle_end;
@@ -504,19 +881,26 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
          * is rented by the hour) shared out by each sequence's work, before
          * handle_event may complete a request */
         double step_end = tm_now_unix_f();
+        double step_s = step_end - mark;
+        if (so.n_seqs > 0) w->step_ewma = w->step_ewma > 0 ? 0.8 * w->step_ewma + 0.2 * step_s : step_s;
         for (int32_t k = 0; k < so.n_seqs; k++) {
             const tm_engine_work *ew = &so.work[k];
             w->work[k] = (tm_cost_work){.prefill_tokens = ew->prefill ? ew->n_new : 0,
                                         .decode_tokens = ew->prefill ? 0 : ew->n_new,
                                         .context_tokens = ew->start + ew->n_new};
         }
-        if (tm_cost_meter_step(w->meter, w->work, so.n_seqs, step_end - mark, w->share_s, w->share_j,
+        if (tm_cost_meter_step(w->meter, w->work, so.n_seqs, step_s, w->share_s, w->share_j,
                                w->share_usd) == TM_OK) {
             for (int32_t k = 0; k < so.n_seqs; k++) {
                 wreq *r = so.work[k].user;
                 r->cost_s += w->share_s[k];
                 r->cost_usd += w->share_usd[k];
                 if (w->share_j[k] >= 0) r->cost_j = (r->cost_j < 0 ? 0 : r->cost_j) + w->share_j[k];
+                if (so.work[k].n_recompute > 0 && so.work[k].n_new > 0) {
+                    double f = (double)so.work[k].n_recompute / (double)so.work[k].n_new;
+                    r->wasted_s += w->share_s[k] * f;
+                    r->wasted_usd += w->share_usd[k] * f;
+                }
             }
         }
         mark = step_end;
@@ -524,12 +908,6 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         if (st) break;
         if ((st = check_cancelled(w, err))) break;
         now = tm_now_unix_f();
-        if (now - last_renew > o->lease_s / 3) {
-            tm_queue_renew(w->q, w->owner, o->lease_s, NULL, NULL);
-            tm_queue_run_stats rs = {sum->done, sum->prompt_tokens, sum->completion_tokens};
-            tm_queue_worker_heartbeat(w->q, w->owner, w->run_id, &rs, NULL);
-            last_renew = now;
-        }
         if (w->tty ? now - last_progress > 0.2 : now - last_progress > o->progress_every_s) {
             progress(w, t0, 0);
             last_progress = now;
@@ -538,17 +916,32 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
     free(claims);
     if (!st && w->engine) progress(w, t0, 1);
 out:
-    if (st && w->q) tm_queue_release(w->q, w->owner, NULL, NULL, NULL);
+    if (st && w->q) {
+        /* keep what was generated: checkpoint before giving the leases back */
+        tm_err cerr;
+        if (w->engine && w->inflight) checkpoint_all(w, &cerr);
+        for (wreq *r = w->inflight; r; r = r->next) if (generated(r) > 0) r->keep_cost = 1;
+        tm_queue_release(w->q, w->owner, NULL, NULL, NULL);
+    }
     while (w->inflight) { wreq *r = w->inflight; unlink_req(w, r); wreq_free(w, r); }
+    if (!st && w->draining && w->q) {
+        /* work left: what this run gave back, or what is still queued */
+        int64_t left = 0;
+        if (tm_queue_job_list(w->q, count_left_cb, &left, NULL) == TM_OK && left > 0) sum->stopped_with_work = 1;
+        if (sum->checkpointed > 0) sum->stopped_with_work = 1;
+    }
+    if (!sum->end_reason[0] || st) snprintf(sum->end_reason, sizeof sum->end_reason, "%s", st ? "error" : "empty");
     if (w->registered) {
-        tm_queue_run_stats rs = {sum->done, sum->prompt_tokens, sum->completion_tokens};
         int code = st ? tm_status_exit_code(st) : sum->stopped_with_work ? 75 : 0;
+        tm_queue_run_stats rs = {sum->done, sum->prompt_tokens, sum->completion_tokens,
+                                 .requests_checkpointed = sum->checkpointed, .end_reason = sum->end_reason};
         tm_queue_worker_stop(w->q, w->owner, w->run_id, &rs, code, NULL);
         if (w->meter) { /* the run's totals: attributed steps + overhead */
             tm_cost_totals t;
             tm_cost_meter_totals(w->meter, &t);
             tm_queue_cost *qc = NULL;
-            tm_queue_run_cost rc = {.model = tm_model_dir(w->model), .price_profile = w->price.name[0] ? w->price.name : NULL,
+            tm_queue_run_cost rc = {.model = w->model ? tm_model_dir(w->model) : NULL,
+                                    .price_profile = w->price.name[0] ? w->price.name : NULL,
                                     .usd_per_hour = w->price.usd_per_gpu_hour, .usd_per_kwh = w->price.usd_per_kwh,
                                     .gpu_seconds = t.gpu_seconds, .energy_joules = t.energy_joules,
                                     .cost_usd = t.cost_usd, .overhead_seconds = t.overhead_seconds};
@@ -556,6 +949,7 @@ out:
             tm_queue_cost_close(qc);
         }
     }
+    tm_notice_stop(w->notice);
     tm_engine_destroy(w->engine);
     tm_cost_meter_destroy(w->meter);
     free(w->work); free(w->share_s); free(w->share_j); free(w->share_usd);
@@ -563,7 +957,10 @@ out:
     tm_model_destroy(w->model);
     tm_queue_close(w->q);
     tm_buf_free(&w->json);
+    tm_buf_free(&w->ckbuf);
     sum->seconds = tm_now_unix_f() - t0;
-    if (!st && sum->stopped_with_work) return tm_errf(err, TM_ERR_STOPPED, "time limit reached with work left; leases released");
+    if (!st && sum->stopped_with_work)
+        return tm_errf(err, TM_ERR_STOPPED, "%s: stopped with work left (%lld requests checkpointed; leases released)",
+                       sum->end_reason, (long long)sum->checkpointed);
     return st;
 }

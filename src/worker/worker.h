@@ -9,6 +9,18 @@
  * cannot run (template cannot render, prompt longer than the context, bad
  * parameters) fails alone with a clear error. Cancelled jobs are dropped
  * within one step. Leases are renewed while work is in flight.
+ *
+ * Preemption safety (issue 7). Every checkpoint_every_s seconds, and when
+ * the run stops, the generated tokens of each in-flight request go to the
+ * checkpoints table (worker/checkpoint.h) in one transaction guarded by the
+ * leases. A claimed request that has a checkpoint resumes from it, and its
+ * output is the uninterrupted run's (bit for bit on the CPU backend).
+ * One drain path serves signals (signal_fd), a preemption notice and the
+ * time limit: stop claiming; keep decoding the requests whose remaining
+ * tokens fit before the deadline minus drain_margin_s at the measured step
+ * time; checkpoint and release the others at once; at the deadline minus
+ * the margin (or at a second signal) checkpoint and release everything left;
+ * record runs.end_reason; return TM_ERR_STOPPED (exit 75) when work is left.
  */
 #ifndef TM_WORKER_H
 #define TM_WORKER_H
@@ -34,6 +46,12 @@ typedef struct tm_worker_opts {
     const char *price;           /* prices.name or $/GPU-hour; NULL: "cpu" or "h100-ondemand" by device */
     const char *nvml_path;       /* NULL: libnvidia-ml.so.1 (energy); tests point it elsewhere */
     int quiet;
+    double checkpoint_every_s;   /* default 30; 0: only when the run stops */
+    double drain_grace_s;        /* deadline after a signal (default 30) */
+    double drain_margin_s;       /* stop this long before a deadline (default 5) */
+    const char *preemption_notice; /* notice/notice.h spec, or NULL */
+    int signal_fd;               /* read end of a pipe of signal numbers (non-blocking), or -1 */
+    int exclusive;               /* do nothing when another worker of the DB is alive */
 } tm_worker_opts;
 
 typedef struct tm_worker_summary {
@@ -42,13 +60,20 @@ typedef struct tm_worker_summary {
     int64_t steps;
     double seconds;
     double forward_seconds;
-    int stopped_with_work;       /* time limit hit with work left */
+    int stopped_with_work;       /* drained with work left (checkpointed / released / pending) */
+    int64_t checkpointed;        /* requests checkpointed and released at the stop */
+    int64_t resumed;             /* requests resumed from a checkpoint */
+    int64_t checkpoints_saved;   /* checkpoint rows written over the run */
+    int64_t leases_lost;         /* requests dropped because another worker took them */
+    int other_alive;             /* exclusive: another worker is alive, nothing done */
+    char end_reason[48];         /* runs.end_reason */
 } tm_worker_summary;
 
 void tm_worker_opts_default(tm_worker_opts *o);
 
-/* TM_OK when nothing is left, TM_ERR_STOPPED when the time limit stopped it
- * with work left (leases released: safe to rerun), other codes on failure. */
+/* TM_OK when nothing is left (or, exclusive, another worker is alive:
+ * sum->other_alive), TM_ERR_STOPPED when a drain stopped it with work left
+ * (checkpointed, leases released: safe to rerun), other codes on failure. */
 tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err *err);
 
 #endif

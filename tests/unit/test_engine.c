@@ -8,6 +8,10 @@
  * - Preemption by recompute: a KV pool too small for the batch still
  *   completes every request with the same tokens.
  * - n > 1: the choices share the prompt's blocks and equal separate seeds.
+ * - Resume (checkpoints): a request restarted in a fresh engine from any
+ *   prefix of its generated tokens (per choice, sampled, with penalties)
+ *   produces exactly the rest of the uninterrupted run's tokens, the
+ *   recompute is reported as such, and finished choices stay silent.
  * Skipped (77) when TOKENMILL_TESTDATA is absent.
  */
 #include <setjmp.h>
@@ -217,6 +221,119 @@ static void test_n_choices(void **st)
     assert_true(rs.prefill_tokens <= 70 + 3 * 16);
 }
 
+
+/* Resume from every cut point of a batch: each request (n = 2 choices cut at
+ * different points, one of them already finished for some) continues with
+ * exactly the tokens of the uninterrupted run. */
+static void test_resume(void **st)
+{
+    (void)st;
+    static req full[NREQ];
+    make_reqs(full, 0, 1);
+    for (int i = 0; i < NREQ; i++) {
+        full[i].n = 2;
+        if (i % 5 == 0) full[i].p.frequency_penalty = 0.5f;
+        if (i % 7 == 0) full[i].p.repetition_penalty = 1.3f;
+    }
+    int idx[NREQ];
+    for (int i = 0; i < NREQ; i++) idx[i] = i;
+    run_engine(full, idx, NREQ, 512, 64, 16, NULL);
+
+    for (int cut = 1; cut < MAXGEN; cut += 3) {
+        tm_err err;
+        tm_engine_config cfg = {.block_size = 16, .n_blocks = 512, .max_batch_tokens = 48, .max_seqs = 16,
+                                .max_requests = 512, .max_context = 512, .n_threads = 2};
+        tm_engine *e = NULL;
+        assert_int_equal(tm_engine_create(&tm_backend_cpu, model, &cfg, &e, &err), TM_OK);
+        static int32_t got[NREQ][2][MAXGEN];
+        static int32_t n_got[NREQ][2];
+        memset(n_got, 0, sizeof n_got);
+        int32_t n_res[NREQ][2];
+        int expect_events = 0;
+        for (int i = 0; i < NREQ; i++) {
+            req *r = &full[i];
+            const int32_t *res[2] = {r->out[0], r->out[1]};
+            tm_finish_reason fin[2] = {TM_FINISH_NONE, TM_FINISH_NONE};
+            for (int c = 0; c < 2; c++) {
+                int32_t k = c == 0 ? cut : cut / 2;
+                if (k >= r->n_out[c]) { k = r->n_out[c]; fin[c] = TM_FINISH_LENGTH; } /* it had ended */
+                n_res[i][c] = k;
+                if (!fin[c]) expect_events += r->n_out[c] - k;
+            }
+            tm_engine_seq *seqs[2];
+            tm_engine_request er = {.id = i, .prompt = r->prompt, .n_prompt = r->n_prompt, .n = 2, .params = r->p,
+                                    .seed = r->p.seed, .user = r, .resume = res, .n_resume = n_res[i],
+                                    .resume_finished = fin, .seqs_out = seqs};
+            assert_int_equal(tm_engine_add(e, &er, &err), TM_OK);
+            for (int c = 0; c < 2; c++) {
+                int32_t np, nt;
+                tm_engine_seq_tokens(seqs[c], &np, &nt);
+                assert_int_equal(nt - np, n_res[i][c]);
+            }
+        }
+        int events = 0, recompute = 0;
+        while (tm_engine_has_work(e)) {
+            tm_engine_step_out so;
+            assert_int_equal(tm_engine_step(e, &so, &err), TM_OK);
+            for (int32_t k = 0; k < so.n_seqs; k++) recompute += so.work[k].n_recompute;
+            for (int32_t j = 0; j < so.n_events; j++) {
+                const tm_engine_event *ev = &so.events[j];
+                int i = (int)ev->request_id;
+                assert_int_equal(ev->aborted, 0);
+                assert_true(n_got[i][ev->choice] < MAXGEN);
+                got[i][ev->choice][n_got[i][ev->choice]++] = ev->token;
+                events++;
+            }
+        }
+        assert_int_equal(events, expect_events);
+        /* every resumed token but the last of each choice was computed before */
+        int want_rc = 0;
+        for (int i = 0; i < NREQ; i++)
+            for (int c = 0; c < 2; c++)
+                if (n_res[i][c] < full[i].n_out[c]) want_rc += full[i].n_prompt + n_res[i][c] - 1;
+        assert_true(recompute <= want_rc);
+        assert_true(recompute > 0);
+        for (int i = 0; i < NREQ; i++)
+            for (int c = 0; c < 2; c++) {
+                int32_t k = n_res[i][c];
+                if (k >= full[i].n_out[c]) { assert_int_equal(n_got[i][c], 0); continue; }
+                assert_int_equal(n_got[i][c], full[i].n_out[c] - k);
+                for (int32_t t = 0; t < n_got[i][c]; t++)
+                    if (got[i][c][t] != full[i].out[c][k + t])
+                        fail_msg("cut %d request %d choice %d token %d: %d, uninterrupted %d", cut, i, c, k + t,
+                                 got[i][c][t], full[i].out[c][k + t]);
+            }
+        tm_engine_destroy(e);
+    }
+}
+
+/* A resume that cannot be right is refused, not run. */
+static void test_resume_refused(void **st)
+{
+    (void)st;
+    tm_err err;
+    tm_engine_config cfg = {.block_size = 16, .n_blocks = 64, .max_batch_tokens = 64, .max_seqs = 4,
+                            .max_requests = 16, .max_context = 128, .n_threads = 1};
+    tm_engine *e = NULL;
+    assert_int_equal(tm_engine_create(&tm_backend_cpu, model, &cfg, &e, &err), TM_OK);
+    int32_t prompt[4] = {1, 2, 3, 4}, toks[8] = {5, 6, 7, 8, 9, 10, 11, 12}, bad[1] = {1 << 30};
+    tm_sampling_params p;
+    tm_sampling_params_default(&p);
+    p.max_tokens = 4;
+    const int32_t *res[1] = {toks};
+    int32_t nr[1] = {4}; /* == max_tokens but not marked finished */
+    tm_engine_request er = {.id = 1, .prompt = prompt, .n_prompt = 4, .n = 1, .params = p, .resume = res,
+                            .n_resume = nr};
+    assert_int_equal(tm_engine_add(e, &er, &err), TM_ERR_INPUT);
+    nr[0] = 9;
+    assert_int_equal(tm_engine_add(e, &er, &err), TM_ERR_INPUT);
+    nr[0] = 1;
+    res[0] = bad;
+    assert_int_equal(tm_engine_add(e, &er, &err), TM_ERR_INPUT);
+    assert_false(tm_engine_has_work(e));
+    tm_engine_destroy(e);
+}
+
 int main(void)
 {
     const char *td = getenv("TOKENMILL_TESTDATA");
@@ -234,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_prefix_cache),
         cmocka_unit_test(test_preemption_recompute),
         cmocka_unit_test(test_n_choices),
+        cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_resume_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -313,7 +313,7 @@ static void test_claim_complete_states(void **state)
     tm_queue_job_clear(&j);
 
     const char *resp = "{\"object\":\"chat.completion\",\"usage\":{\"prompt_tokens\":5}}";
-    tm_queue_usage u = {5, 7, 2, -1, -1, -1};
+    tm_queue_usage u = {5, 7, 2, -1, -1, -1, -1, -1, NULL};
     assert_int_equal(tm_queue_complete(f->q, "A", c[0].request_id, resp, strlen(resp), &u, &err), TM_OK);
     /* twice: the lease is gone */
     assert_int_equal(tm_queue_complete(f->q, "A", c[0].request_id, resp, strlen(resp), &u, &err), TM_ERR_NOTFOUND);
@@ -555,7 +555,7 @@ static void test_cost_views(void **state)
     tm_queue_claimed c[2];
     int n;
     claim(f, "A", 2, 10, c, &n);
-    tm_queue_usage u = {1000, 3000, 0, 2.0, 7200.0, 0.002};
+    tm_queue_usage u = {1000, 3000, 0, 2.0, 7200.0, 0.002, -1, -1, NULL};
     assert_int_equal(tm_queue_complete(f->q, "A", c[0].request_id, "{}", 2, &u, &err), TM_OK);
     assert_int_equal(tm_queue_complete(f->q, "A", c[1].request_id, "{}", 2, &u, &err), TM_OK);
     tm_queue_claimed_clear(&c[0]);
@@ -679,12 +679,171 @@ static void test_queue_sql_matches_migrations(void **state)
     tm_buf_free(&b);
 }
 
+/* Checkpoints: saved only under a held lease (one transaction for several),
+ * returned (decompressed) by the next claim after a release or a lease
+ * expiry, counted by checkpoint_stats, and deleted with the result. */
+static void test_checkpoints(void **state)
+{
+    fx *f = *state;
+    char id[TM_QUEUE_ID_MAX];
+    submit_n(f, 3, 0, 0, id);
+    tm_queue_claimed c[3];
+    int n = 0;
+    claim(f, "w1", 3, 60, c, &n);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++) assert_null(c[i].checkpoint);
+    tm_err err = {{0}};
+    tm_queue_checkpoint ck[3] = {
+        {.request_id = c[0].request_id, .tokens_done = 5, .state = "state-zero", .len = 10, .gpu_seconds = 1.5, .cost_usd = 0.5},
+        {.request_id = c[1].request_id, .tokens_done = 7, .state = "state-one", .len = 9, .gpu_seconds = -1, .cost_usd = -1},
+        {.request_id = c[2].request_id, .tokens_done = 1, .state = "x", .len = 1, .gpu_seconds = 0, .cost_usd = 0}};
+    int saved = 0;
+    /* a worker without the leases writes nothing */
+    assert_int_equal(tm_queue_checkpoint_save(f->q, "w2", "run_x", ck, 3, &saved, &err), TM_OK);
+    assert_int_equal(saved, 0);
+    assert_int_equal(tm_queue_checkpoint_save(f->q, "w1", "run_1", ck, 3, &saved, &err), TM_OK);
+    assert_int_equal(saved, 3);
+    int64_t nreq = 0, ntok = 0;
+    assert_int_equal(tm_queue_checkpoint_stats(f->q, &nreq, &ntok, &err), TM_OK);
+    assert_int_equal(nreq, 3);
+    assert_int_equal(ntok, 13);
+    /* request 2 completes: its checkpoint goes in the same transaction */
+    tm_queue_usage u = {1, 1, 0, 2.0, -1, 0.75, 0.5, 0.125, "run_1"};
+    assert_int_equal(tm_queue_complete(f->q, "w1", c[2].request_id, "{}", 2, &u, &err), TM_OK);
+    assert_int_equal(tm_queue_checkpoint_stats(f->q, &nreq, &ntok, &err), TM_OK);
+    assert_int_equal(nreq, 2);
+    /* request 0 released, request 1 left to expire */
+    assert_int_equal(tm_queue_release(f->q, "w1", c[0].request_id, NULL, &err), TM_OK);
+    char r0[TM_QUEUE_ID_MAX], r1[TM_QUEUE_ID_MAX], r2[TM_QUEUE_ID_MAX];
+    memcpy(r0, c[0].request_id, sizeof r0);
+    memcpy(r1, c[1].request_id, sizeof r1);
+    memcpy(r2, c[2].request_id, sizeof r2);
+    for (int i = 0; i < 3; i++) tm_queue_claimed_clear(&c[i]);
+    f->now += 61;
+    claim(f, "w2", 3, 60, c, &n);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_non_null(c[i].checkpoint);
+        assert_false(c[i].checkpoint_bad);
+        if (!strcmp(c[i].request_id, r0)) {
+            assert_int_equal(c[i].checkpoint_len, 10);
+            assert_memory_equal(c[i].checkpoint, "state-zero", 10);
+            assert_int_equal(c[i].checkpoint_tokens, 5);
+        } else {
+            assert_string_equal(c[i].request_id, r1);
+            assert_memory_equal(c[i].checkpoint, "state-one", 9);
+            assert_int_equal(c[i].attempts, 2);
+        }
+    }
+    /* the first worker, back from the dead, cannot overwrite them */
+    ck[0].state = "stale";
+    ck[0].len = 5;
+    assert_int_equal(tm_queue_checkpoint_save(f->q, "w1", "run_1", ck, 1, &saved, &err), TM_OK);
+    assert_int_equal(saved, 0);
+    /* a corrupt frame is reported, not fatal */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE checkpoints SET state_zstd=x'28b52ffd00' WHERE request_id='%s'", r0);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT wasted_seconds, wasted_usd, run_id FROM requests WHERE id='%s'", r2);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_true(sqlite3_column_double(st, 0) == 0.5);
+    assert_true(sqlite3_column_double(st, 1) == 0.125);
+    assert_string_equal((const char *)sqlite3_column_text(st, 2), "run_1");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(tm_queue_release(f->q, "w2", NULL, NULL, &err), TM_OK);
+    for (int i = 0; i < 2; i++) tm_queue_claimed_clear(&c[i]);
+    claim(f, "w3", 3, 60, c, &n);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < 2; i++) {
+        if (!strcmp(c[i].request_id, r0)) {
+            assert_true(c[i].checkpoint_bad);
+            assert_null(c[i].checkpoint);
+        }
+        tm_queue_claimed_clear(&c[i]);
+    }
+}
+
+static tm_status count_workers(void *ctx, const tm_queue_worker *w, tm_err *err)
+{
+    (void)err;
+    int *k = ctx;
+    k[0]++;
+    if (w->alive) k[1]++;
+    if (!strcmp(w->state, "lost")) k[2]++;
+    return TM_OK;
+}
+
+/* Worker rows: --exclusive refuses while another worker heartbeats; a worker
+ * silent for twice its lease is 'lost' and its run ends with end_reason lost. */
+static void test_workers_exclusive_lost(void **state)
+{
+    fx *f = *state;
+    tm_err err = {{0}};
+    char run1[TM_QUEUE_ID_MAX], run2[TM_QUEUE_ID_MAX];
+    int other = 0;
+    assert_int_equal(tm_queue_worker_start(f->q, "h:1:a", "cpu", 30, 1, &other, run1, &err), TM_OK);
+    assert_int_equal(other, 0);
+    f->now += 20;
+    assert_int_equal(tm_queue_worker_start(f->q, "h:2:b", "cpu", 30, 1, &other, run2, &err), TM_ERR_BUSY);
+    assert_int_equal(other, 1);
+    assert_non_null(strstr(err.msg, "h:1:a"));
+    int k[3] = {0};
+    assert_int_equal(tm_queue_worker_list(f->q, 0, count_workers, k, &err), TM_OK);
+    assert_int_equal(k[0], 1); /* the refused one left no row */
+    assert_int_equal(k[1], 1);
+    /* a heartbeat keeps it alive; then silence past its lease */
+    tm_queue_run_stats rs = {.in_flight = 3, .state = "running"};
+    assert_int_equal(tm_queue_worker_heartbeat(f->q, "h:1:a", run1, &rs, &err), TM_OK);
+    f->now += 31;
+    assert_int_equal(tm_queue_worker_start(f->q, "h:2:b", "cpu", 30, 1, &other, run2, &err), TM_OK);
+    memset(k, 0, sizeof k);
+    assert_int_equal(tm_queue_worker_list(f->q, 0, count_workers, k, &err), TM_OK);
+    assert_int_equal(k[0], 2);
+    assert_int_equal(k[1], 1);
+    assert_int_equal(k[2], 0); /* dead but not yet 2 x lease: not marked */
+    f->now += 40;
+    tm_queue_claimed c[1];
+    int n;
+    claim(f, "h:2:b", 1, 60, c, &n); /* claim marks the silent one lost */
+    memset(k, 0, sizeof k);
+    assert_int_equal(tm_queue_worker_list(f->q, 0, count_workers, k, &err), TM_OK);
+    assert_int_equal(k[2], 1);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT end_reason, ended_at FROM runs WHERE id=?1", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, run1, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "lost");
+    assert_int_equal(sqlite3_column_int64(st, 1), 1700000020);
+    sqlite3_finalize(st);
+    /* a clean stop records its reason */
+    tm_queue_run_stats stop = {.end_reason = "signal:SIGUSR1", .requests_checkpointed = 4};
+    assert_int_equal(tm_queue_worker_stop(f->q, "h:2:b", run2, &stop, 75, &err), TM_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT end_reason, requests_checkpointed, exit_code FROM runs WHERE id=?1",
+                                        -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, run2, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "signal:SIGUSR1");
+    assert_int_equal(sqlite3_column_int(st, 1), 4);
+    assert_int_equal(sqlite3_column_int(st, 2), 75);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_from_v1),
         cmocka_unit_test(test_queue_sql_matches_migrations),
         cmocka_unit_test(test_migrations_numbered_contiguously),
+        cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workers_exclusive_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test(test_foreign_db_refused),
         cmocka_unit_test_setup_teardown(test_submit_duplicate_and_rollback, setup, teardown),

@@ -42,7 +42,7 @@ static int child(const char *db, const char *out)
             fprintf(f, "%s %s\n", c[i].request_id, c[i].custom_id);
             char resp[64];
             int len = snprintf(resp, sizeof resp, "{\"pid\":%ld}", (long)getpid());
-            tm_queue_usage u = {1, 2, 0, -1, -1, -1};
+            tm_queue_usage u = {1, 2, 0, -1, -1, -1, -1, -1, NULL};
             if (tm_queue_complete(q, owner, c[i].request_id, resp, (size_t)len, &u, &err)) {
                 fprintf(stderr, "complete: %s\n", err.msg);
                 rc = 6;

@@ -56,7 +56,7 @@ static int complete_all(const char *db)
                                          "completion_tokens", 3, "total_tokens", 13);
                 char *txt = json_dumps(resp, JSON_COMPACT);
                 json_decref(resp);
-                tm_queue_usage u = {10, 3, 0, 0.5, 100.0, 0.001};
+                tm_queue_usage u = {10, 3, 0, 0.5, 100.0, 0.001, -1, -1, NULL};
                 s = tm_queue_complete(q, owner, c[i].request_id, txt, strlen(txt), &u, &err);
                 free(txt);
                 done++;
@@ -101,7 +101,7 @@ static int setup(void **state)
     tm_queue_claimed c[3];
     int n;
     if (tm_queue_claim(f->q, owner, 3, 60, c, &n, &err) || n != 3) return -1;
-    tm_queue_usage u = {10, 3, 1, 0.5, 3600.0, 0.25};
+    tm_queue_usage u = {10, 3, 1, 0.5, 3600.0, 0.25, -1, -1, NULL};
     const char *resp[] = {"{\"object\":\"chat.completion\",\"choices\":[{\"message\":{\"content\":\"h\\u00e9\\n\"}}]}",
                           "{\"object\":\"chat.completion\",\"n\":2}"};
     for (int i = 0; i < 2; i++)
