@@ -1518,3 +1518,28 @@ tm_status tm_queue_worker_list(tm_queue *q, double since_s,
     sqlite3_finalize(st);
     return s;
 }
+
+tm_status tm_queue_other_holders(tm_queue *q, const char *owner, tm_queue_holder *out, int max, int *n,
+                                 tm_err *err)
+{
+    *n = 0;
+    sqlite3_stmt *st;
+    tm_status s = prep(q, "SELECT r.lease_owner, COALESCE(MAX(w.heartbeat_at), 0), COUNT(*), MAX(r.lease_expires) "
+                          "FROM requests r LEFT JOIN workers w ON w.id = r.lease_owner "
+                          "WHERE r.state='running' AND r.lease_owner IS NOT ?1 GROUP BY r.lease_owner "
+                          "ORDER BY r.lease_owner LIMIT ?2", &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, max);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        tm_queue_holder *h = &out[(*n)++];
+        copy_col(st, 0, h->owner, sizeof h->owner);
+        h->heartbeat_at = sqlite3_column_int64(st, 1);
+        h->requests = sqlite3_column_int64(st, 2);
+        h->lease_expires = sqlite3_column_double(st, 3);
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) s = sql_fail(q, err, "list lease holders");
+    sqlite3_finalize(st);
+    return s;
+}

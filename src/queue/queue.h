@@ -242,6 +242,19 @@ tm_status tm_queue_worker_heartbeat(tm_queue *q, const char *owner, const char *
 tm_status tm_queue_worker_stop(tm_queue *q, const char *owner, const char *run_id,
                                const tm_queue_run_stats *st, int exit_code, tm_err *err);
 
+/* Running requests leased to owners other than owner, per owner, with that
+ * owner's last heartbeat (0 when it has no workers row). A worker about to
+ * exit with nothing to claim uses it to wait for leases of dead workers
+ * (their heartbeat stops advancing) and not for live ones. */
+typedef struct tm_queue_holder {
+    char owner[128];
+    int64_t heartbeat_at;
+    int64_t requests;
+    double lease_expires;      /* the latest of its leases */
+} tm_queue_holder;
+tm_status tm_queue_other_holders(tm_queue *q, const char *owner, tm_queue_holder *out, int max, int *n,
+                                 tm_err *err);
+
 typedef struct tm_queue_worker {
     char id[128];
     char host[128];

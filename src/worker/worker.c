@@ -83,6 +83,10 @@ typedef struct worker {
     int hard_stop;             /* second signal: checkpoint now, exit */
     double step_ewma;          /* seconds per loop iteration with a step */
     tm_notice *notice;
+    /* --until-empty with nothing to claim: holders of other leases seen so far */
+    tm_queue_holder seen[32];
+    int n_seen;
+    double waiting_since;
 } worker;
 
 void tm_worker_opts_default(tm_worker_opts *o)
@@ -682,6 +686,34 @@ static void check_leases(worker *w)
     }
 }
 
+
+/* Nothing to claim and nothing in flight: is the queue really empty? Requests
+ * leased to another worker are waited for while that worker looks dead (its
+ * heartbeat does not advance): their leases expire and the next claim takes
+ * them. A live worker's heartbeat advances every lease/3 seconds: its
+ * requests are its own business. Returns 1 when the run may end. */
+static int nothing_left(worker *w, double now)
+{
+    tm_queue_holder h[32];
+    int n = 0;
+    if (tm_queue_other_holders(w->q, w->owner, h, 32, &n, NULL) != TM_OK) return 1;
+    if (n == 0) { w->n_seen = 0; return 1; }
+    if (w->n_seen == 0 || w->waiting_since == 0) w->waiting_since = now;
+    int dead = 0;
+    for (int i = 0; i < n; i++) {
+        int k = 0, alive = 0;
+        for (; k < w->n_seen; k++)
+            if (!strcmp(w->seen[k].owner, h[i].owner)) { alive = h[i].heartbeat_at > w->seen[k].heartbeat_at; break; }
+        if (k == w->n_seen && w->n_seen < 32) w->seen[w->n_seen++] = h[i];
+        if (!alive) dead++;
+    }
+    if (dead && !w->o->quiet && now - w->waiting_since < 0.6)
+        fprintf(stderr, "%stokenmill run: waiting for requests leased to %d worker(s) that may have died "
+                        "(their leases expire within %.0fs)\n", w->tty ? "\r\033[K" : "", dead,
+                h[0].lease_expires - now > 0 ? h[0].lease_expires - now : 0);
+    return dead == 0;
+}
+
 static int64_t tensor_elems(const tm_tensor *t)
 {
     if (!t || !t->ndim) return 0;
@@ -864,7 +896,8 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
             if (st) break;
         }
         if (!tm_engine_has_work(w->engine)) {
-            if (w->n_inflight == 0 && (!o->watch || w->draining)) break;
+            if (w->n_inflight == 0 && w->draining) break;
+            if (w->n_inflight == 0 && !o->watch && nothing_left(w, now)) break;
             if (w->n_inflight == 0) {
                 usleep(200000);
                 double idle_end = tm_now_unix_f();
