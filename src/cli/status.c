@@ -4,6 +4,9 @@
  * tokens, elapsed), or with --json the job object(s): OpenAI batch object
  * fields plus tokenmill's (see output.h, tm_output_job_json). Runs the queue's
  * expiry first, so jobs past their completion window show as expired.
+ * Then the workers that are alive (host, pid, state, heartbeat age, requests
+ * in flight) and the checkpointed work waiting to resume; --workers lists
+ * every worker seen in the last 24 h instead of the jobs.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -17,10 +20,13 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tokenmill status [--json] [--db PATH] [JOB]\n"
+    fprintf(f, "usage: tokenmill status [--json | --workers] [--db PATH] [JOB]\n"
                "\n"
-               "Show every job (or JOB): id, name, state, done/failed/total, progress, tokens, elapsed.\n"
+               "Show every job (or JOB): id, name, state, done/failed/total, progress, tokens, elapsed;\n"
+               "then the live workers (host, pid, state, heartbeat age, requests in flight) and the\n"
+               "checkpointed requests waiting to resume.\n"
                "  --json     the job object(s) as JSON (OpenAI batch object fields + name, model, priority, tokens)\n"
+               "  --workers  every worker seen in the last 24 h (alive, stopped, lost) instead of the jobs\n"
                "  --db PATH  queue database (default ./tokenmill.db or $TOKENMILL_DB)\n"
                "Exit: 0 ok, 64 usage, 65 unknown job or no database.\n");
 }
@@ -70,24 +76,56 @@ static tm_status append_json(void *ctx, const tm_queue_job *j, tm_err *err)
     return TM_OK;
 }
 
+static tm_status print_worker(void *ctx, const tm_queue_worker *w, tm_err *err)
+{
+    (void)err;
+    int *n = ctx;
+    if (!n[1] && !w->alive) return TM_OK; /* the job view shows live workers only */
+    if (n[0]++ == 0) printf("%sworkers:\n", n[1] ? "" : "\n");
+    char age[32];
+    human_duration(tm_now_unix() - w->heartbeat_at, age, sizeof age);
+    const char *state = w->alive ? w->state : (!strcmp(w->state, "stopped") || !strcmp(w->state, "lost")) ? w->state : "dead?";
+    printf("  %-9s %-20.20s pid %-8lld %-10.10s heartbeat %6s ago  in flight %-5lld run %s\n", state, w->host,
+           (long long)w->pid, w->device[0] ? w->device : "-", age, (long long)w->in_flight,
+           w->run_id[0] ? w->run_id : "-");
+    return TM_OK;
+}
+
+static tm_status print_workers(tm_queue *q, int all, tm_err *err)
+{
+    int n[2] = {0, all};
+    tm_status s = tm_queue_worker_list(q, all ? 86400 : 0, print_worker, n, err);
+    if (s) return s;
+    if (all && n[0] == 0) printf("workers: none seen in the last 24 h\n");
+    int64_t nreq = 0, ntok = 0;
+    if ((s = tm_queue_checkpoint_stats(q, &nreq, &ntok, err))) return s;
+    if (nreq > 0 || all)
+        printf("%scheckpointed: %lld requests (%lld generated tokens) waiting to resume\n", all || n[0] ? "" : "\n",
+               (long long)nreq, (long long)ntok);
+    return TM_OK;
+}
+
 int tm_cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"db", required_argument, NULL, 'd'},
+        {"workers", no_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     tm_cli_getopt_reset();
     const char *db_flag = NULL;
-    int as_json = 0, c;
+    int as_json = 0, workers = 0, c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': as_json = 1; break;
+        case 'w': workers = 1; break;
         case 'd': db_flag = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("status", "bad option");
         }
     }
     if (argc - optind > 1) return tm_cli_usage_error("status", "at most one JOB");
+    if (workers && (as_json || optind < argc)) return tm_cli_usage_error("status", "--workers takes no JOB and no --json");
     const char *job_id = optind < argc ? argv[optind] : NULL;
     tm_err err = {{0}};
     tm_queue *q;
@@ -105,7 +143,9 @@ int tm_cmd_status(int argc, char **argv)
         /* a long submission holds the write lock: show the state as it is */
         fprintf(stderr, "tokenmill status: queue busy, expiry not applied (%s)\n", err.msg);
     }
-    if (job_id) {
+    if (workers) {
+        s = print_workers(q, 1, &err);
+    } else if (job_id) {
         tm_queue_job j;
         s = tm_queue_job_get(q, job_id, &j, &err);
         if (!s) {
@@ -130,6 +170,7 @@ int tm_cmd_status(int argc, char **argv)
         long n = 0;
         s = tm_queue_job_list(q, print_line, &n, &err);
         if (!s && n == 0) fprintf(stderr, "tokenmill status: no jobs in %s\n", tm_cli_db_path(db_flag));
+        if (!s) s = print_workers(q, 0, &err);
     }
     tm_queue_close(q);
     if (s) return tm_cli_fail("status", s, &err);
