@@ -82,6 +82,7 @@ typedef struct worker {
     double drain_start;        /* when the drain began */
     int hard_stop;             /* second signal: checkpoint now, exit */
     double step_ewma;          /* seconds per loop iteration with a step */
+    double ckpt_seconds;       /* time spent saving checkpoints (overhead, not a step's) */
     tm_notice *notice;
     /* --until-empty with nothing to claim: holders of other leases seen so far */
     tm_queue_holder seen[32];
@@ -548,7 +549,9 @@ static tm_status save_checkpoints(worker *w, wreq **reqs, int n, int *saved, tm_
     }
     free(cks);
     free(off);
-    if (w->meter) tm_cost_meter_overhead(w->meter, tm_now_unix_f() - t0);
+    double dt = tm_now_unix_f() - t0;
+    w->ckpt_seconds += dt;
+    if (w->meter) tm_cost_meter_overhead(w->meter, dt);
     return st;
 }
 
@@ -844,7 +847,7 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
     }
 
     double tl_deadline = o->time_limit_s > 0 ? t0 + (double)o->time_limit_s : 0;
-    double mark = tm_now_unix_f();
+    double mark = tm_now_unix_f(), mark_ck = 0; /* mark_ck: ckpt_seconds at mark */
     tm_cost_meter_overhead(w->meter, mark - t0); /* model load, start-up */
     double last_renew = tm_now_unix_f(), last_progress = 0, last_ckpt = tm_now_unix_f();
     tm_queue_claimed *claims = calloc((size_t)window, sizeof *claims);
@@ -881,7 +884,6 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         } else if (o->checkpoint_every_s > 0 && now - last_ckpt >= o->checkpoint_every_s) {
             if ((st = checkpoint_all(w, err))) break;
             last_ckpt = tm_now_unix_f();
-            mark = last_ckpt; /* checkpointing is overhead, not the next step's */
         }
         /* keep the window full */
         int room = window - w->n_inflight;
@@ -901,8 +903,10 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
             if (w->n_inflight == 0) {
                 usleep(200000);
                 double idle_end = tm_now_unix_f();
-                tm_cost_meter_overhead(w->meter, idle_end - mark); /* idle time */
+                /* idle time (checkpoint time is already overhead) */
+                tm_cost_meter_overhead(w->meter, idle_end - mark - (w->ckpt_seconds - mark_ck));
                 mark = idle_end;
+                mark_ck = w->ckpt_seconds;
                 continue;
             }
         }
@@ -914,7 +918,7 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
          * is rented by the hour) shared out by each sequence's work, before
          * handle_event may complete a request */
         double step_end = tm_now_unix_f();
-        double step_s = step_end - mark;
+        double step_s = step_end - mark - (w->ckpt_seconds - mark_ck); /* checkpoints are overhead */
         if (so.n_seqs > 0) w->step_ewma = w->step_ewma > 0 ? 0.8 * w->step_ewma + 0.2 * step_s : step_s;
         for (int32_t k = 0; k < so.n_seqs; k++) {
             const tm_engine_work *ew = &so.work[k];
@@ -937,6 +941,7 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
             }
         }
         mark = step_end;
+        mark_ck = w->ckpt_seconds;
         for (int32_t i = 0; i < so.n_events && !st; i++) st = handle_event(w, &so.events[i], err);
         if (st) break;
         if ((st = check_cancelled(w, err))) break;

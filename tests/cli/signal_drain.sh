@@ -57,9 +57,17 @@ read -r reason nck ncols <<<"$(sqlite3 -separator ' ' "$T/s1.db" \
 echo "   end_reason $reason, requests checkpointed $nck, checkpoint rows $ncols"
 [ "$reason" = signal:SIGUSR1 ] && [ "$nck" -gt 0 ] && [ "$ncols" -gt 0 ] || { echo "FAIL: run row / checkpoints"; exit 1; }
 [ "$(sqlite3 "$T/s1.db" "SELECT COUNT(*) FROM requests WHERE state='running'")" = 0 ] || { echo "FAIL: leases not released"; exit 1; }
+# charged for both attempts: what the checkpoint carried is inside the final cost
+sqlite3 "$T/s1.db" "SELECT request_id, gpu_seconds, cost_usd FROM checkpoints" > "$T/s1.carried"
 "$BIN" status --workers --db "$T/s1.db" | tee "$T/s1.status"
 grep -q "checkpointed" "$T/s1.status" || { echo "FAIL: status does not show checkpointed work"; exit 1; }
 finish_and_compare "$T/s1.db" s1
+while IFS='|' read -r rid cs cu; do
+  ok=$(sqlite3 "$T/s1.db" "SELECT gpu_seconds > $cs AND cost_usd > $cu AND attempts = 2 AND wasted_seconds > 0 FROM requests WHERE id='$rid'")
+  [ "$ok" = 1 ] || { echo "FAIL: $rid not charged for both attempts (carried $cs s)"; \
+    sqlite3 "$T/s1.db" "SELECT gpu_seconds, cost_usd, attempts, wasted_seconds FROM requests WHERE id='$rid'"; exit 1; }
+done < "$T/s1.carried"
+echo "   $(wc -l < "$T/s1.carried") resumed requests charged for both attempts, recompute counted as wasted"
 
 # 2. SIGTERM twice: checkpoint now
 "${RUN[@]}" --db "$T/s2.db" --drain-grace 60 --drain-margin 1 --checkpoint-every 0 2>"$T/s2.log" &
