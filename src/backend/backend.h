@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "model/model.h"
+#include "quant/quant.h"
 #include "util/status.h"
 
 typedef struct tm_batch {
@@ -54,6 +55,7 @@ typedef struct tm_backend_opts {
     int32_t max_seqs;             /* largest n_seqs a forward will see */
     int n_threads;                /* CPU threads (0 = all cores) */
     unsigned flags;               /* TM_BACKEND_* below; 0 = the normal, exact path */
+    tm_kv_dtype kv_dtype;         /* KV cache element type (quant/quant.h); 0 = auto */
 } tm_backend_opts;
 
 /* opts.flags. TM_BACKEND_BLAS_GEMM: the CPU backend projects through

@@ -4,6 +4,9 @@
  * defaults (num_key_value_heads = heads, head_dim = hidden/heads, rope_theta
  * 1e4, tie_word_embeddings false), and range-checks every size so a hostile
  * config cannot make later stages allocate absurd amounts (see TM_CFG_MAX_*).
+ * quantization_config (gptq, awq, fp8, compressed-tensors float8) becomes
+ * cfg->quant; an unknown method or an unsupported value of a known field is
+ * an error naming the field; keys we have no use for are ignored.
  * Error messages: "WHAT: field: what is wrong".
  */
 #include "model/model.h"
@@ -12,6 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Upper bounds: well above any published decoder-only checkpoint. */
 #define TM_CFG_MAX_VOCAB (1 << 22)        /* 4M tokens (Gemma 3: 262k) */
@@ -185,6 +189,191 @@ static tm_status parse_rope_scaling(json_t *root, const char *what, tm_model_con
     return TM_OK;
 }
 
+/* ---- quantization_config ------------------------------------------------ */
+
+/* Optional string field: NULL when absent/null; error when not a string. */
+static tm_status get_str(json_t *o, const char *key, const char *what, const char **out, tm_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) return TM_OK;
+    if (!json_is_string(v)) return tm_errf(err, TM_ERR_INPUT, "%s: %s: not a string", what, key);
+    *out = json_string_value(v);
+    return TM_OK;
+}
+
+static tm_status quant_bits(json_t *q, const char *key, const char *w, int32_t want, tm_quant_config *qc, tm_err *err)
+{
+    int present = 0;
+    qc->bits = want;
+    tm_status s = get_int(q, key, w, 1, 64, &qc->bits, &present, err);
+    if (s) return s;
+    if (qc->bits != want)
+        return tm_errf(err, TM_ERR_INPUT, "%s: %s: %d is not supported (supported: %d)", w, key, qc->bits, want);
+    return TM_OK;
+}
+
+static tm_status quant_group(json_t *q, const char *key, const char *w, tm_quant_config *qc, tm_err *err)
+{
+    qc->group_size = 128;
+    tm_status s = get_int(q, key, w, -1, TM_CFG_MAX_INTER, &qc->group_size, NULL, err);
+    if (s) return s;
+    if (qc->group_size == 0 || (qc->group_size > 0 && qc->group_size % 8))
+        return tm_errf(err, TM_ERR_INPUT, "%s: %s: %d is not supported (-1, or a positive multiple of 8)", w, key,
+                       qc->group_size);
+    return TM_OK;
+}
+
+static tm_status parse_gptq(json_t *q, const char *w, tm_quant_config *qc, tm_err *err)
+{
+    tm_status s;
+    qc->method = TM_QM_GPTQ;
+    qc->sym = 1;
+    if ((s = quant_bits(q, "bits", w, 4, qc, err))) return s;
+    if ((s = quant_group(q, "group_size", w, qc, err))) return s;
+    if ((s = get_bool(q, "desc_act", w, &qc->desc_act, err))) return s;
+    if ((s = get_bool(q, "sym", w, &qc->sym, err))) return s;
+    const char *fmt, *key = "checkpoint_format";
+    if ((s = get_str(q, key, w, &fmt, err))) return s;
+    if (!fmt) {
+        key = "format"; /* GPTQModel's newer spelling */
+        if ((s = get_str(q, key, w, &fmt, err))) return s;
+    }
+    if (fmt && strcmp(fmt, "gptq") && strcmp(fmt, "gptq_v2"))
+        return tm_errf(err, TM_ERR_INPUT, "%s: %s: '%.32s' is not supported (supported: gptq, gptq_v2)", w, key,
+                       fmt);
+    qc->gptq_v2 = fmt && !strcmp(fmt, "gptq_v2");
+    const char *pd;
+    if ((s = get_str(q, "pack_dtype", w, &pd, err))) return s;
+    if (pd && strcmp(pd, "int32"))
+        return tm_errf(err, TM_ERR_INPUT, "%s: pack_dtype: '%.32s' is not supported (supported: int32)", w, pd);
+    int lm_head = 0;
+    if ((s = get_bool(q, "lm_head", w, &lm_head, err))) return s;
+    if (lm_head) return tm_errf(err, TM_ERR_INPUT, "%s: lm_head: a quantized lm_head is not supported", w);
+    json_t *dyn = json_object_get(q, "dynamic");
+    if (dyn && !json_is_null(dyn) && !(json_is_object(dyn) && json_object_size(dyn) == 0))
+        return tm_errf(err, TM_ERR_INPUT, "%s: dynamic: per-module quantization overrides are not supported", w);
+    return TM_OK;
+}
+
+static tm_status parse_awq(json_t *q, const char *w, tm_quant_config *qc, tm_err *err)
+{
+    tm_status s;
+    qc->method = TM_QM_AWQ;
+    const char *bk = json_object_get(q, "w_bit") ? "w_bit" : "bits";
+    const char *gk = json_object_get(q, "q_group_size") ? "q_group_size" : "group_size";
+    if ((s = quant_bits(q, bk, w, 4, qc, err))) return s;
+    if ((s = quant_group(q, gk, w, qc, err))) return s;
+    int zp = 1;
+    if ((s = get_bool(q, "zero_point", w, &zp, err))) return s;
+    if (!zp) return tm_errf(err, TM_ERR_INPUT, "%s: zero_point: false is not supported (supported: true)", w);
+    qc->sym = 0;
+    const char *ver;
+    if ((s = get_str(q, "version", w, &ver, err))) return s;
+    if (ver && strcasecmp(ver, "gemm"))
+        return tm_errf(err, TM_ERR_INPUT, "%s: version: '%.32s' is not supported (supported: gemm)", w, ver);
+    return TM_OK;
+}
+
+static tm_status parse_fp8(json_t *q, const char *w, tm_quant_config *qc, tm_err *err)
+{
+    tm_status s;
+    qc->method = TM_QM_FP8;
+    qc->bits = 8;
+    qc->act_fp8 = 1;
+    const char *as, *fmt;
+    if ((s = get_str(q, "activation_scheme", w, &as, err))) return s;
+    if (as && strcmp(as, "dynamic") && strcmp(as, "static"))
+        return tm_errf(err, TM_ERR_INPUT, "%s: activation_scheme: '%.32s' is not supported (supported: dynamic, static)",
+                       w, as);
+    if ((s = get_str(q, "fmt", w, &fmt, err))) return s;
+    if (fmt && strcmp(fmt, "e4m3"))
+        return tm_errf(err, TM_ERR_INPUT, "%s: fmt: '%.32s' is not supported (supported: e4m3)", w, fmt);
+    json_t *bs = json_object_get(q, "weight_block_size");
+    if (bs && !json_is_null(bs))
+        return tm_errf(err, TM_ERR_INPUT, "%s: weight_block_size: block-wise fp8 scales are not supported "
+                       "(supported: per-tensor and per-channel weight_scale)", w);
+    return TM_OK;
+}
+
+/* compressed-tensors: every config group must be 8-bit float weights
+ * (channel or tensor strategy); activations absent (W8A16) or 8-bit float. */
+static tm_status parse_ct(json_t *q, const char *w, tm_quant_config *qc, tm_err *err)
+{
+    tm_status s;
+    qc->method = TM_QM_CT_FP8;
+    qc->bits = 8;
+    const char *fmt;
+    if ((s = get_str(q, "format", w, &fmt, err))) return s;
+    if (!fmt || strcmp(fmt, "float-quantized"))
+        return tm_errf(err, TM_ERR_INPUT, "%s: format: '%.32s' is not supported (supported: float-quantized)", w,
+                       fmt ? fmt : "(missing)");
+    json_t *groups = json_object_get(q, "config_groups");
+    if (!json_is_object(groups) || json_object_size(groups) == 0)
+        return tm_errf(err, TM_ERR_INPUT, "%s: config_groups: missing or not a non-empty object", w);
+    const char *gname;
+    json_t *g;
+    int first = 1;
+    json_object_foreach(groups, gname, g) {
+        char gw[400];
+        snprintf(gw, sizeof gw, "%s: config_groups.%.64s", w, gname);
+        if (!json_is_object(g)) return tm_errf(err, TM_ERR_INPUT, "%s: not an object", gw);
+        json_t *wt = json_object_get(g, "weights");
+        if (!json_is_object(wt)) return tm_errf(err, TM_ERR_INPUT, "%s: weights: missing or not an object", gw);
+        char ww[440];
+        snprintf(ww, sizeof ww, "%s.weights", gw);
+        int32_t nb = 0;
+        const char *ty, *st;
+        if ((s = req_int(wt, "num_bits", ww, 1, 64, &nb, err))) return s;
+        if ((s = get_str(wt, "type", ww, &ty, err))) return s;
+        if ((s = get_str(wt, "strategy", ww, &st, err))) return s;
+        if (nb != 8 || !ty || strcmp(ty, "float"))
+            return tm_errf(err, TM_ERR_INPUT, "%s: %d-bit %.16s weights are not supported (supported: 8-bit float)",
+                           ww, nb, ty ? ty : "?");
+        if (!st || (strcmp(st, "channel") && strcmp(st, "tensor")))
+            return tm_errf(err, TM_ERR_INPUT, "%s: strategy: '%.32s' is not supported (supported: channel, tensor)",
+                           ww, st ? st : "(missing)");
+        json_t *ia = json_object_get(g, "input_activations");
+        int act = ia && !json_is_null(ia);
+        if (act) {
+            snprintf(ww, sizeof ww, "%s.input_activations", gw);
+            if (!json_is_object(ia)) return tm_errf(err, TM_ERR_INPUT, "%s: not an object", ww);
+            if ((s = req_int(ia, "num_bits", ww, 1, 64, &nb, err))) return s;
+            if ((s = get_str(ia, "type", ww, &ty, err))) return s;
+            if (nb != 8 || !ty || strcmp(ty, "float"))
+                return tm_errf(err, TM_ERR_INPUT,
+                               "%s: %d-bit %.16s activations are not supported (supported: 8-bit float)", ww, nb,
+                               ty ? ty : "?");
+        }
+        if (!first && act != qc->act_fp8)
+            return tm_errf(err, TM_ERR_INPUT, "%s: config_groups: groups that quantize activations and groups "
+                           "that do not are not supported together", w);
+        qc->act_fp8 = act;
+        first = 0;
+    }
+    return TM_OK;
+}
+
+static tm_status parse_quant(json_t *root, const char *what, tm_model_config *cfg, tm_err *err)
+{
+    memset(&cfg->quant, 0, sizeof cfg->quant);
+    json_t *q = json_object_get(root, "quantization_config");
+    if (!q || json_is_null(q)) return TM_OK;
+    char w[300];
+    snprintf(w, sizeof w, "%s: quantization_config", what);
+    if (!json_is_object(q)) return tm_errf(err, TM_ERR_INPUT, "%s: not an object", w);
+    const char *m;
+    tm_status s = get_str(q, "quant_method", w, &m, err);
+    if (s) return s;
+    if (!m) return tm_errf(err, TM_ERR_INPUT, "%s: quant_method: missing", w);
+    if (!strcmp(m, "gptq")) return parse_gptq(q, w, &cfg->quant, err);
+    if (!strcmp(m, "awq")) return parse_awq(q, w, &cfg->quant, err);
+    if (!strcmp(m, "fp8")) return parse_fp8(q, w, &cfg->quant, err);
+    if (!strcmp(m, "compressed-tensors")) return parse_ct(q, w, &cfg->quant, err);
+    return tm_errf(err, TM_ERR_INPUT,
+                   "%s: quant_method: '%.32s' is not supported (supported: gptq, awq, fp8, compressed-tensors)", w, m);
+}
+
 static tm_status parse_root(json_t *root, const char *what, tm_model_config *cfg, tm_err *err)
 {
     tm_status s;
@@ -269,6 +458,7 @@ static tm_status parse_root(json_t *root, const char *what, tm_model_config *cfg
         return s;
     cfg->n_eos = 0;
     if ((s = add_eos(root, what, cfg, err))) return s;
+    if ((s = parse_quant(root, what, cfg, err))) return s;
     return TM_OK;
 }
 

@@ -6,6 +6,10 @@
  * then resolves the HF tensor names of the architecture and checks each shape
  * against the config. Tensors whose data is not aligned to their element size
  * (possible in hand-written files) are copied to aligned memory we own.
+ * Quantized checkpoints: the seven projections of each layer are found as
+ * gptq/awq packed tensors or float8 weights (per config.json's
+ * quantization_config) and converted to canonical tm_qweights (quant.h);
+ * tm_model_quantize does the same for a float model (round-to-nearest).
  * Also builds synthetic models (shapes without data, configs in synthetic.c).
  */
 #include "model/model.h"
@@ -33,6 +37,8 @@ struct tm_model {
     tm_layer_weights *layers;
     void **owned;            /* realigned copies */
     size_t n_owned;
+    tm_qweight **qws;        /* quantized projections (tm_tensor.q) */
+    size_t n_qws;
     int synthetic;           /* tm_model_synthetic*: shapes only, data == NULL */
 };
 
@@ -120,13 +126,11 @@ static tm_status open_index(tm_model *m, resolver *r, json_t **root_out, tm_err 
     return TM_OK;
 }
 
-/* Finds NAME and checks it has shape dims[0..ndim). Absent + !required: out->data
- * stays NULL. */
-static tm_status resolve(resolver *r, const char *name, int required, int ndim, int64_t d0, int64_t d1,
-                         tm_tensor *out, tm_err *err)
+/* Finds NAME: *out NULL when absent; *st_out the file that holds it. */
+static tm_status lookup(resolver *r, const char *name, const tm_tensor **out, const tm_safetensors **st_out,
+                        tm_err *err)
 {
     tm_model *m = r->m;
-    memset(out, 0, sizeof *out);
     const tm_tensor *t = NULL;
     const tm_safetensors *st = m->files[0];
     if (r->weight_map) {
@@ -143,12 +147,39 @@ static tm_status resolve(resolver *r, const char *name, int required, int ndim, 
     } else {
         t = tm_safetensors_find(st, name);
     }
+    *out = t;
+    *st_out = st;
+    return TM_OK;
+}
+
+#define DT_FLOAT ((1u << TM_DTYPE_F32) | (1u << TM_DTYPE_F16) | (1u << TM_DTYPE_BF16))
+#define DT_I32 (1u << TM_DTYPE_I32)
+
+static const char *dtypes_str(unsigned mask)
+{
+    return mask == DT_I32 ? "I32" : mask == DT_FLOAT ? "BF16, F16 or F32" : "?";
+}
+
+/* Finds NAME and checks its dtype is in dtype_mask and (ndim >= 0) its shape is
+ * dims[0..ndim). Absent + !required: out->data stays NULL. */
+static tm_status resolve_any(resolver *r, const char *name, int required, unsigned dtype_mask, int ndim, int64_t d0,
+                             int64_t d1, tm_tensor *out, tm_err *err)
+{
+    tm_model *m = r->m;
+    memset(out, 0, sizeof *out);
+    const tm_tensor *t;
+    const tm_safetensors *st;
+    tm_status s = lookup(r, name, &t, &st, err);
+    if (s) return s;
     if (!t) {
         if (!required) return TM_OK;
         return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s is missing", r->where, name);
     }
+    if (!(dtype_mask & (1u << t->dtype)))
+        return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s has dtype %s, expected %s", tm_safetensors_path(st), name,
+                       tm_dtype_name(t->dtype), dtypes_str(dtype_mask));
     int64_t want[2] = { d0, d1 };
-    int ok = t->ndim == ndim;
+    int ok = ndim < 0 || t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want[i];
     if (!ok) {
         char a[128], b[128];
@@ -172,6 +203,159 @@ static tm_status resolve(resolver *r, const char *name, int required, int ndim, 
     return TM_OK;
 }
 
+/* A plain float tensor. */
+static tm_status resolve(resolver *r, const char *name, int required, int ndim, int64_t d0, int64_t d1,
+                         tm_tensor *out, tm_err *err)
+{
+    return resolve_any(r, name, required, DT_FLOAT, ndim, d0, d1, out, err);
+}
+
+/* ---- quantized projections ------------------------------------------------ */
+
+static tm_status own_q(tm_model *m, tm_qweight *q, tm_err *err)
+{
+    tm_qweight **nq = realloc(m->qws, (m->n_qws + 1) * sizeof *nq);
+    if (!nq) {
+        tm_qweight_free(q);
+        return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
+    }
+    m->qws = nq;
+    m->qws[m->n_qws++] = q;
+    return TM_OK;
+}
+
+/* The tensor view of a quantized projection. */
+static void q_tensor(tm_tensor *out, const char *name, tm_dtype dt, int64_t n, int64_t k, const tm_qweight *q)
+{
+    memset(out, 0, sizeof *out);
+    out->name = name;
+    out->dtype = dt;
+    out->ndim = 2;
+    out->shape[0] = n;
+    out->shape[1] = k;
+    out->q = q;
+}
+
+/* A float tensor widened to a malloc'd float array (*out; caller frees). */
+static tm_status widen(const tm_tensor *t, float **out, tm_err *err)
+{
+    size_t n = t->nbytes / tm_dtype_size(t->dtype);
+    *out = malloc((n ? n : 1) * sizeof(float));
+    if (!*out) return tm_errf(err, TM_ERR_NOMEM, "out of memory widening %s", t->name);
+    tm_dtype_to_f32(t->dtype, t->data, *out, n);
+    return TM_OK;
+}
+
+/* PREFIX.qweight/qzeros/scales(/g_idx) of gptq or awq -> a canonical int4 weight. */
+static tm_status load_packed(resolver *r, const char *prefix, int64_t N, int64_t K, tm_tensor *out, tm_err *err)
+{
+    const tm_quant_config *qc = &r->m->cfg.quant;
+    int gptq = qc->method == TM_QM_GPTQ;
+    const char *fmt = gptq ? "gptq" : "awq";
+    char n_qw[192], n_qz[192], n_sc[192], n_gi[192];
+    snprintf(n_qw, sizeof n_qw, "%s.qweight", prefix);
+    snprintf(n_qz, sizeof n_qz, "%s.qzeros", prefix);
+    snprintf(n_sc, sizeof n_sc, "%s.scales", prefix);
+    snprintf(n_gi, sizeof n_gi, "%s.g_idx", prefix);
+    if (N % 8 || K % 8)
+        return tm_errf(err, TM_ERR_INPUT, "%s: %s: shape [%lld, %lld] is not a multiple of 8 in both dims (%s packs 8 "
+                       "per int32)", r->where, prefix, (long long)N, (long long)K, fmt);
+    int64_t G = qc->group_size == -1 ? K : qc->group_size;
+    if (G <= 0 || K % G)
+        return tm_errf(err, TM_ERR_INPUT, "%s: %s: in_features %lld is not a multiple of group_size %d", r->where,
+                       prefix, (long long)K, qc->group_size);
+    int64_t ng = K / G;
+    tm_tensor qw, qz, sc, gi;
+    tm_status s;
+    if ((s = resolve_any(r, n_qw, 1, DT_I32, 2, gptq ? K / 8 : K, gptq ? N : N / 8, &qw, err))) return s;
+    if ((s = resolve_any(r, n_qz, 1, DT_I32, 2, ng, N / 8, &qz, err))) return s;
+    if ((s = resolve_any(r, n_sc, 1, DT_FLOAT, 2, ng, N, &sc, err))) return s;
+    memset(&gi, 0, sizeof gi);
+    if (gptq && (s = resolve_any(r, n_gi, 0, DT_I32, 1, K, 0, &gi, err))) return s;
+    if (gptq && qc->desc_act && !gi.data)
+        return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s is missing (desc_act is true)", r->where, n_gi);
+    float *scales;
+    if ((s = widen(&sc, &scales, err))) return s;
+    tm_qweight *q = NULL;
+    if (gptq) {
+        tm_gptq_src src = {.n = (int32_t)N, .k = (int32_t)K, .group = qc->group_size, .qweight = qw.data,
+                           .qzeros = qz.data, .scales = scales, .g_idx = gi.data, .v2 = qc->gptq_v2};
+        s = tm_qweight_from_gptq(&src, prefix, &q, err);
+    } else {
+        tm_awq_src src = {.n = (int32_t)N, .k = (int32_t)K, .group = qc->group_size, .qweight = qw.data,
+                          .qzeros = qz.data, .scales = scales};
+        s = tm_qweight_from_awq(&src, prefix, &q, err);
+    }
+    free(scales);
+    if (s) return tm_err_prefix(err, s, "%s", r->where);
+    if ((s = own_q(r->m, q, err))) return s;
+    q_tensor(out, qw.name, sc.dtype, N, K, q);
+    return TM_OK;
+}
+
+/* An F8_E4M3 PREFIX.weight (already found: w) + PREFIX.weight_scale. */
+static tm_status load_fp8(resolver *r, const char *prefix, const tm_tensor *w, int64_t N, int64_t K, tm_tensor *out,
+                          tm_err *err)
+{
+    char n_ws[192], n_inv[192];
+    snprintf(n_ws, sizeof n_ws, "%s.weight_scale", prefix);
+    snprintf(n_inv, sizeof n_inv, "%s.weight_scale_inv", prefix);
+    if (w->ndim != 2 || w->shape[0] != N || w->shape[1] != K) {
+        char a[128];
+        tm_shape_format(a, sizeof a, w->ndim, w->shape);
+        return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s has shape %s, expected [%lld, %lld]", r->where, w->name, a,
+                       (long long)N, (long long)K);
+    }
+    tm_tensor ws;
+    tm_status s;
+    if ((s = resolve_any(r, n_inv, 0, DT_FLOAT, -1, 0, 0, &ws, err))) return s;
+    if (ws.data)
+        return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s: block-wise fp8 scales are not supported", r->where, n_inv);
+    if ((s = resolve_any(r, n_ws, 1, DT_FLOAT, -1, 0, 0, &ws, err))) return s;
+    int64_t cnt = 1;
+    for (int i = 0; i < ws.ndim; i++) cnt *= ws.shape[i];
+    int shape_ok = (ws.ndim <= 1 && (cnt == 1 || cnt == N)) ||
+                   (ws.ndim == 2 && ((ws.shape[0] == N && ws.shape[1] == 1) || (ws.shape[0] == 1 && ws.shape[1] == 1)));
+    if (!shape_ok) {
+        char a[128];
+        tm_shape_format(a, sizeof a, ws.ndim, ws.shape);
+        return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s has shape %s, expected [], [1], [%lld] or [%lld, 1]",
+                       r->where, n_ws, a, (long long)N, (long long)N);
+    }
+    float *scales;
+    if ((s = widen(&ws, &scales, err))) return s;
+    tm_qweight *q = NULL;
+    s = tm_qweight_from_fp8((int32_t)N, (int32_t)K, w->data, scales, (int32_t)cnt, r->m->cfg.quant.act_fp8, prefix, &q,
+                            err);
+    free(scales);
+    if (s) return tm_err_prefix(err, s, "%s", r->where);
+    if ((s = own_q(r->m, q, err))) return s;
+    q_tensor(out, w->name, r->m->cfg.dtype, N, K, q);
+    return TM_OK;
+}
+
+/* One projection [N, K] named PREFIX: quantized per the config when the
+ * checkpoint stores it so, else PREFIX.weight in a float dtype. */
+static tm_status resolve_proj(resolver *r, const char *prefix, int64_t N, int64_t K, tm_tensor *out, tm_err *err)
+{
+    tm_quant_method qm = r->m->cfg.quant.method;
+    char name[192];
+    const tm_tensor *t;
+    const tm_safetensors *st;
+    tm_status s;
+    if (qm == TM_QM_GPTQ || qm == TM_QM_AWQ) {
+        snprintf(name, sizeof name, "%s.qweight", prefix);
+        if ((s = lookup(r, name, &t, &st, err))) return s;
+        if (t) return load_packed(r, prefix, N, K, out, err);
+    }
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if (qm == TM_QM_FP8 || qm == TM_QM_CT_FP8) {
+        if ((s = lookup(r, name, &t, &st, err))) return s;
+        if (t && t->dtype == TM_DTYPE_F8_E4M3) return load_fp8(r, prefix, t, N, K, out, err);
+    }
+    return resolve(r, name, 1, 2, N, K, out, err);
+}
+
 static tm_status resolve_layer(resolver *r, int i, tm_layer_weights *L, tm_err *err)
 {
     const tm_model_config *c = &r->m->cfg;
@@ -185,10 +369,15 @@ static tm_status resolve_layer(resolver *r, int i, tm_layer_weights *L, tm_err *
         if ((s = resolve(r, n, req, nd, a, b, dst, err))) return s;                 \
     } while (0)
     R("input_layernorm.weight", 1, 1, H, 0, &L->attn_norm);
-    R("self_attn.q_proj.weight", 1, 2, Q, H, &L->wq);
-    R("self_attn.k_proj.weight", 1, 2, KV, H, &L->wk);
-    R("self_attn.v_proj.weight", 1, 2, KV, H, &L->wv);
-    R("self_attn.o_proj.weight", 1, 2, H, Q, &L->wo);
+#define P(suffix, a, b, dst)                                                        \
+    do {                                                                            \
+        snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix);                     \
+        if ((s = resolve_proj(r, n, a, b, dst, err))) return s;                     \
+    } while (0)
+    P("self_attn.q_proj", Q, H, &L->wq);
+    P("self_attn.k_proj", KV, H, &L->wk);
+    P("self_attn.v_proj", KV, H, &L->wv);
+    P("self_attn.o_proj", H, Q, &L->wo);
     if (c->attention_bias) {
         R("self_attn.q_proj.bias", 1, 1, Q, 0, &L->bq);
         R("self_attn.k_proj.bias", 1, 1, KV, 0, &L->bk);
@@ -199,10 +388,11 @@ static tm_status resolve_layer(resolver *r, int i, tm_layer_weights *L, tm_err *
         R("self_attn.k_norm.weight", 1, 1, c->head_dim, 0, &L->k_norm);
     }
     R("post_attention_layernorm.weight", 1, 1, H, 0, &L->ffn_norm);
-    R("mlp.gate_proj.weight", 1, 2, I, H, &L->w_gate);
-    R("mlp.up_proj.weight", 1, 2, I, H, &L->w_up);
-    R("mlp.down_proj.weight", 1, 2, H, I, &L->w_down);
+    P("mlp.gate_proj", I, H, &L->w_gate);
+    P("mlp.up_proj", I, H, &L->w_up);
+    P("mlp.down_proj", H, I, &L->w_down);
 #undef R
+#undef P
     return TM_OK;
 }
 
@@ -294,6 +484,8 @@ void tm_model_destroy(tm_model *m)
     free(m->file_names);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    for (size_t i = 0; i < m->n_qws; i++) tm_qweight_free(m->qws[i]);
+    free(m->qws);
     free(m->layers);
     free(m->dir);
     free(m);
@@ -312,6 +504,111 @@ const tm_layer_weights *tm_model_layer(const tm_model *m, int i)
 }
 
 int tm_model_is_synthetic(const tm_model *m) { return m && m->synthetic; }
+
+int tm_model_is_quantized(const tm_model *m) { return m && m->cfg.quant.method != TM_QM_NONE; }
+
+/* The seven projections of layer l, in a fixed order. */
+static void layer_projs(tm_layer_weights *L, tm_tensor *out[7])
+{
+    out[0] = &L->wq, out[1] = &L->wk, out[2] = &L->wv, out[3] = &L->wo;
+    out[4] = &L->w_gate, out[5] = &L->w_up, out[6] = &L->w_down;
+}
+
+int64_t tm_model_projection_bytes(const tm_model *m)
+{
+    int64_t total = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        tm_tensor *p[7];
+        layer_projs(&m->layers[l], p);
+        for (int i = 0; i < 7; i++) total += p[i]->q ? (int64_t)tm_qweight_bytes(p[i]->q) : (int64_t)p[i]->nbytes;
+    }
+    return total;
+}
+
+tm_status tm_model_quantize(tm_model *m, const char *kind, tm_err *err)
+{
+    tm_quant_scheme qs;
+    tm_status s = tm_quant_scheme_parse(kind, &qs, err);
+    if (s || qs == TM_QS_NONE) return s;
+    if (m->cfg.quant.method != TM_QM_NONE) {
+        char d[128];
+        tm_quant_config_describe(&m->cfg.quant, d, sizeof d);
+        return tm_errf(err, TM_ERR_USAGE, "%s: the model is already quantized (%s); --quant %s applies to "
+                       "bf16/fp16/fp32 checkpoints", m->dir, d, kind);
+    }
+    size_t np = (size_t)m->cfg.n_layers * 7;
+    tm_qweight **qs_new = calloc(np, sizeof *qs_new);
+    float *row = NULL;
+    if (!qs_new) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
+    size_t made = 0;
+    for (int l = 0; l < m->cfg.n_layers && !s; l++) {
+        tm_tensor *p[7];
+        layer_projs(&m->layers[l], p);
+        for (int i = 0; i < 7 && !s; i++) {
+            tm_tensor *t = p[i];
+            int32_t N = (int32_t)t->shape[0], K = (int32_t)t->shape[1];
+            char what[192];
+            snprintf(what, sizeof what, "%s: layer %d: %s", m->dir, l, t->name ? t->name : "projection");
+            tm_qweight *q = NULL;
+            if (qs == TM_QS_FP8) {
+                s = tm_qweight_new_fp8(N, K, NULL, 1, m->synthetic, what, &q, err);
+            } else {
+                int32_t G = tm_q4_pick_group(K, 128);
+                if (!G)
+                    s = tm_errf(err, TM_ERR_INPUT, "%s: in_features %d is not a multiple of 8: int4 needs that", what,
+                                K);
+                else
+                    s = tm_qweight_new_int4(N, K, G, qs == TM_QS_INT4_ASYM, 0, m->synthetic, what, &q, err);
+            }
+            if (s) break;
+            qs_new[made++] = q;
+            if (m->synthetic) continue;
+            float *nr = realloc(row, (size_t)K * sizeof *row);
+            if (!nr) {
+                s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", what);
+                break;
+            }
+            row = nr;
+            size_t es = tm_dtype_size(t->dtype);
+            for (int32_t r = 0; r < N && !s; r++) {
+                tm_dtype_to_f32(t->dtype, (const char *)t->data + (size_t)r * (size_t)K * es, row, (size_t)K);
+                if ((s = tm_qweight_quantize_row(q, r, row, err))) tm_err_prefix(err, s, "%s", what);
+            }
+        }
+    }
+    free(row);
+    if (!s) {
+        tm_qweight **nq = realloc(m->qws, (m->n_qws + made) * sizeof *nq);
+        if (!nq) s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
+        else m->qws = nq;
+    }
+    if (s) {
+        for (size_t i = 0; i < made; i++) tm_qweight_free(qs_new[i]);
+        free(qs_new);
+        return s;
+    }
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        tm_tensor *p[7];
+        layer_projs(&m->layers[l], p);
+        for (int i = 0; i < 7; i++) {
+            tm_qweight *q = qs_new[(size_t)l * 7 + (size_t)i];
+            m->qws[m->n_qws++] = q;
+            p[i]->q = q;
+            p[i]->data = NULL;
+            p[i]->nbytes = 0;
+        }
+    }
+    free(qs_new);
+    tm_quant_config *qc = &m->cfg.quant;
+    memset(qc, 0, sizeof *qc);
+    qc->method = TM_QM_RTN;
+    qc->scheme = qs;
+    qc->bits = qs == TM_QS_FP8 ? 8 : 4;
+    qc->group_size = qs == TM_QS_FP8 ? 0 : 128;
+    qc->sym = qs == TM_QS_INT4;
+    qc->act_fp8 = qs == TM_QS_FP8;
+    return TM_OK;
+}
 
 int64_t tm_model_config_n_params(const tm_model_config *c)
 {

@@ -10,15 +10,33 @@
  *
  * Architectures: llama (incl. rope_scaling "llama3"), mistral, qwen2 (q/k/v
  * bias, tied embeddings), qwen3 (per-head q_norm/k_norm, explicit head_dim).
+ *
+ * Quantized checkpoints (config.json quantization_config: gptq, awq, fp8,
+ * compressed-tensors float8; see quant/quant.h for the layouts): each of the
+ * seven projections of a layer is looked up as PREFIX.qweight / qzeros /
+ * scales / g_idx (gptq, awq) or as an F8_E4M3 PREFIX.weight + weight_scale
+ * (fp8), converted at load into the canonical tm_qweight the tensor's `q`
+ * points to (its data is then NULL); a projection stored plainly
+ * (PREFIX.weight in bf16/fp16/fp32: an "ignored" module) loads as usual.
+ * tm_model_quantize does the same from a bf16/fp16/fp32 model (RTN).
  */
 #ifndef TM_MODEL_H
 #define TM_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "quant/quant.h"
 #include "util/status.h"
 
-typedef enum tm_dtype { TM_DTYPE_F32 = 0, TM_DTYPE_F16 = 1, TM_DTYPE_BF16 = 2 } tm_dtype;
+/* I32 and F8_E4M3 occur only in quantized checkpoints (qweight/qzeros/g_idx,
+ * float8 weights); the loader accepts them only there. */
+typedef enum tm_dtype {
+    TM_DTYPE_F32 = 0,
+    TM_DTYPE_F16 = 1,
+    TM_DTYPE_BF16 = 2,
+    TM_DTYPE_I32 = 3,
+    TM_DTYPE_F8_E4M3 = 4,
+} tm_dtype;
 
 typedef enum tm_arch { TM_ARCH_LLAMA = 0, TM_ARCH_MISTRAL, TM_ARCH_QWEN2, TM_ARCH_QWEN3 } tm_arch;
 
@@ -55,6 +73,9 @@ typedef struct tm_model_config {
     int has_temperature, has_top_p, has_top_k;
     float gen_temperature, gen_top_p;
     int32_t gen_top_k;
+    /* config.json quantization_config (method TM_QM_NONE when absent);
+     * TM_QM_RTN after tm_model_quantize. */
+    tm_quant_config quant;
 } tm_model_config;
 
 /* A view of one tensor inside a mapped safetensors file. name and data live as
@@ -66,8 +87,11 @@ typedef struct tm_tensor {
     tm_dtype dtype;
     int ndim;
     int64_t shape[4];
-    const void *data;            /* points into the mapping; NULL if absent */
+    const void *data;            /* points into the mapping; NULL if absent or quantized */
     size_t nbytes;
+    /* A quantized projection: the canonical weight (owned by the model),
+     * shape [out, in] above, data NULL, nbytes 0. NULL for plain tensors. */
+    const tm_qweight *q;
 } tm_tensor;
 
 /* Per-layer weights, HF layout (row-major [out, in] for projections).
@@ -113,6 +137,20 @@ int tm_model_is_synthetic(const tm_model *m);
  * matrices, norms and biases. */
 int64_t tm_model_n_params(const tm_model *m);
 int64_t tm_model_config_n_params(const tm_model_config *c);
+
+/* Quantize the seven projections of every layer at load, round-to-nearest
+ * (quant.h): "int4" (symmetric, group 128, or the largest power of two that
+ * divides in_features when 128 does not), "int4-asym" (zero points), "fp8"
+ * (e4m3 per output channel, W8A8), "none" (no-op). Embeddings, lm_head and
+ * norms stay as they are (as GPTQ/AWQ/FP8 checkpoints keep them). The model
+ * must not be quantized already. Synthetic models get shape-only
+ * descriptors (data filled on the device). On error the model is unchanged. */
+tm_status tm_model_quantize(tm_model *m, const char *kind, tm_err *err);
+/* Whether any projection is quantized (the config's quant.method != NONE). */
+int tm_model_is_quantized(const tm_model *m);
+/* Bytes of all layer projections as stored for the backends (canonical
+ * quantized sizes, or the checkpoint dtype). */
+int64_t tm_model_projection_bytes(const tm_model *m);
 
 /* Parse config.json text alone (used by the loader; exposed for tests/fuzz). */
 tm_status tm_model_config_parse(const char *json, size_t len, const char *what,

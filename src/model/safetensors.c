@@ -38,6 +38,8 @@ int tm_dtype_from_safetensors(const char *s, tm_dtype *out)
     if (!strcmp(s, "BF16")) { *out = TM_DTYPE_BF16; return 0; }
     if (!strcmp(s, "F16")) { *out = TM_DTYPE_F16; return 0; }
     if (!strcmp(s, "F32")) { *out = TM_DTYPE_F32; return 0; }
+    if (!strcmp(s, "I32")) { *out = TM_DTYPE_I32; return 0; }
+    if (!strcmp(s, "F8_E4M3")) { *out = TM_DTYPE_F8_E4M3; return 0; }
     return -1;
 }
 
@@ -90,13 +92,13 @@ static tm_status parse_entry(tm_safetensors *st, const char *name, json_t *v, ui
         return tm_errf(err, TM_ERR_INPUT, "%s: header: tensor %s: dtype missing or not a string", w, name);
     if (tm_dtype_from_safetensors(json_string_value(jd), &e->t.dtype))
         return tm_errf(err, TM_ERR_INPUT,
-                       "%s: tensor %s has dtype %.32s, which is not supported (supported: BF16, F16, F32)",
+                       "%s: tensor %s has dtype %.32s, which is not supported (supported: BF16, F16, F32, I32, F8_E4M3)",
                        w, name, json_string_value(jd));
     if (!json_is_array(js))
         return tm_errf(err, TM_ERR_INPUT, "%s: header: tensor %s: shape missing or not an array", w, name);
     size_t rank = json_array_size(js);
-    if (rank < 1 || rank > 4)
-        return tm_errf(err, TM_ERR_INPUT, "%s: header: tensor %s: shape has rank %zu (supported: 1..4)",
+    if (rank > 4)
+        return tm_errf(err, TM_ERR_INPUT, "%s: header: tensor %s: shape has rank %zu (supported: 0..4)",
                        w, name, rank);
     uint64_t nelem = 1;
     int overflow = 0;

@@ -3,7 +3,7 @@
  * Format (https://github.com/huggingface/safetensors), all integers little-endian:
  *   bytes [0, 8)        N: uint64 length of the JSON header
  *   bytes [8, 8+N)      JSON object, UTF-8, optionally padded with spaces:
- *                         { "<tensor name>": { "dtype": "BF16"|"F16"|"F32"|...,
+ *                         { "<tensor name>": { "dtype": "BF16"|"F16"|"F32"|"I32"|"F8_E4M3"|...,
  *                                              "shape": [d0, d1, ...],
  *                                              "data_offsets": [begin, end] },
  *                           ...,
@@ -12,8 +12,10 @@
  *                       row-major (C order), little-endian elements.
  * Checks made here before anything is used (every input is hostile):
  *   file >= 8 bytes; N <= file size - 8 and N <= TM_ST_MAX_HEADER (100 MB); the header
- *   parses as a JSON object without duplicate keys; dtype in {BF16, F16, F32} (anything
- *   else is an error naming the tensor and dtype); rank 1..4; every dim >= 0;
+ *   parses as a JSON object without duplicate keys; dtype in {BF16, F16, F32, I32,
+ *   F8_E4M3} (anything else is an error naming the tensor and dtype; I32 and
+ *   F8_E4M3 are for quantized checkpoints); rank 0..4 (rank 0 is a scalar of
+ *   one element, e.g. a per-tensor fp8 weight_scale); every dim >= 0;
  *   product(shape) * dtype size == end - begin (overflow-checked); begin <= end <= data
  *   length; no two non-empty tensors overlap (HF never writes that; we reject it).
  * Tensor data pointers point into the mapping (or the caller's buffer) and may be
@@ -59,7 +61,7 @@ const tm_tensor *tm_safetensors_find(const tm_safetensors *st, const char *name)
 void tm_safetensors_offsets(const tm_safetensors *st, size_t i, uint64_t *begin, uint64_t *end);
 uint64_t tm_safetensors_data_start(const tm_safetensors *st);
 
-/* Parse a safetensors dtype string ("BF16", "F16", "F32"); 0 if supported. */
+/* Parse a safetensors dtype string ("BF16", "F16", "F32", "I32", "F8_E4M3"); 0 if supported. */
 int tm_dtype_from_safetensors(const char *s, tm_dtype *out);
 
 /* Format a shape as "[d0, d1]" into out (always NUL-terminated). */

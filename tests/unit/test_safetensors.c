@@ -135,13 +135,13 @@ static void test_hostile_headers(void **state)
                "tensor w: shape [2, 3] of BF16 needs 12 bytes but data_offsets [0, 8] span 8", NULL);
     /* unsupported dtypes */
     expect_bad("{\"pos\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
-               "tensor pos has dtype I64, which is not supported (supported: BF16, F16, F32)", NULL);
-    expect_bad("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[1],\"data_offsets\":[0,1]}}", 8, "dtype F8_E4M3", NULL);
+               "tensor pos has dtype I64, which is not supported (supported: BF16, F16, F32, I32, F8_E4M3)", NULL);
+    expect_bad("{\"w\":{\"dtype\":\"F8_E5M2\",\"shape\":[1],\"data_offsets\":[0,1]}}", 8, "dtype F8_E5M2", NULL);
     expect_bad("{\"w\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "tensor w: dtype missing", NULL);
     expect_bad("{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "tensor w: dtype missing", NULL);
     /* ranks and dims */
-    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 8,
-               "tensor w: shape has rank 0 (supported: 1..4)", NULL);
+    expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,8]}}", 8,
+               "tensor w: shape [] of F32 needs 4 bytes but data_offsets [0, 8] span 8", NULL); /* rank 0 = 1 element */
     expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1],\"data_offsets\":[0,4]}}", 8,
                "shape has rank 5", NULL);
     expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 8,

@@ -7,6 +7,16 @@
  * and allocates nothing. Llama / Mistral / Qwen2 (q/k/v bias, tied lm_head) /
  * Qwen3 (per-head q/k RMSNorm) with HF rotate-half RoPE and llama3 scaling.
  * Batch invariant (cpu_ops.h) unless TM_BACKEND_BLAS_GEMM; one thread at a time.
+ *
+ * Quantized models (quant.h) run here too: create() dequantizes each int4 /
+ * fp8 projection to float32 like any other weight, and an fp8 projection
+ * with act_fp8 (W8A8) gets its input rows fake-quantized first (e4m3 round
+ * trip with each row's dynamic scale), so a CPU run is the numerical
+ * reference of the GPU's quantized GEMMs. kv_dtype FP8 stores the cache as
+ * e4m3 codes plus one float scale per (slot, kv head) — real storage, read
+ * by tm_cpu_attention_head_fp8, so the CPU exercises the very format a GPU
+ * cache uses; BF16 rounds K/V to bf16 on write (fp32 storage). Both keep
+ * batch invariance: every scale depends on one token's own vector.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -14,10 +24,13 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
+#include "quant/quant.h"
 
 typedef struct cpu_layer {
     const float *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
     const float *ffn_norm, *w_gate, *w_up, *w_down;
+    /* W8A8: fake-quantize the input of this projection per token (fp8 act) */
+    unsigned char a8_q, a8_k, a8_v, a8_o, a8_gate, a8_up, a8_down;
 } cpu_layer;
 
 struct tm_backend {
@@ -30,15 +43,22 @@ struct tm_backend {
     const float *embed, *final_norm, *lm_head;
     cpu_layer *layers;
     double *inv_freq; /* [hd/2] */
-    /* KV pool */
+    /* KV pool: fp32 (kv), or fp8 codes (kv8) + per-(slot, kv head) scales (kvs) */
+    tm_kv_dtype kv_dtype;
     float *kv;
+    uint8_t *kv8;
+    float *kvs;
+    float e4m3_lut[256];
     int32_t n_blocks, bs;
-    size_t pool_floats; /* floats of one layer's K (or V) pool */
+    size_t pool_floats; /* elements of one layer's K (or V) pool */
+    size_t pool_scales; /* fp8: scales of one layer's K (or V) pool */
     int32_t ctx_max;    /* longest sequence attention can handle */
     /* scratch for max_batch_tokens rows */
     int32_t max_tokens, max_seqs;
     float *scratch;
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *rcos, *rsin, *scores;
+    float *xq;          /* W8A8: fake-quantized projection input [T * max(H, Q, I)] */
+    float *kvtmp;       /* fp8 KV: per-thread decoded head vector [threads * hd] */
     int32_t *tok_seq;
 };
 
@@ -54,6 +74,13 @@ static int mul_ok(size_t *acc, size_t b)
 /* Elements a tensor must have; 0 if the tensor is absent. */
 static tm_status tensor_check(const tm_tensor *t, const char *what, size_t n, int required, tm_err *err)
 {
+    if (t->q) {
+        if (t->q->synthetic || (size_t)t->q->n * (size_t)t->q->k != n)
+            return tm_errf(err, TM_ERR_INPUT, "cpu backend: quantized tensor %s: %s [%d, %d], expected %zu elements",
+                           t->name ? t->name : what, t->q->synthetic ? "synthetic (no data)" : "shape", t->q->n,
+                           t->q->k, n);
+        return TM_OK;
+    }
     if (!t->data) {
         if (required) return tm_errf(err, TM_ERR_INPUT, "cpu backend: tensor %s is missing", what);
         return TM_OK;
@@ -72,12 +99,20 @@ typedef struct conv_state {
 
 static const float *conv(conv_state *cs, const tm_tensor *t, size_t n)
 {
-    if (!t->data) return NULL;
     float *dst = cs->next;
-    tm_dtype_to_f32(t->dtype, t->data, dst, n);
+    if (t->q) { /* dequantize (original input order) */
+        for (int32_t r = 0; r < t->q->n; r++) tm_qweight_dequantize_row(t->q, r, dst + (size_t)r * (size_t)t->q->k);
+    } else if (t->data) {
+        tm_dtype_to_f32(t->dtype, t->data, dst, n);
+    } else {
+        return NULL;
+    }
     cs->next += n;
     return dst;
 }
+
+/* A projection whose activations the GPU quantizes to fp8 (W8A8). */
+static unsigned char act8(const tm_tensor *t) { return t->q && t->q->fmt == TM_QFMT_FP8 && t->q->act_fp8; }
 
 static void cpu_destroy(tm_backend *b)
 {
@@ -87,6 +122,8 @@ static void cpu_destroy(tm_backend *b)
     free(b->layers);
     free(b->inv_freq);
     free(b->kv);
+    free(b->kv8);
+    free(b->kvs);
     free(b->scratch);
     free(b->tok_seq);
     free(b);
@@ -111,6 +148,9 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
         return tm_errf(err, TM_ERR_UNAVAILABLE, "cpu backend: %s: synthetic models run on the CUDA backend only",
                        tm_model_dir(m));
     const tm_model_config *c = tm_model_config_of(m);
+    if (o->kv_dtype != TM_KV_AUTO && o->kv_dtype != TM_KV_BF16 && o->kv_dtype != TM_KV_FP8)
+        return tm_errf(err, TM_ERR_USAGE, "cpu backend: kv_dtype %d is not one of %s", (int)o->kv_dtype,
+                       TM_KV_DTYPE_NAMES);
     if (o->n_blocks <= 0 || o->block_size <= 0 || o->max_batch_tokens <= 0 || o->max_seqs <= 0)
         return tm_errf(err, TM_ERR_USAGE,
                        "cpu backend: n_blocks (%d), block_size (%d), max_batch_tokens (%d) and max_seqs (%d) must be > 0",
@@ -127,6 +167,8 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
     tm_status st;
     b->cfg = *c;
     b->flags = o->flags;
+    b->kv_dtype = o->kv_dtype;
+    for (int i = 0; i < 256; i++) b->e4m3_lut[i] = tm_e4m3_to_f32((uint8_t)i);
     b->H = c->hidden_size;
     b->I = c->intermediate_size;
     b->V = c->vocab_size;
@@ -170,7 +212,7 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
                 tm_err_prefix(err, st, "layer %zu", l);
                 goto fail;
             }
-            if (ts[i].t->data) total += ts[i].n;
+            if (ts[i].t->data || ts[i].t->q) total += ts[i].n;
         }
     }
     b->wbuf = malloc(total * sizeof(float));
@@ -202,6 +244,8 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
         cl->w_gate = conv(&cs, &w->w_gate, I * H);
         cl->w_up = conv(&cs, &w->w_up, I * H);
         cl->w_down = conv(&cs, &w->w_down, H * I);
+        cl->a8_q = act8(&w->wq), cl->a8_k = act8(&w->wk), cl->a8_v = act8(&w->wv), cl->a8_o = act8(&w->wo);
+        cl->a8_gate = act8(&w->w_gate), cl->a8_up = act8(&w->w_up), cl->a8_down = act8(&w->w_down);
         if (b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS) cl->bq = cl->bk = cl->bv = NULL;
         if (b->flags & TM_BACKEND_DEBUG_NO_QK_NORM) cl->q_norm = cl->k_norm = NULL;
     }
@@ -215,10 +259,22 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
         st = tm_errf(err, TM_ERR_USAGE, "cpu backend: KV pool of %d blocks x %d is too large", b->n_blocks, b->bs);
         goto fail;
     }
-    b->kv = calloc(1, kv_total);
-    if (!b->kv) {
-        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for a %zu MiB KV pool", kv_total >> 20);
-        goto fail;
+    if (b->kv_dtype == TM_KV_FP8) {
+        /* codes: a quarter of the float bytes; scales: one float per slot and kv head */
+        b->pool_scales = b->pool_floats / hd;
+        b->kv8 = calloc(1, kv_total / sizeof(float));
+        b->kvs = calloc(2 * L * b->pool_scales, sizeof(float));
+        if (!b->kv8 || !b->kvs) {
+            st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for a %zu MiB fp8 KV pool",
+                         kv_total / sizeof(float) >> 20);
+            goto fail;
+        }
+    } else {
+        b->kv = calloc(1, kv_total);
+        if (!b->kv) {
+            st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for a %zu MiB KV pool", kv_total >> 20);
+            goto fail;
+        }
     }
     int64_t ctx = (int64_t)b->n_blocks * b->bs;
     if (ctx > INT32_MAX) ctx = INT32_MAX;
@@ -227,10 +283,12 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
     /* --- thread pool and scratch --- */
     if ((st = tm_cpu_pool_create(o->n_threads, &b->pool, err))) goto fail;
     size_t T = (size_t)b->max_tokens, nthr = (size_t)tm_cpu_pool_threads(b->pool);
+    size_t maxk = H > Q ? H : Q;
+    if (I > maxk) maxk = I;
     size_t sizes[] = {T * H, T * H, T * Q, T * KV, T * KV, T * Q, T * I, T * I, T * H,
-                      T * (hd / 2), T * (hd / 2), nthr * (size_t)b->ctx_max};
+                      T * (hd / 2), T * (hd / 2), nthr * (size_t)b->ctx_max, T * maxk, nthr * hd};
     float **ptrs[] = {&b->x, &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp,
-                      &b->rcos, &b->rsin, &b->scores};
+                      &b->rcos, &b->rsin, &b->scores, &b->xq, &b->kvtmp};
     size_t sc_total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         if (sizes[i] > (SIZE_MAX / sizeof(float) - sc_total) / 2) {
@@ -272,7 +330,8 @@ typedef struct fwd_ctx {
     const tm_batch *bt;
     const cpu_layer *layer;
     const float *norm_w;
-    size_t layer_k, layer_v; /* offsets of this layer's K and V pools in b->kv */
+    size_t layer_k, layer_v; /* offsets of this layer's K and V pools in b->kv / b->kv8 */
+    size_t layer_ks, layer_vs; /* fp8: offsets of this layer's K and V scales in b->kvs */
 } fwd_ctx;
 
 static void matmul(tm_backend *b, const float *x, int32_t T, int32_t K, const float *w, int32_t N,
@@ -282,6 +341,52 @@ static void matmul(tm_backend *b, const float *x, int32_t T, int32_t K, const fl
         tm_cpu_matmul_blas(x, T, K, w, N, bias, y);
     else
         tm_cpu_matmul(b->pool, x, T, K, w, N, bias, y);
+}
+
+typedef struct a8_ctx {
+    const float *x;
+    float *xq;
+    int32_t K;
+} a8_ctx;
+
+static void task_act8(void *arg, int64_t i0, int64_t i1, int thread)
+{
+    const a8_ctx *c = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        float *r = c->xq + (size_t)i * c->K;
+        memcpy(r, c->x + (size_t)i * c->K, (size_t)c->K * sizeof(float));
+        tm_fp8_fake_quant_row(r, c->K);
+    }
+}
+
+/* y = x W^T (+ bias); with a8, x's rows are fp8-fake-quantized first (W8A8). */
+static void proj(tm_backend *b, const float *x, int32_t T, int32_t K, const float *w, int32_t N,
+                 const float *bias, float *y, int a8)
+{
+    if (a8) {
+        a8_ctx ac = {.x = x, .xq = b->xq, .K = K};
+        tm_cpu_pool_run(b->pool, T, task_act8, &ac);
+        x = b->xq;
+    }
+    matmul(b, x, T, K, w, N, bias, y);
+}
+
+static uint32_t bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* Round to bf16 (nearest even), kept as float. */
+static void round_bf16(float *v, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) {
+        uint32_t u = bits_of(v[i]);
+        if ((u & 0x7fffffffu) > 0x7f800000u) continue; /* NaN stays */
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+        memcpy(&v[i], &u, 4);
+    }
 }
 
 static void task_norm(void *arg, int64_t i0, int64_t i1, int thread)
@@ -319,7 +424,17 @@ static void task_qk(void *arg, int64_t i0, int64_t i1, int thread)
         tm_cpu_rope(k, b->nkv, hd, b->rcos + i * half, b->rsin + i * half, inter);
         int32_t s = b->tok_seq[i], pos = bt->positions[i];
         int32_t blk = bt->block_tables[(size_t)s * bt->max_blocks + pos / b->bs];
-        size_t off = ((size_t)blk * b->bs + (size_t)(pos % b->bs)) * b->kvdim;
+        size_t slot = (size_t)blk * b->bs + (size_t)(pos % b->bs), off = slot * b->kvdim;
+        if (b->kv_dtype == TM_KV_FP8) {
+            size_t so = slot * (size_t)b->nkv;
+            tm_kv_fp8_quantize(k, b->nkv, hd, b->kv8 + c->layer_k + off, b->kvs + c->layer_ks + so);
+            tm_kv_fp8_quantize(v, b->nkv, hd, b->kv8 + c->layer_v + off, b->kvs + c->layer_vs + so);
+            continue;
+        }
+        if (b->kv_dtype == TM_KV_BF16) {
+            round_bf16(k, b->kvdim);
+            round_bf16(v, b->kvdim);
+        }
         memcpy(b->kv + c->layer_k + off, k, (size_t)b->kvdim * sizeof(float));
         memcpy(b->kv + c->layer_v + off, v, (size_t)b->kvdim * sizeof(float));
     }
@@ -337,12 +452,22 @@ static void task_attn(void *arg, int64_t i0, int64_t i1, int thread)
     for (int64_t it = i0; it < i1; it++) {
         int32_t i = (int32_t)(it / b->nh), h = (int32_t)(it % b->nh);
         int32_t s = b->tok_seq[i];
-        tm_cpu_kv_view kv = {.k = b->kv + c->layer_k, .v = b->kv + c->layer_v,
-                             .block_table = bt->block_tables + (size_t)s * bt->max_blocks,
-                             .block_size = b->bs, .n_kv_heads = b->nkv, .head_dim = b->hd};
+        const int32_t *table = bt->block_tables + (size_t)s * bt->max_blocks;
         int32_t kvh = (b->flags & TM_BACKEND_DEBUG_GQA_MODULO) ? h % b->nkv : h / group;
-        tm_cpu_attention_head(b->q + (size_t)i * b->qdim + (size_t)h * b->hd, kvh, bt->positions[i] + 1, &kv,
-                              scale, scores, b->att + (size_t)i * b->qdim + (size_t)h * b->hd);
+        const float *qv = b->q + (size_t)i * b->qdim + (size_t)h * b->hd;
+        float *out = b->att + (size_t)i * b->qdim + (size_t)h * b->hd;
+        if (b->kv_dtype == TM_KV_FP8) {
+            tm_cpu_kv8_view kv = {.k = b->kv8 + c->layer_k, .v = b->kv8 + c->layer_v,
+                                  .k_scale = b->kvs + c->layer_ks, .v_scale = b->kvs + c->layer_vs,
+                                  .lut = b->e4m3_lut, .block_table = table, .block_size = b->bs,
+                                  .n_kv_heads = b->nkv, .head_dim = b->hd};
+            tm_cpu_attention_head_fp8(qv, kvh, bt->positions[i] + 1, &kv, scale, scores,
+                                      b->kvtmp + (size_t)thread * b->hd, out);
+            continue;
+        }
+        tm_cpu_kv_view kv = {.k = b->kv + c->layer_k, .v = b->kv + c->layer_v, .block_table = table,
+                             .block_size = b->bs, .n_kv_heads = b->nkv, .head_dim = b->hd};
+        tm_cpu_attention_head(qv, kvh, bt->positions[i] + 1, &kv, scale, scores, out);
     }
 }
 
@@ -370,21 +495,23 @@ static tm_status cpu_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
         c.layer = L;
         c.layer_k = (size_t)(2 * l) * b->pool_floats;
         c.layer_v = (size_t)(2 * l + 1) * b->pool_floats;
+        c.layer_ks = (size_t)(2 * l) * b->pool_scales;
+        c.layer_vs = (size_t)(2 * l + 1) * b->pool_scales;
         c.norm_w = L->attn_norm;
         tm_cpu_pool_run(b->pool, T, task_norm, &c);
-        matmul(b, b->xn, T, H, L->wq, b->qdim, L->bq, b->q);
-        matmul(b, b->xn, T, H, L->wk, b->kvdim, L->bk, b->k);
-        matmul(b, b->xn, T, H, L->wv, b->kvdim, L->bv, b->v);
+        proj(b, b->xn, T, H, L->wq, b->qdim, L->bq, b->q, L->a8_q);
+        proj(b, b->xn, T, H, L->wk, b->kvdim, L->bk, b->k, L->a8_k);
+        proj(b, b->xn, T, H, L->wv, b->kvdim, L->bv, b->v, L->a8_v);
         tm_cpu_pool_run(b->pool, T, task_qk, &c);
         tm_cpu_pool_run(b->pool, (int64_t)T * b->nh, task_attn, &c);
-        matmul(b, b->att, T, b->qdim, L->wo, H, NULL, b->tmp);
+        proj(b, b->att, T, b->qdim, L->wo, H, NULL, b->tmp, L->a8_o);
         for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] += b->tmp[i];
         c.norm_w = L->ffn_norm;
         tm_cpu_pool_run(b->pool, T, task_norm, &c);
-        matmul(b, b->xn, T, H, L->w_gate, b->I, NULL, b->gate);
-        matmul(b, b->xn, T, H, L->w_up, b->I, NULL, b->up);
+        proj(b, b->xn, T, H, L->w_gate, b->I, NULL, b->gate, L->a8_gate);
+        proj(b, b->xn, T, H, L->w_up, b->I, NULL, b->up, L->a8_up);
         tm_cpu_pool_run(b->pool, T, task_swiglu, &c);
-        matmul(b, b->gate, T, b->I, L->w_down, H, NULL, b->tmp);
+        proj(b, b->gate, T, b->I, L->w_down, H, NULL, b->tmp, L->a8_down);
         for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] += b->tmp[i];
     }
     if (bt->n_logits == 0) return TM_OK;
@@ -401,8 +528,15 @@ static tm_status cpu_copy_block(tm_backend *b, int32_t src, int32_t dst, tm_err 
     if (src < 0 || src >= b->n_blocks || dst < 0 || dst >= b->n_blocks)
         return tm_errf(err, TM_ERR_USAGE, "cpu copy_block: blocks %d -> %d not in [0, %d)", src, dst, b->n_blocks);
     if (src == dst) return TM_OK;
-    size_t blk = (size_t)b->bs * b->kvdim;
+    size_t blk = (size_t)b->bs * b->kvdim, sblk = (size_t)b->bs * b->nkv;
     for (int32_t l = 0; l < 2 * b->cfg.n_layers; l++) {
+        if (b->kv_dtype == TM_KV_FP8) {
+            uint8_t *pool = b->kv8 + (size_t)l * b->pool_floats;
+            float *sc = b->kvs + (size_t)l * b->pool_scales;
+            memcpy(pool + (size_t)dst * blk, pool + (size_t)src * blk, blk);
+            memcpy(sc + (size_t)dst * sblk, sc + (size_t)src * sblk, sblk * sizeof(float));
+            continue;
+        }
         float *pool = b->kv + (size_t)l * b->pool_floats;
         memcpy(pool + (size_t)dst * blk, pool + (size_t)src * blk, blk * sizeof(float));
     }

@@ -409,6 +409,52 @@ TM_CLONES void tm_cpu_attention_head(const float *q, int32_t kvh, int32_t n_ctx,
     }
 }
 
+static inline void decode8(const uint8_t *c, float s, const float *lut, int32_t n, float *out)
+{
+    for (int32_t d = 0; d < n; d++) out[d] = lut[c[d]] * s;
+}
+
+TM_CLONES void tm_cpu_attention_head_fp8(const float *q, int32_t kvh, int32_t n_ctx, const tm_cpu_kv8_view *kv,
+                                         float scale, float *scores, float *tmp, float *out)
+{
+    int32_t hd = kv->head_dim, bs = kv->block_size;
+    size_t tok_stride = (size_t)kv->n_kv_heads * hd;
+    float m = -INFINITY;
+    for (int32_t p = 0; p < n_ctx; p++) {
+        size_t slot = (size_t)kv->block_table[p / bs] * bs + (size_t)(p % bs);
+        decode8(kv->k + slot * tok_stride + (size_t)kvh * hd, kv->k_scale[slot * kv->n_kv_heads + kvh], kv->lut, hd,
+                tmp);
+        float s = dot8(q, tmp, hd) * scale;
+        scores[p] = s;
+        if (s > m) m = s;
+    }
+    double sum = 0.0;
+    for (int32_t p = 0; p < n_ctx; p++) {
+        float e = expf(scores[p] - m);
+        scores[p] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int32_t d = 0; d < hd; d++) out[d] = 0.0f;
+    for (int32_t p = 0; p < n_ctx; p++) {
+        size_t slot = (size_t)kv->block_table[p / bs] * bs + (size_t)(p % bs);
+        decode8(kv->v + slot * tok_stride + (size_t)kvh * hd, kv->v_scale[slot * kv->n_kv_heads + kvh], kv->lut, hd,
+                tmp);
+        const float *v = tmp;
+        float wgt = scores[p] * inv;
+        int32_t d = 0;
+        v8 wv = {wgt, wgt, wgt, wgt, wgt, wgt, wgt, wgt};
+        for (; d + 8 <= hd; d += 8) {
+            v8 o, x;
+            LD8(o, out + d);
+            LD8(x, v + d);
+            o += wv * x;
+            memcpy(out + d, &o, sizeof o);
+        }
+        for (; d < hd; d++) out[d] += wgt * v[d];
+    }
+}
+
 void tm_cpu_swiglu(float *gate, const float *up, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

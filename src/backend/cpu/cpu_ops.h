@@ -76,6 +76,24 @@ typedef struct tm_cpu_kv_view {
 void tm_cpu_attention_head(const float *q, int32_t kvh, int32_t n_ctx, const tm_cpu_kv_view *kv,
                            float scale, float *scores, float *out);
 
+/* The same paged layout holding float8_e4m3fn codes (--kv-dtype fp8), with
+ * one float scale per (slot, kv head): k_scale[(block * block_size + p %
+ * block_size) * n_kv_heads + kv_head] (quant.h: dynamic per-token per-head). */
+typedef struct tm_cpu_kv8_view {
+    const uint8_t *k, *v;
+    const float *k_scale, *v_scale;
+    const float *lut;            /* [256]: tm_e4m3_to_f32 of every code */
+    const int32_t *block_table;
+    int32_t block_size, n_kv_heads, head_dim;
+} tm_cpu_kv8_view;
+
+/* tm_cpu_attention_head over an fp8 cache: each K/V head vector is decoded
+ * (lut[code] * scale) into tmp[head_dim] and then used exactly as the fp32
+ * path uses it, so the result is bit-identical to tm_cpu_attention_head over
+ * a float cache holding the decoded values. */
+void tm_cpu_attention_head_fp8(const float *q, int32_t kvh, int32_t n_ctx, const tm_cpu_kv8_view *kv,
+                               float scale, float *scores, float *tmp, float *out);
+
 /* gate[i] = silu(gate[i]) * up[i]. */
 void tm_cpu_swiglu(float *gate, const float *up, size_t n);
 
