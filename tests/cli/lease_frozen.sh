@@ -12,7 +12,7 @@
 set -euo pipefail
 BIN=${TOKENMILL_BIN:?}
 SRC=${TOKENMILL_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-T=$(mktemp -d); trap 'kill -CONT $(jobs -p) 2>/dev/null; kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+T=$(mktemp -d); trap 'kill -CONT $(jobs -p) 2>/dev/null || true; kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 "$BIN" demo --dir "$T/demo" >/dev/null 2>&1
 MODEL="$T/demo/model"
 RUN=("$BIN" run --model "$MODEL" --max-seqs 4 --threads 1 --lease-seconds 5)
