@@ -83,6 +83,7 @@ typedef struct worker {
     int hard_stop;             /* second signal: checkpoint now, exit */
     double step_ewma;          /* seconds per loop iteration with a step */
     double ckpt_seconds;       /* time spent saving checkpoints (overhead, not a step's) */
+    int busy_noted;
     tm_notice *notice;
     /* --until-empty with nothing to claim: holders of other leases seen so far */
     tm_queue_holder seen[32];
@@ -889,7 +890,19 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         int room = window - w->n_inflight;
         if (!w->draining && room > 0 && w->live_seqs + 128 <= ec.max_requests) {
             int got = 0;
-            if ((st = tm_queue_claim(w->q, w->owner, room, o->lease_s, claims, &got, err))) break;
+            /* with work in flight, do not stall the engine behind another writer */
+            tm_queue_set_busy_timeout(w->q, w->n_inflight ? 200 : 2000);
+            st = tm_queue_claim(w->q, w->owner, room, o->lease_s, claims, &got, err);
+            tm_queue_set_busy_timeout(w->q, TM_QUEUE_BUSY_TIMEOUT_MS);
+            if (st == TM_ERR_BUSY) { /* a long submission holds the write lock: retry later */
+                st = TM_OK;
+                if (!w->busy_noted && !o->quiet)
+                    fprintf(stderr, "%stokenmill run: queue busy (a submission holds the write lock); retrying\n",
+                            w->tty ? "\r\033[K" : "");
+                w->busy_noted = 1;
+                if (w->n_inflight == 0) { usleep(200000); continue; }
+            }
+            if (st) break;
             for (int i = 0; i < got; i++) {
                 if (!st) st = start_request(w, &claims[i], err);
                 else tm_queue_release(w->q, w->owner, claims[i].request_id, NULL, NULL);
