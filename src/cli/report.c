@@ -21,15 +21,23 @@ static void usage(FILE *f)
                "\n"
                "Cost report from the cost views (job_costs, daily_costs, model_costs, worker_costs):\n"
                "tokens, GPU-seconds, kWh (blank when not measured), USD, USD per 1M input/output/total\n"
-               "tokens and tokens per USD.\n"
+               "tokens, tokens per USD, and the wasted part: wasted_gpu_seconds, wasted_usd and\n"
+               "wasted_share (= wasted_usd / cost_usd) spent recomputing work already done once (a\n"
+               "request resumed after a preemption is charged for every attempt).\n"
                "  --by KEY            grouping (default job)\n"
                "  --since DATE        YYYY-MM-DD[THH:MM:SS] (UTC) or a duration back from now (7d, 12h);\n"
                "                      job: jobs created since; day: days from; model: requests finished\n"
                "                      since; worker: runs started since\n"
                "  --format FMT        table (default), csv, json, html (one file, inline SVG charts)\n"
                "  -o FILE             write to FILE instead of stdout\n"
-               "  --include-overhead  add a row '(overhead)': run time not attributed to requests\n"
-               "                      (model load, idle, checkpoints); by worker it is always included\n"
+               "  --include-overhead  spread run time not attributed to requests (model load, idle,\n"
+               "                      checkpointing; overhead_seconds x the run's price) over the rows:\n"
+               "                      each run's overhead goes to the requests it completed, in\n"
+               "                      proportion to their GPU-seconds, then to their job/day/model.\n"
+               "                      Adds columns overhead_seconds and overhead_usd; cost_usd,\n"
+               "                      usd_per_1m_*, tokens_per_usd and wasted_share then include it.\n"
+               "                      Runs that completed no request: a row '(unattributed overhead)'.\n"
+               "                      By worker the costs are whole runs, overhead always included.\n"
                "  --db PATH           queue database (default ./tokenmill.db or $TOKENMILL_DB)\n"
                "Exit: 0 ok, 64 usage, 65 no such DB, 74 I/O.\n");
 }
@@ -98,7 +106,7 @@ int tm_cmd_report(int argc, char **argv)
     tm_buf_init(&out);
     s = tm_queue_cost_report(qc, by, since, overhead, &main_t, &err);
     if (!s && fmt == TM_COST_FMT_HTML) {
-        s = tm_queue_cost_report(qc, TM_COST_BY_JOB, since, 0, &jobs, &err);
+        s = tm_queue_cost_report(qc, TM_COST_BY_JOB, since, overhead, &jobs, &err);
         if (!s) s = tm_queue_cost_by_model_price(qc, since, &mp, &err);
         if (!s) s = tm_queue_cost_run_throughput(qc, since, &tp, &err);
     }
@@ -106,7 +114,19 @@ int tm_cmd_report(int argc, char **argv)
     if (!s) {
         char title[96];
         snprintf(title, sizeof title, "tokenmill cost report by %s", by_s);
-        tm_cost_report_in in = {.title = title, .main = &main_t, .jobs = &jobs, .model_price = &mp, .throughput = &tp};
+        const char *note = NULL;
+        if (by == TM_COST_BY_WORKER)
+            note = "Costs are whole runs: they include run overhead (model load, idle, checkpointing), shown in "
+                   "overhead_seconds / overhead_usd.";
+        else if (overhead)
+            note = "Costs include run overhead (--include-overhead): each run's overhead (model load, idle, "
+                   "checkpointing) is spread over the requests it completed in proportion to their GPU-seconds; "
+                   "overhead_seconds / overhead_usd show that part of cost_usd, usd_per_1m_* and tokens_per_usd.";
+        else if (fmt == TM_COST_FMT_TABLE || fmt == TM_COST_FMT_HTML)
+            note = "Costs are the requests' GPU time only; run overhead (model load, idle, checkpointing) is "
+                   "left out (--include-overhead spreads it over the rows).";
+        tm_cost_report_in in = {.title = title, .note = note, .main = &main_t, .jobs = &jobs, .model_price = &mp,
+                                .throughput = &tp};
         s = tm_cost_report_render(&in, fmt, &out, &err);
     }
     if (!s) {

@@ -156,19 +156,32 @@ static const char *cell_str(const tm_queue_cell *c) { return c && c->type == TM_
 #define LABEL_W 230
 #define BAR_H 22
 
-/* Horizontal bars: label column l1 (and l2 joined with " · " when >= 0), value column v. */
+/* One coloured part of a bar (a column whose value is included in the bar's value). */
+typedef struct bar_part {
+    int col;            /* -1: absent */
+    const char *fill;
+    const char *label;
+} bar_part;
+
+/* Horizontal bars: label column l1 (and l2 joined with " · " when >= 0), value
+ * column v. parts (n_parts, may be 0): columns whose values are parts of v,
+ * drawn at the end of each bar in their colour with their share in the label,
+ * and a legend under the title; the rest of the bar is the base colour. */
 static tm_status svg_bars(tm_buf *b, const char *title, const tm_queue_table *t, int l1, int l1_alt, int l2, int v,
-                          const char *unit_fmt)
+                          const bar_part *parts, int n_parts, const char *unit_fmt)
 {
-    int n = 0;
+    int n = 0, have_parts = 0;
     double max = 0;
     for (int r = 0; t && v >= 0 && r < t->n_rows; r++) {
         int ok;
         double x = cell_num(tm_queue_table_cell(t, r, v), &ok);
         if (ok) { n++; if (x > max) max = x; }
     }
+    for (int k = 0; t && k < n_parts; k++) have_parts |= parts[k].col >= 0;
     if (n > 200) n = 200;
-    int h = 40 + (n ? n : 1) * (BAR_H + 6) + 10;
+    int top = have_parts ? 58 : 40; /* room for the legend */
+    int h = top + (n ? n : 1) * (BAR_H + 6) + 10;
+    double bar_max = CHART_W - LABEL_W - (have_parts ? 250 : 110);
     tm_status s = tm_buf_printf(b, "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                                    "viewBox=\"0 0 %d %d\" role=\"img\"><title>", CHART_W, h, CHART_W, h);
     if (!s) s = put_html(b, title, 200);
@@ -176,7 +189,22 @@ static tm_status svg_bars(tm_buf *b, const char *title, const tm_queue_table *t,
                                  "<text x=\"8\" y=\"22\" font-size=\"15\" font-weight=\"bold\">", CHART_W, h);
     if (!s) s = put_html(b, title, 200);
     if (!s) s = tm_buf_puts(b, "</text>");
-    if (!s && n == 0) s = tm_buf_puts(b, "<text x=\"8\" y=\"58\" font-size=\"13\" fill=\"#666\">no data</text>");
+    if (!s && have_parts) {
+        int x = 8;
+        s = tm_buf_printf(b, "<rect x=\"%d\" y=\"30\" width=\"12\" height=\"12\" fill=\"#4e79a7\"/>"
+                             "<text x=\"%d\" y=\"40\" font-size=\"12\">requests</text>", x, x + 16);
+        x += 90;
+        for (int k = 0; !s && k < n_parts; k++) {
+            if (parts[k].col < 0) continue;
+            s = tm_buf_printf(b, "<rect x=\"%d\" y=\"30\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                                 "<text x=\"%d\" y=\"40\" font-size=\"12\">", x, parts[k].fill, x + 16);
+            if (!s) s = put_html(b, parts[k].label, 40);
+            if (!s) s = tm_buf_puts(b, "</text>");
+            x += 40 + 8 * (int)strlen(parts[k].label);
+        }
+    }
+    if (!s && n == 0)
+        s = tm_buf_printf(b, "<text x=\"8\" y=\"%d\" font-size=\"13\" fill=\"#666\">no data</text>", top + 18);
     int row = 0;
     for (int r = 0; !s && t && r < t->n_rows && row < n; r++) {
         int ok;
@@ -185,17 +213,41 @@ static tm_status svg_bars(tm_buf *b, const char *title, const tm_queue_table *t,
         const char *a = cell_str(tm_queue_table_cell(t, r, l1));
         if (!a && l1_alt >= 0) a = cell_str(tm_queue_table_cell(t, r, l1_alt));
         const char *c = l2 >= 0 ? cell_str(tm_queue_table_cell(t, r, l2)) : NULL;
-        int y = 40 + row * (BAR_H + 6);
-        double bw = max > 0 && x > 0 ? x / max * (CHART_W - LABEL_W - 110) : 0;
+        int y = top + row * (BAR_H + 6);
+        double bw = max > 0 && x > 0 ? x / max * bar_max : 0;
+        /* the parts, clamped so that they never exceed the bar */
+        double pv[4] = {0}, left = x > 0 ? x : 0;
+        for (int k = 0; k < n_parts && k < 4; k++) {
+            int okp;
+            double p = parts[k].col >= 0 ? cell_num(tm_queue_table_cell(t, r, parts[k].col), &okp) : 0;
+            if (parts[k].col < 0 || !okp || p <= 0) continue;
+            pv[k] = p < left ? p : left;
+            left -= pv[k];
+        }
         s = tm_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">", LABEL_W - 6,
                           y + BAR_H - 7);
         if (!s) s = put_html(b, a ? a : "(none)", 30);
         if (!s && c) s = tm_buf_puts(b, " · ");
         if (!s && c) s = put_html(b, c, 20);
-        if (!s) s = tm_buf_printf(b, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>"
-                                     "<text x=\"%.1f\" y=\"%d\" font-size=\"12\">", LABEL_W, y, bw, BAR_H,
-                                  row % 2 ? "#4e79a7" : "#59a14f", LABEL_W + bw + 6, y + BAR_H - 7);
+        double base_w = x > 0 ? bw * left / x : 0, at = LABEL_W + base_w;
+        if (!s) s = tm_buf_printf(b, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",
+                                  LABEL_W, y, have_parts ? base_w : bw, BAR_H,
+                                  have_parts || row % 2 ? "#4e79a7" : "#59a14f");
+        for (int k = 0; !s && k < n_parts && k < 4; k++) {
+            if (pv[k] <= 0) continue;
+            double w = bw * pv[k] / x;
+            s = tm_buf_printf(b, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>", at, y, w,
+                              BAR_H, parts[k].fill);
+            at += w;
+        }
+        if (!s) s = tm_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\">", LABEL_W + bw + 6, y + BAR_H - 7);
         if (!s) s = tm_buf_printf(b, unit_fmt, x);
+        for (int k = 0; !s && k < n_parts && k < 4; k++)
+            if (pv[k] > 0) {
+                s = tm_buf_puts(b, " · ");
+                if (!s) s = put_html(b, parts[k].label, 40);
+                if (!s) s = tm_buf_printf(b, " %.3g%%", 100.0 * pv[k] / x);
+            }
         if (!s) s = tm_buf_puts(b, "</text>");
         row++;
     }
@@ -308,17 +360,24 @@ static tm_status render_html(const tm_cost_report_in *in, tm_buf *b)
     char now[32];
     fmt_time((double)time(NULL), now, sizeof now);
     if (!s) s = tm_buf_printf(b, "</h1><p>Generated %s UTC. Costs are GPU wall time &#215; the run&#39;s price "
-                                 "(plus energy when priced per kWh); kWh is blank when not measured.</p>\n", now);
+                                 "(plus energy when priced per kWh); kWh is blank when not measured; wasted_share "
+                                 "is the part of the cost spent recomputing work already done once (after a "
+                                 "preemption).</p>\n", now);
+    if (!s && in->note) s = tm_buf_puts(b, "<p><strong>");
+    if (!s && in->note) s = put_html(b, in->note, 1000);
+    if (!s && in->note) s = tm_buf_puts(b, "</strong></p>\n");
     if (!s) s = tm_buf_puts(b, "<div class=\"wrap\">");
     if (!s) s = render_html_table(in->main, b);
     if (!s) s = tm_buf_puts(b, "</div>\n");
     const tm_queue_table *j = in->jobs, *mp = in->model_price;
+    bar_part jparts[2] = {{j ? tm_queue_table_col(j, "wasted_usd") : -1, "#e15759", "wasted (recompute)"},
+                          {j ? tm_queue_table_col(j, "overhead_usd") : -1, "#bab0ac", "run overhead"}};
     if (!s) s = svg_bars(b, "cost per job (USD)", j, j ? tm_queue_table_col(j, "name") : -1,
                          j ? tm_queue_table_col(j, "job_id") : -1, -1, j ? tm_queue_table_col(j, "cost_usd") : -1,
-                         "$%.4g");
+                         jparts, 2, "$%.4g");
     if (!s) s = svg_bars(b, "USD per 1M tokens by model and price profile (whole runs, incl. overhead)", mp,
                          mp ? tm_queue_table_col(mp, "model") : -1, -1, mp ? tm_queue_table_col(mp, "price_profile") : -1,
-                         mp ? tm_queue_table_col(mp, "usd_per_1m_total") : -1, "$%.4g / 1M");
+                         mp ? tm_queue_table_col(mp, "usd_per_1m_total") : -1, NULL, 0, "$%.4g / 1M");
     if (!s) s = svg_throughput(b, in->throughput);
     if (!s) s = tm_buf_puts(b, "</body></html>\n");
     return s;
@@ -332,7 +391,10 @@ tm_status tm_cost_report_render(const tm_cost_report_in *in, tm_cost_format fmt,
     case TM_COST_FMT_CSV: s = render_csv(in->main, out); break;
     case TM_COST_FMT_JSON: return render_json(in->main, out, err);
     case TM_COST_FMT_HTML: s = render_html(in, out); break;
-    default: s = render_table(in->main, out);
+    default:
+        s = in->note ? tm_buf_puts(out, in->note) : TM_OK;
+        if (!s && in->note) s = tm_buf_puts(out, "\n");
+        if (!s) s = render_table(in->main, out);
     }
     return s ? tm_errf(err, s, "report: %s", tm_status_str(s)) : TM_OK;
 }

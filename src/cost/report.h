@@ -4,8 +4,9 @@
  * '-'); csv (RFC 4180, header row, NULL as an empty field, reals "%.10g");
  * json (array of objects keyed by column name, NULL as null); html (one
  * self-contained file: the table plus three inline hand-written SVG charts —
- * cost per job, $ per 1M tokens by model and price profile, tokens/s per run
- * over time — no scripts, no external resources).
+ * cost per job (stacked: the wasted recompute and, with --include-overhead,
+ * the run overhead in their own colours), $ per 1M tokens by model and price
+ * profile, tokens/s per run over time — no scripts, no external resources).
  */
 #ifndef TM_COST_REPORT_H
 #define TM_COST_REPORT_H
@@ -23,8 +24,11 @@ tm_status tm_cost_format_parse(const char *s, tm_cost_format *out, tm_err *err);
 /* What an HTML report shows; the charts' tables may be NULL (chart says "no data"). */
 typedef struct tm_cost_report_in {
     const char *title;                  /* e.g. "tokenmill cost report — by job" */
+    const char *note;                   /* what the numbers include (table: first line; html: under
+                                           the title); NULL: none */
     const tm_queue_table *main;         /* the --by table */
-    const tm_queue_table *jobs;         /* job_costs rows: job_id, name, cost_usd */
+    const tm_queue_table *jobs;         /* job_costs rows: job_id, name, cost_usd; the bars show
+                                           wasted_usd and overhead_usd as parts when present */
     const tm_queue_table *model_price;  /* tm_queue_cost_by_model_price */
     const tm_queue_table *throughput;   /* tm_queue_cost_run_throughput */
 } tm_cost_report_in;

@@ -259,7 +259,7 @@ json_t *tm_output_cost_json(const tm_queue_job *j)
 {
     int has = j->has_cost;
     int64_t all = j->prompt_tokens + j->completion_tokens;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o, s:o}", "job_id", j->id,
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:o}", "job_id", j->id,
                      "requests", (json_int_t)j->total, "prompt_tokens", (json_int_t)j->prompt_tokens,
                      "completion_tokens", (json_int_t)j->completion_tokens, "cached_tokens",
                      (json_int_t)j->cached_tokens, "gpu_seconds", j->gpu_seconds, "kwh", j->energy_joules / 3.6e6,
@@ -267,7 +267,10 @@ json_t *tm_output_cost_json(const tm_queue_job *j)
                      per_million(j->cost_usd, j->prompt_tokens, has), "usd_per_1m_output",
                      per_million(j->cost_usd, j->completion_tokens, has), "usd_per_1m_total",
                      per_million(j->cost_usd, all, has), "tokens_per_usd",
-                     has && j->cost_usd > 0 ? json_real((double)all / j->cost_usd) : json_null());
+                     has && j->cost_usd > 0 ? json_real((double)all / j->cost_usd) : json_null(),
+                     /* the part spent recomputing work already done once (job_costs' wasted_*) */
+                     "wasted_gpu_seconds", j->wasted_seconds, "wasted_usd", has ? json_real(j->wasted_usd) : json_null(),
+                     "wasted_share", has && j->cost_usd > 0 ? json_real(j->wasted_usd / j->cost_usd) : json_null());
 }
 
 /* ---- export bundle -------------------------------------------------------- */

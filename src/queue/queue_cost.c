@@ -1,9 +1,11 @@
 /* queue_cost.c — cost accounting SQL: prices, runs' cost columns, report
- * queries over the cost views (0003_cost_views.sql).
+ * queries over the cost views (0003_cost_views.sql, 0005_cost_wasted.sql).
  *
  * The model/worker report queries repeat the view definitions with a time
  * filter bound as a parameter (views take no parameters); unit/test_cost_report
- * checks that with since = 0 they return exactly the views' rows.
+ * checks that with since = 0 they return exactly the views' rows. The
+ * --include-overhead queries are the same definitions over the requests
+ * extended with their share of their run's overhead (OVERHEAD_CTE).
  */
 #include "queue/queue_cost.h"
 
@@ -285,74 +287,153 @@ static tm_status run_query(tm_queue_cost *qc, const char *sql, int64_t since, tm
     return s;
 }
 
-#define MEASURES(T)                                                                                         \
+/* The measure columns of the cost views (0003/0005) over rows T, with C the
+ * per-row cost expression (T.cost_usd, or the cost with its overhead share). */
+#define MEASURES_C(T, C)                                                                                    \
     "COALESCE(SUM(" T ".prompt_tokens), 0) AS prompt_tokens, "                                              \
     "COALESCE(SUM(" T ".completion_tokens), 0) AS completion_tokens, "                                      \
     "COALESCE(SUM(" T ".prompt_tokens + " T ".completion_tokens), 0) AS total_tokens, "                     \
     "COALESCE(SUM(" T ".gpu_seconds), 0.0) AS gpu_seconds, "                                                \
     "SUM(" T ".energy_joules) / 3.6e6 AS kwh, "                                                             \
-    "COALESCE(SUM(" T ".cost_usd), 0.0) AS cost_usd, "                                                      \
-    "SUM(" T ".cost_usd) * 1e6 / NULLIF(SUM(" T ".prompt_tokens), 0) AS usd_per_1m_input, "                 \
-    "SUM(" T ".cost_usd) * 1e6 / NULLIF(SUM(" T ".completion_tokens), 0) AS usd_per_1m_output, "            \
-    "SUM(" T ".cost_usd) * 1e6 / NULLIF(SUM(" T ".prompt_tokens + " T ".completion_tokens), 0) "           \
+    "COALESCE(SUM(" C "), 0.0) AS cost_usd, "                                                               \
+    "SUM(" C ") * 1e6 / NULLIF(SUM(" T ".prompt_tokens), 0) AS usd_per_1m_input, "                          \
+    "SUM(" C ") * 1e6 / NULLIF(SUM(" T ".completion_tokens), 0) AS usd_per_1m_output, "                     \
+    "SUM(" C ") * 1e6 / NULLIF(SUM(" T ".prompt_tokens + " T ".completion_tokens), 0) "                    \
     "AS usd_per_1m_total, "                                                                                 \
-    "SUM(" T ".prompt_tokens + " T ".completion_tokens) / NULLIF(SUM(" T ".cost_usd), 0.0) AS tokens_per_usd"
+    "SUM(" T ".prompt_tokens + " T ".completion_tokens) / NULLIF(SUM(" C "), 0.0) AS tokens_per_usd"
+#define MEASURES(T) MEASURES_C(T, T ".cost_usd")
+/* job_costs has cached_tokens between completion_tokens and total_tokens */
+#define JOB_MEASURES_C(T, C)                                                                                \
+    "COALESCE(SUM(" T ".prompt_tokens), 0) AS prompt_tokens, "                                              \
+    "COALESCE(SUM(" T ".completion_tokens), 0) AS completion_tokens, "                                      \
+    "COALESCE(SUM(" T ".cached_tokens), 0) AS cached_tokens, "                                              \
+    "COALESCE(SUM(" T ".prompt_tokens + " T ".completion_tokens), 0) AS total_tokens, "                     \
+    "COALESCE(SUM(" T ".gpu_seconds), 0.0) AS gpu_seconds, "                                                \
+    "SUM(" T ".energy_joules) / 3.6e6 AS kwh, "                                                             \
+    "COALESCE(SUM(" C "), 0.0) AS cost_usd, "                                                               \
+    "SUM(" C ") * 1e6 / NULLIF(SUM(" T ".prompt_tokens), 0) AS usd_per_1m_input, "                          \
+    "SUM(" C ") * 1e6 / NULLIF(SUM(" T ".completion_tokens), 0) AS usd_per_1m_output, "                     \
+    "SUM(" C ") * 1e6 / NULLIF(SUM(" T ".prompt_tokens) + SUM(" T ".completion_tokens), 0) "               \
+    "AS usd_per_1m_total, "                                                                                 \
+    "(SUM(" T ".prompt_tokens) + SUM(" T ".completion_tokens)) / NULLIF(SUM(" C "), 0.0) AS tokens_per_usd"
+/* 0005: waste sums over rows W, share of the cost C */
+#define WASTED(W, C)                                                                                        \
+    "COALESCE(SUM(" W ".wasted_seconds), 0.0) AS wasted_gpu_seconds, "                                      \
+    "COALESCE(SUM(" W ".wasted_usd), 0.0) AS wasted_usd, "                                                  \
+    "COALESCE(SUM(" W ".wasted_usd), 0.0) / NULLIF(SUM(" C "), 0.0) AS wasted_share"
+
+/* Requests with their share of their run's overhead (the rule in queue_cost.h):
+ * CTE rx = the requests columns the reports use, plus oh_s, oh_usd (0.0 when
+ * none) and cost_all = cost_usd + oh_usd (NULL when the request has neither).
+ * One pass over requests for ow (per-run GPU-seconds) and one joined to it and
+ * to runs by primary key: no per-request subquery (400k requests: ~2 s). */
+#define OVERHEAD_CTE                                                                                        \
+    "WITH ow AS (SELECT run_id, SUM(COALESCE(gpu_seconds, 0.0)) AS g, COUNT(*) AS n FROM requests "          \
+    "WHERE run_id IS NOT NULL GROUP BY run_id), "                                                           \
+    "rw AS (SELECT r.seq, r.job_id, r.model, r.finished_at, r.prompt_tokens, r.completion_tokens, "         \
+    "r.cached_tokens, r.gpu_seconds, r.energy_joules, r.cost_usd, r.wasted_seconds, r.wasted_usd, "         \
+    "u.overhead_seconds AS u_oh_s, u.overhead_seconds * u.price_usd_per_hour / 3600.0 AS u_oh_usd, "        \
+    "CASE WHEN u.id IS NULL THEN 0.0 WHEN ow.g > 0 THEN COALESCE(r.gpu_seconds, 0.0) / ow.g "               \
+    "ELSE 1.0 / ow.n END AS w "                                                                             \
+    "FROM requests r LEFT JOIN ow ON ow.run_id = r.run_id LEFT JOIN runs u ON u.id = r.run_id), "           \
+    "rx AS (SELECT rw.*, rw.w * COALESCE(rw.u_oh_s, 0.0) AS oh_s, rw.w * COALESCE(rw.u_oh_usd, 0.0) AS oh_usd, " \
+    "CASE WHEN rw.cost_usd IS NULL AND rw.u_oh_usd IS NULL THEN NULL "                                      \
+    "ELSE COALESCE(rw.cost_usd, 0.0) + rw.w * COALESCE(rw.u_oh_usd, 0.0) END AS cost_all FROM rw) "
+#define OVERHEAD_COLS(T)                                                                                    \
+    "COALESCE(SUM(" T ".oh_s), 0.0) AS overhead_seconds, COALESCE(SUM(" T ".oh_usd), 0.0) AS overhead_usd"
 
 static const char *const SQL_BY_JOB =
     "SELECT c.* FROM job_costs c JOIN jobs j ON j.id = c.job_id WHERE j.created_at >= ?1 ORDER BY j.seq";
 static const char *const SQL_BY_DAY =
     "SELECT * FROM daily_costs WHERE day >= date(?1, 'unixepoch') ORDER BY day";
 static const char *const SQL_BY_MODEL =
-    "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, " MEASURES("r")
+    "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, " MEASURES("r") ", "
+    WASTED("r", "r.cost_usd")
     " FROM requests r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
     "GROUP BY 1 ORDER BY 1";
 static const char *const SQL_BY_WORKER =
     "SELECT COALESCE(u.worker_id, '(unknown)') AS worker, COALESCE(SUM(u.requests_done), 0) AS requests, "
     MEASURES("u") ", COUNT(*) AS runs, COALESCE(SUM(u.overhead_seconds), 0.0) AS overhead_seconds, "
-    "COALESCE(SUM(u.overhead_seconds * u.price_usd_per_hour / 3600.0), 0.0) AS overhead_usd "
-    "FROM runs u WHERE u.started_at >= ?1 GROUP BY 1 ORDER BY 1";
+    "COALESCE(SUM(u.overhead_seconds * u.price_usd_per_hour / 3600.0), 0.0) AS overhead_usd, "
+    WASTED("w", "u.cost_usd")
+    " FROM runs u LEFT JOIN (SELECT run_id, SUM(wasted_seconds) AS wasted_seconds, SUM(wasted_usd) AS wasted_usd "
+    "FROM requests WHERE run_id IS NOT NULL GROUP BY run_id) w ON w.run_id = u.id "
+    "WHERE u.started_at >= ?1 GROUP BY 1 ORDER BY 1";
 
-static tm_status append_overhead(tm_queue_cost *qc, int64_t since, tm_queue_table *t, tm_err *err)
+/* The same rows with the overhead spread (include_overhead; worker needs none). */
+static const char *const SQL_BY_JOB_OH =
+    OVERHEAD_CTE "SELECT j.id AS job_id, j.name AS name, j.model AS model, COUNT(r.seq) AS requests, "
+    JOB_MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
+    " FROM jobs j LEFT JOIN rx r ON r.job_id = j.id WHERE j.created_at >= ?1 GROUP BY j.id ORDER BY j.seq";
+static const char *const SQL_BY_DAY_OH =
+    OVERHEAD_CTE "SELECT date(r.finished_at, 'unixepoch') AS day, COUNT(*) AS requests, "
+    MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
+    " FROM rx r WHERE r.finished_at IS NOT NULL AND date(r.finished_at, 'unixepoch') >= date(?1, 'unixepoch') "
+    "GROUP BY day ORDER BY day";
+static const char *const SQL_BY_MODEL_OH =
+    OVERHEAD_CTE "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, "
+    MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
+    " FROM rx r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
+    "GROUP BY 1 ORDER BY 1";
+
+/* Runs started since that stored no request: their overhead has nowhere to go. */
+static const char *const SQL_UNATTRIBUTED =
+    "SELECT COUNT(*), COALESCE(SUM(overhead_seconds), 0.0), "
+    "COALESCE(SUM(overhead_seconds * price_usd_per_hour / 3600.0), 0.0) FROM runs "
+    "WHERE started_at >= ?1 AND id NOT IN (SELECT run_id FROM requests WHERE run_id IS NOT NULL)";
+
+static tm_queue_cell real_cell(double d) { return (tm_queue_cell){.type = TM_CELL_REAL, .d = d}; }
+
+static tm_status append_unattributed(tm_queue_cost *qc, int64_t since, tm_queue_table *t, tm_err *err)
 {
     tm_queue_table o;
-    tm_status s = run_query(qc,
-                            "SELECT COALESCE(SUM(overhead_seconds), 0.0), "
-                            "COALESCE(SUM(overhead_seconds * price_usd_per_hour / 3600.0), 0.0) "
-                            "FROM runs WHERE started_at >= ?1",
-                            since, &o, err);
+    tm_status s = run_query(qc, SQL_UNATTRIBUTED, since, &o, err);
     if (s) return s;
-    tm_queue_cell *row;
-    if (!(s = add_row(t, &row, err))) {
-        for (int i = 0; i < t->n_cols; i++) {
-            const char *c = t->cols[i];
-            if (i == 0) {
-                row[i].type = TM_CELL_TEXT;
-                if (!(row[i].s = strdup("(overhead)"))) s = tm_errf(err, TM_ERR_NOMEM, "out of memory");
-            } else if (!strcmp(c, "gpu_seconds")) {
-                row[i] = (tm_queue_cell){.type = TM_CELL_REAL, .d = o.cells[0].d};
-            } else if (!strcmp(c, "cost_usd")) {
-                row[i] = (tm_queue_cell){.type = TM_CELL_REAL, .d = o.cells[1].d};
-            } else if (!strcmp(c, "requests") || strstr(c, "_tokens")) {
-                row[i] = (tm_queue_cell){.type = TM_CELL_INT, .i = 0};
-            }
-        }
+    if (o.n_rows != 1 || o.n_cols != 3 || o.cells[0].type != TM_CELL_INT) {
+        tm_queue_table_free(&o);
+        return tm_errf(err, TM_ERR_INTERNAL, "report: unexpected overhead query result");
     }
+    if (o.cells[0].i == 0) { /* every run stored a request: all of it is spread */
+        tm_queue_table_free(&o);
+        return TM_OK;
+    }
+    double oh_s = o.cells[1].d, oh_usd = o.cells[2].d;
     tm_queue_table_free(&o);
+    tm_queue_cell *row;
+    if ((s = add_row(t, &row, err))) return s;
+    for (int i = 0; i < t->n_cols && !s; i++) {
+        const char *c = t->cols[i];
+        if (i == 0) {
+            row[i].type = TM_CELL_TEXT;
+            if (!(row[i].s = strdup("(unattributed overhead)"))) s = tm_errf(err, TM_ERR_NOMEM, "out of memory");
+        } else if (!strcmp(c, "requests") || strstr(c, "_tokens")) {
+            row[i] = (tm_queue_cell){.type = TM_CELL_INT, .i = 0};
+        } else if (!strcmp(c, "gpu_seconds") || !strcmp(c, "wasted_gpu_seconds") || !strcmp(c, "wasted_usd")) {
+            row[i] = real_cell(0.0);
+        } else if (!strcmp(c, "cost_usd") || !strcmp(c, "overhead_usd")) {
+            row[i] = real_cell(oh_usd);
+        } else if (!strcmp(c, "overhead_seconds")) {
+            row[i] = real_cell(oh_s);
+        } else if ((!strcmp(c, "tokens_per_usd") || !strcmp(c, "wasted_share")) && oh_usd != 0.0) {
+            row[i] = real_cell(0.0);
+        } /* else NULL: name, model, kwh, $ per 1M tokens */
+    }
     return s;
 }
 
 tm_status tm_queue_cost_report(tm_queue_cost *qc, tm_queue_cost_by by, int64_t since, int include_overhead,
                                tm_queue_table *out, tm_err *err)
 {
-    const char *sql = by == TM_COST_BY_JOB ? SQL_BY_JOB
-                    : by == TM_COST_BY_DAY ? SQL_BY_DAY
-                    : by == TM_COST_BY_MODEL ? SQL_BY_MODEL
+    int oh = include_overhead && by != TM_COST_BY_WORKER;
+    const char *sql = by == TM_COST_BY_JOB ? (oh ? SQL_BY_JOB_OH : SQL_BY_JOB)
+                    : by == TM_COST_BY_DAY ? (oh ? SQL_BY_DAY_OH : SQL_BY_DAY)
+                    : by == TM_COST_BY_MODEL ? (oh ? SQL_BY_MODEL_OH : SQL_BY_MODEL)
                     : by == TM_COST_BY_WORKER ? SQL_BY_WORKER : NULL;
     if (!sql) return tm_errf(err, TM_ERR_USAGE, "report: unknown grouping");
     if (since < 0) since = 0;
     tm_status s = run_query(qc, sql, since, out, err);
-    if (!s && include_overhead && by != TM_COST_BY_WORKER) {
-        s = append_overhead(qc, since, out, err);
+    if (!s && oh) {
+        s = append_unattributed(qc, since, out, err);
         if (s) tm_queue_table_free(out);
     }
     return s;

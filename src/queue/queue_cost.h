@@ -1,6 +1,6 @@
 /* queue_cost.h — the SQL side of cost accounting: price profiles, a run's cost
  * columns, and the cost report queries (schemas/migrations/0003_cost_views.sql
- * documents the views and their columns).
+ * and 0005_cost_wasted.sql document the views and their columns).
  *
  * Opening migrates the DB through tm_queue_open, then keeps its own connection
  * (WAL, foreign_keys=ON, busy_timeout 10 s); every statement is prepared with
@@ -85,9 +85,30 @@ typedef enum tm_queue_cost_by {
 /* The cost view rows for `by`, restricted to since (unix seconds; 0 = all):
  * job: jobs created since (job_costs, submission order); day: days >= the
  * day of since (daily_costs); model: requests finished since; worker: runs
- * started since. With since 0 the rows equal SELECT * FROM the view.
- * include_overhead adds a last row '(overhead)' with the runs' unattributed
- * seconds and dollars (by worker the overhead is already in each row). */
+ * started since. With since 0 and include_overhead 0 the rows equal SELECT *
+ * FROM the view (columns documented in schemas/queue.sql, 0003 and 0005).
+ *
+ * include_overhead spreads the runs' overhead (run time not attributed to
+ * requests: model load, idle, checkpointing) over the rows. The rule:
+ *   - a run's overhead is overhead_seconds, and overhead_seconds x
+ *     price_usd_per_hour / 3600 dollars (the runs' overhead_usd in worker_costs);
+ *   - it is split over the requests that run stored (requests.run_id), in
+ *     proportion to their gpu_seconds (equally by request when those sum to 0);
+ *     a resumed request's gpu_seconds include its earlier attempts;
+ *   - job / day / model rows add up their requests' shares (by the request's
+ *     job, UTC day of finished_at, model), whatever run or day the run began;
+ *   - runs started since that stored no request keep one last row
+ *     '(unattributed overhead)', present only when there is such a run: 0
+ *     requests, tokens and GPU-seconds, cost_usd = overhead_usd, the other
+ *     columns as the view computes them for that (NULL kwh and $/1M tokens,
+ *     tokens_per_usd and wasted_share 0 when the cost is > 0, else NULL);
+ *   - two columns are appended, overhead_seconds and overhead_usd, and
+ *     cost_usd, usd_per_1m_input/output/total, tokens_per_usd and wasted_share
+ *     include overhead_usd; gpu_seconds and kwh stay the requests' own.
+ * So with since 0, the overhead_seconds / overhead_usd columns sum to the
+ * runs' total overhead (to rounding). By worker the rows are whole-run totals
+ * that already include overhead (the view's overhead_seconds / overhead_usd
+ * columns show it): include_overhead changes nothing there. */
 tm_status tm_queue_cost_report(tm_queue_cost *qc, tm_queue_cost_by by, int64_t since, int include_overhead,
                                tm_queue_table *out, tm_err *err);
 

@@ -3,7 +3,9 @@
 # report`: example profiles present after migration, set/replace/list --json,
 # bad input (exit 64), report on a missing DB (65, nothing created), every
 # --by x --format on a DB with queued jobs (no cost yet: NULL ratios, 0 $),
-# -o FILE, and the HTML page (one file, 3 inline <svg>, no <script>).
+# -o FILE, the HTML page (one file, 3 inline <svg>, no <script>), and, on
+# runs written into the DB by hand, the wasted share and the overhead spread
+# of --include-overhead.
 set -euo pipefail
 : "${TOKENMILL_BIN:?set by ctest}"
 command -v python3 >/dev/null || { echo "skipped: python3 is not installed"; exit 77; }
@@ -55,16 +57,17 @@ for by in job day model worker; do
   done
 done
 expect_rc 0 tm report --db q.db --format csv
-[ "$(head -1 out.txt)" = "job_id,name,model,requests,prompt_tokens,completion_tokens,cached_tokens,total_tokens,gpu_seconds,kwh,cost_usd,usd_per_1m_input,usd_per_1m_output,usd_per_1m_total,tokens_per_usd" ] \
+[ "$(head -1 out.txt)" = "job_id,name,model,requests,prompt_tokens,completion_tokens,cached_tokens,total_tokens,gpu_seconds,kwh,cost_usd,usd_per_1m_input,usd_per_1m_output,usd_per_1m_total,tokens_per_usd,wasted_gpu_seconds,wasted_usd,wasted_share" ] \
   || fail "csv header: $(head -1 out.txt)"
-grep -qx "$A,first,,2,0,0,0,0,0,,0,,,," out.txt || fail "csv row A: $(cat out.txt)"
-grep -qx "$B,second,,2,0,0,0,0,0,,0,,,," out.txt || fail "csv row B: $(cat out.txt)"
+grep -qx "$A,first,,2,0,0,0,0,0,,0,,,,,0,0," out.txt || fail "csv row A: $(cat out.txt)"
+grep -qx "$B,second,,2,0,0,0,0,0,,0,,,,,0,0," out.txt || fail "csv row B: $(cat out.txt)"
 expect_rc 0 tm report --db q.db --format json --include-overhead
 python3 - out.txt "$A" <<'PY' || fail "report json: $(cat out.txt)"
 import json, sys
 rows = json.load(open(sys.argv[1]))
-assert [r["job_id"] for r in rows][0] == sys.argv[2] and rows[-1]["job_id"] == "(overhead)"
+assert [r["job_id"] for r in rows] [0] == sys.argv[2] and len(rows) == 2  # no run: nothing unattributed
 assert rows[0]["usd_per_1m_total"] is None and rows[0]["kwh"] is None and rows[0]["cost_usd"] == 0
+assert rows[0]["overhead_usd"] == 0 and rows[0]["wasted_share"] is None
 PY
 expect_rc 0 tm report --db q.db --since 2000-01-01 --format csv
 [ "$(wc -l < out.txt)" = 3 ] || fail "--since 2000: $(cat out.txt)"
@@ -83,4 +86,65 @@ expect_rc 0 tm report --db q.db --format html -o r.html
 ! grep -q '<script' r.html || fail "html has a script"
 grep -q 'first' r.html || fail "html lacks job name"
 expect_rc 74 tm report --db q.db -o /nonexistent/dir/r.html
+expect_rc 0 tm report --help
+grep -q 'wasted_share' out.txt && grep -q "(unattributed overhead)" out.txt || fail "--help: $(cat out.txt)"
+
+# Two runs written by hand (the worker's part is tested elsewhere): run_a at
+# $1/h completed A's two requests (1 s and 3 s; the second was charged for
+# two attempts, 0.5 s of it recomputed) with 36 s of overhead ($0.01); run_b
+# at $2/h completed nothing, 18 s of overhead ($0.01).
+python3 - q.db "$A" <<'PY' || fail "could not write runs into the DB"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+now = 1795046400
+db.execute("INSERT INTO runs(id, worker_id, started_at, ended_at, requests_done, prompt_tokens, completion_tokens,"
+           " gpu_seconds, cost_usd, price_usd_per_hour, overhead_seconds) VALUES"
+           " ('run_a', NULL, ?, ?, 2, 20, 4, 40.0, 40.0/3600, 1.0, 36.0),"
+           " ('run_b', NULL, ?, ?, 0, 0, 0, 18.0, 36.0/3600, 2.0, 18.0)", (now, now + 40, now + 60, now + 78))
+ids = [r[0] for r in db.execute("SELECT id FROM requests WHERE job_id=? ORDER BY seq", (sys.argv[2],))]
+for i, (g, w) in enumerate([(1.0, 0.0), (3.0, 0.5)]):
+    db.execute("UPDATE requests SET state='done', finished_at=?, prompt_tokens=10, completion_tokens=2, gpu_seconds=?,"
+               " cost_usd=?/3600, wasted_seconds=?, wasted_usd=?/3600, run_id='run_a' WHERE id=?",
+               (now + 40, g, g, w, w, ids[i]))
+db.commit()
+PY
+expect_rc 0 tm report --db q.db --format json
+python3 - out.txt "$A" <<'PY' || fail "wasted share json: $(cat out.txt)"
+import json, sys
+a = json.load(open(sys.argv[1]))[0]
+assert a["job_id"] == sys.argv[2] and abs(a["cost_usd"] - 4 / 3600) < 1e-12, a
+assert a["wasted_gpu_seconds"] == 0.5 and abs(a["wasted_share"] - 0.125) < 1e-12, a
+assert "overhead_usd" not in a
+PY
+expect_rc 0 tm report --db q.db --format json --include-overhead
+python3 - out.txt "$A" "$B" <<'PY' || fail "overhead spread json: $(cat out.txt)"
+import json, sys
+rows = {r["job_id"]: r for r in json.load(open(sys.argv[1]))}
+a, b, u = rows[sys.argv[2]], rows[sys.argv[3]], rows["(unattributed overhead)"]
+assert a["overhead_seconds"] == 36 and abs(a["overhead_usd"] - 0.01) < 1e-12, a
+assert abs(a["cost_usd"] - (4 / 3600 + 0.01)) < 1e-12 and a["gpu_seconds"] == 4, a
+assert abs(a["usd_per_1m_total"] - a["cost_usd"] * 1e6 / 24) < 1e-6, a
+assert abs(a["wasted_share"] - (0.5 / 3600) / a["cost_usd"]) < 1e-12, a
+assert b["overhead_seconds"] == 0 and b["cost_usd"] == 0, b
+assert u["overhead_seconds"] == 18 and abs(u["cost_usd"] - 0.01) < 1e-12 and u["requests"] == 0, u
+assert abs(sum(r["overhead_seconds"] for r in rows.values()) - 54) < 1e-9
+PY
+for by in day model; do
+  expect_rc 0 tm report --db q.db --by $by --format csv --include-overhead
+  [ "$(tail -1 out.txt)" = "(unattributed overhead),0,0,0,0,0,,0.01,,,,0,0,0,0,18,0.01" ] || fail "--by $by: $(cat out.txt)"
+done
+expect_rc 0 tm report --db q.db --by worker --format json --include-overhead
+python3 - out.txt <<'PY' || fail "worker json: $(cat out.txt)"
+import json, sys
+w = json.load(open(sys.argv[1]))[0]
+assert w["worker"] == "(unknown)" and w["runs"] == 2 and w["overhead_seconds"] == 54, w
+assert w["wasted_gpu_seconds"] == 0.5 and abs(w["wasted_share"] - (0.5 / 3600) / (76 / 3600)) < 1e-12, w
+PY
+expect_rc 0 tm report --db q.db --include-overhead
+head -1 out.txt | grep -q 'include run overhead' || fail "table note: $(head -2 out.txt)"
+grep -q '^(unattributed overhead)' out.txt || fail "table: $(cat out.txt)"
+expect_rc 0 tm report --db q.db --format html --include-overhead -o o.html
+grep -q 'wasted (recompute)' o.html && grep -q 'run overhead' o.html && grep -q '<th>wasted_share</th>' o.html \
+  || fail "html lacks the wasted/overhead parts"
+[ "$(grep -o '<svg' o.html | wc -l)" = 3 ] || fail "want 3 <svg in o.html"
 echo "cost_report: ok"
