@@ -259,10 +259,11 @@ json_t *tm_output_cost_json(const tm_queue_job *j)
 {
     int has = j->has_cost;
     int64_t all = j->prompt_tokens + j->completion_tokens;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:o}", "job_id", j->id,
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:o}", "job_id", j->id,
                      "requests", (json_int_t)j->total, "prompt_tokens", (json_int_t)j->prompt_tokens,
                      "completion_tokens", (json_int_t)j->completion_tokens, "cached_tokens",
-                     (json_int_t)j->cached_tokens, "gpu_seconds", j->gpu_seconds, "kwh", j->energy_joules / 3.6e6,
+                     (json_int_t)j->cached_tokens, "gpu_seconds", j->gpu_seconds,
+                     "kwh", j->has_energy ? json_real(j->energy_joules / 3.6e6) : json_null(), /* unknown is not 0 */
                      "cost_usd", has ? json_real(j->cost_usd) : json_null(), "usd_per_1m_input",
                      per_million(j->cost_usd, j->prompt_tokens, has), "usd_per_1m_output",
                      per_million(j->cost_usd, j->completion_tokens, has), "usd_per_1m_total",

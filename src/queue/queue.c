@@ -1194,8 +1194,8 @@ static tm_status job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *j
     if (s) return s;
 
     if ((s = prep(q, "SELECT SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(gpu_seconds), "
-                     "SUM(energy_joules), SUM(cost_usd), COUNT(cost_usd), SUM(wasted_seconds), SUM(wasted_usd) "
-                     "FROM requests "
+                     "SUM(energy_joules), SUM(cost_usd), COUNT(cost_usd), SUM(wasted_seconds), SUM(wasted_usd), "
+                     "COUNT(energy_joules) FROM requests "
                      "WHERE job_id=?1 AND state IN ('done','failed')",
                   &st, err)))
         return s;
@@ -1210,6 +1210,7 @@ static tm_status job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *j
         j->has_cost = sqlite3_column_int64(st, 6) > 0;
         j->wasted_seconds = sqlite3_column_double(st, 7);
         j->wasted_usd = sqlite3_column_double(st, 8);
+        j->has_energy = sqlite3_column_int64(st, 9) > 0;
     } else {
         s = sql_fail(q, err, "sum tokens");
     }

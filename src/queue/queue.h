@@ -185,6 +185,7 @@ typedef struct tm_queue_job {
     double gpu_seconds, energy_joules, cost_usd;
     double wasted_seconds, wasted_usd; /* recompute share of gpu_seconds / cost_usd (0 when none recorded) */
     int has_cost; /* some request has a cost recorded */
+    int has_energy; /* some request has energy measured (NVML); else energy is unknown, not 0 */
 } tm_queue_job;
 
 void tm_queue_job_clear(tm_queue_job *j);
