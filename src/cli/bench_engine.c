@@ -8,7 +8,10 @@
  * CUDA only: weights filled on the device). Steps are split into those with
  * prefill tokens and pure decodes (wall time = forward + host sampling), and
  * the run is compared with its roofline (bench.h) at the device's HBM
- * bandwidth and bf16 peak.
+ * bandwidth and bf16 peak. --quant quantizes the weights at load (synthetic
+ * models too) and --kv-dtype picks the KV cache type; the roofline then
+ * counts the quantized projection bytes, fp8 K/V (+ one float scale per head
+ * and token) and, for fp8 weights, the dense fp8 peak.
  */
 #include <getopt.h>
 #include <math.h>
@@ -21,6 +24,7 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "model/model.h"
+#include "quant/quant.h"
 #include "util/timeutil.h"
 #ifdef TOKENMILL_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
@@ -28,6 +32,7 @@
 
 #define BENCH_BLOCK 16
 #define BENCH_PEAK_BF16 989e12 /* H100/H200 SXM dense bf16 flop/s */
+#define BENCH_PEAK_FP8 1979e12 /* H100/H200 SXM dense fp8 flop/s */
 
 double tm_bench_roofline(const tm_bench_roofline_model *rm, const tm_bench_roofline_step *steps, size_t n,
                          tm_bench_roofline_sum *sum)
@@ -50,17 +55,22 @@ double tm_bench_roofline(const tm_bench_roofline_model *rm, const tm_bench_roofl
     return t;
 }
 
-/* The roofline constants of a model (bandwidth / peak filled by the caller). */
-static void roofline_model_of(const tm_model_config *c, tm_bench_roofline_model *rm)
+/* The roofline constants of a model (bandwidth / peak filled by the caller):
+ * bf16 matrices unless the projections are quantized (then their canonical
+ * bytes, quant.h), bf16 K/V or fp8 K/V with a float scale per head. */
+static void roofline_model_of(const tm_model *m, tm_kv_dtype kvd, tm_bench_roofline_model *rm)
 {
+    const tm_model_config *c = tm_model_config_of(m);
     double H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size, L = c->n_layers;
     double Q = (double)c->n_heads * c->head_dim, KV = (double)c->n_kv_heads * c->head_dim;
     double vec = L * (2 * H + (c->attention_bias ? Q + 2 * KV : 0) + (c->qk_norm ? 2.0 * c->head_dim : 0)) + H;
     memset(rm, 0, sizeof *rm);
     rm->layer_params = L * (H * (Q + 2 * KV) + Q * H + 3 * H * I);
     rm->lm_head_params = V * H;
-    rm->weight_bytes = 2 * (rm->layer_params + rm->lm_head_params) + 4 * vec; /* bf16 matrices, fp32 vectors */
-    rm->kv_bytes_per_token = 2.0 * L * KV * 2;                                 /* K and V, bf16 */
+    double proj = tm_model_is_quantized(m) ? (double)tm_model_projection_bytes(m) : 2 * rm->layer_params;
+    rm->weight_bytes = proj + 2 * rm->lm_head_params + 4 * vec; /* bf16 or quantized matrices, fp32 vectors */
+    rm->kv_bytes_per_token = kvd == TM_KV_FP8 ? 2.0 * L * (KV + 4.0 * c->n_kv_heads) /* K and V, fp8 + scales */
+                                              : 2.0 * L * KV * 2;                    /* K and V, bf16 */
     rm->attn_flops_per_ctx = 4.0 * L * (double)c->n_heads * c->head_dim;
 }
 
@@ -82,6 +92,7 @@ typedef struct bench_run {
     const tm_backend_ops *ops;
     const tm_model *m;
     int I, O, max_seqs, max_batch_tokens, threads;
+    tm_kv_dtype kv_dtype;
     int32_t n_blocks;
     const tm_bench_roofline_model *rm; /* NULL: no roofline */
 } bench_run;
@@ -106,7 +117,8 @@ static tm_status run_batch(const bench_run *br, const int32_t *prompts, int R, b
 {
     tm_engine_config cfg = {.block_size = BENCH_BLOCK, .n_blocks = br->n_blocks,
                             .max_batch_tokens = br->max_batch_tokens, .max_seqs = br->max_seqs,
-                            .max_requests = R + 1, .max_context = br->I + br->O + 1, .n_threads = br->threads};
+                            .max_requests = R + 1, .max_context = br->I + br->O + 1, .n_threads = br->threads,
+                            .kv_dtype = br->kv_dtype};
     int32_t *gen = calloc((size_t)R, sizeof *gen); /* tokens generated per request (decode vs first token) */
     int32_t vocab = tm_model_config_of(br->m)->vocab_size;
     uint8_t *seen = calloc((size_t)vocab, 1);
@@ -191,7 +203,8 @@ static void usage(FILE *f)
             "usage: tokenmill bench engine (--model DIR | --synthetic NAME) [--requests R] [--input-len I]\n"
             "                              [--output-len O] [--max-seqs N] [--max-batch-tokens T] [--threads N]\n"
             "                              [--device D] [--only-batched] [--gpu-memory-utilization F]\n"
-            "                              [--kv-memory SIZE] [--hbm-bandwidth B/s] [--peak-flops F/s]\n\n"
+            "                              [--kv-memory SIZE] [--hbm-bandwidth B/s] [--peak-flops F/s]\n"
+            "                              [--quant Q] [--kv-dtype D]\n\n"
             "Runs R random-prompt requests (I prompt tokens, O generated, greedy, ignore_eos) through the\n"
             "batching engine, then (unless --only-batched) the same requests one at a time, and prints both,\n"
             "the step times (prefill-containing vs pure decode) and the roofline of the run.\n\n"
@@ -201,8 +214,10 @@ static void usage(FILE *f)
             "  --gpu-memory-utilization F  CUDA: share of device memory for weights + KV + scratch (0.90)\n"
             "  --kv-memory SIZE   KV pool size (e.g. 2G) instead of the automatic one\n"
             "  --hbm-bandwidth    bytes/s for the roofline (default by device name: H200 4.8e12, H100 3.35e12)\n"
-            "  --peak-flops       flop/s for the roofline (default 989e12, dense bf16)\n",
-            tm_model_synthetic_names());
+            "  --peak-flops       flop/s for the roofline (default 989e12 dense bf16; 1979e12 dense fp8 with --quant fp8)\n"
+            "  --quant Q          quantize the weights at load: %s (default none)\n"
+            "  --kv-dtype D       KV cache element type: %s (default auto)\n",
+            tm_model_synthetic_names(), TM_QUANT_SCHEME_NAMES, TM_KV_DTYPE_NAMES);
 }
 
 static tm_status parse_double(const char *opt, const char *v, double lo, double hi, double *out, tm_err *err)
@@ -238,11 +253,15 @@ int tm_bench_engine(int argc, char **argv)
         {"device", required_argument, 0, 'd'},     {"only-batched", no_argument, 0, 'B'},
         {"gpu-memory-utilization", required_argument, 0, 'u'}, {"kv-memory", required_argument, 0, 'K'},
         {"hbm-bandwidth", required_argument, 0, 'W'}, {"peak-flops", required_argument, 0, 'F'},
+        {"quant", required_argument, 0, 'Q'},      {"kv-dtype", required_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     const char *model_dir = NULL, *synth = NULL, *device = "auto";
     long long R = 32, I = 64, O = 32, S = 32, T = 2048, J = 0;
-    double util = 0.90, kv_mem = 0, bw = 0, peak = BENCH_PEAK_BF16;
+    double util = 0.90, kv_mem = 0, bw = 0, peak = 0;
     int only_batched = 0;
+    const char *quant = "none";
+    tm_quant_scheme qs = TM_QS_NONE;
+    tm_kv_dtype kv_dtype = TM_KV_AUTO;
     tm_err err;
     tm_cli_getopt_reset();
     int c;
@@ -263,6 +282,8 @@ int tm_bench_engine(int argc, char **argv)
         case 'K': { int64_t kb = 0; st = tm_cli_parse_size("--kv-memory", optarg, &kb, &err); kv_mem = (double)kb; } break;
         case 'W': st = parse_double("--hbm-bandwidth", optarg, 1e6, 1e16, &bw, &err); break;
         case 'F': st = parse_double("--peak-flops", optarg, 1e6, 1e18, &peak, &err); break;
+        case 'Q': if (!(st = tm_quant_scheme_parse(optarg, &qs, &err))) quant = optarg; break;
+        case 'V': st = tm_kv_dtype_parse(optarg, &kv_dtype, &err); break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("bench engine", "unknown option");
         }
@@ -282,7 +303,9 @@ int tm_bench_engine(int argc, char **argv)
     if (st) return tm_cli_fail("bench engine", st, &err);
     tm_model *m = NULL;
     st = synth ? tm_model_synthetic(synth, &m, &err) : tm_model_load(model_dir, &m, &err);
+    if (!st && (st = tm_model_quantize(m, quant, &err))) tm_model_destroy(m);
     if (st) return tm_cli_fail("bench engine", st, &err);
+    if (peak <= 0) peak = tm_model_config_of(m)->quant.act_fp8 ? BENCH_PEAK_FP8 : BENCH_PEAK_BF16;
     const tm_model_config *mc = tm_model_config_of(m);
     if (I + O + 1 > mc->max_position_embeddings) {
         tm_model_destroy(m);
@@ -293,7 +316,7 @@ int tm_bench_engine(int argc, char **argv)
 
     /* roofline constants; bandwidth by device name unless given */
     tm_bench_roofline_model rm;
-    roofline_model_of(mc, &rm);
+    roofline_model_of(m, kv_dtype, &rm);
     char devname[256] = "";
     const char *bw_src = "--hbm-bandwidth";
     size_t dev_free = 0, dev_total = 0;
@@ -359,11 +382,14 @@ int tm_bench_engine(int argc, char **argv)
            tm_model_dir(m), (double)tm_model_n_params(m), rm.weight_bytes * 1e-9, ops->name, devname[0] ? " (" : "",
            devname, devname[0] ? ")" : "", (long long)n_blocks, BENCH_BLOCK,
            (double)n_blocks * (double)blk_bytes / 1073741824.0, kv_src);
+    char qd[128];
+    tm_quant_config_describe(&mc->quant, qd, sizeof qd);
+    printf("weights: %s | KV cache: %s | roofline peak %.4g flop/s\n", qd, tm_kv_dtype_name(kv_dtype), peak);
     fflush(stdout);
 
     bench_result batched = {0}, alone = {0};
     bench_run br = {.ops = ops, .m = m, .I = (int)I, .O = (int)O, .max_seqs = (int)S, .max_batch_tokens = (int)T,
-                    .threads = (int)J, .n_blocks = (int32_t)n_blocks, .rm = bw > 0 ? &rm : NULL};
+                    .threads = (int)J, .kv_dtype = kv_dtype, .n_blocks = (int32_t)n_blocks, .rm = bw > 0 ? &rm : NULL};
     st = run_batch(&br, prompts, (int)R, &batched, &err);
     bench_run b1 = br;
     b1.max_seqs = 1;

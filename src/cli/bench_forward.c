@@ -6,6 +6,7 @@
  * after that prompt), and decode tokens/s of --batch sequences stepping
  * together (each with a --tokens prompt). Each phase runs --reps times after
  * one warm-up; the best and the mean are printed, with the exact command.
+ * --quant quantizes the weights at load, --kv-dtype picks the KV cache type.
  */
 #include <getopt.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include "cli/bench.h"
 #include "cli/cli.h"
 #include "model/model.h"
+#include "quant/quant.h"
 #include "util/timeutil.h"
 
 #define BF_BS 16
@@ -26,14 +28,17 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tokenmill bench forward --model DIR [--tokens N] [--batch B] [--steps S] [--reps R]\n"
-            "                               [--threads T] [--device D] [--blas]\n"
+            "                               [--threads T] [--device D] [--blas] [--quant Q] [--kv-dtype D]\n"
             "\n"
             "  --tokens N   prompt length for prefill and the decode context (default 512)\n"
             "  --batch B    sequences decoding together in the batched phase (default 8)\n"
             "  --steps S    decode steps per measurement (default 32)\n"
             "  --reps R     measured repetitions after one warm-up (default 3)\n"
             "  --threads T  CPU threads (default 0 = all cores)\n"
-            "  --blas       project with cblas_sgemm (faster prefill, not batch invariant)\n");
+            "  --blas       project with cblas_sgemm (faster prefill, not batch invariant)\n"
+            "  --quant Q    quantize the weights at load: %s (default none)\n"
+            "  --kv-dtype D KV cache element type: %s (default auto)\n",
+            TM_QUANT_SCHEME_NAMES, TM_KV_DTYPE_NAMES);
 }
 
 typedef struct bench {
@@ -81,15 +86,18 @@ static tm_status decode(bench *b, int32_t n_seqs, tm_err *err)
 
 int tm_bench_forward(int argc, char **argv)
 {
-    enum { O_TOKENS = 256, O_BATCH, O_STEPS, O_REPS, O_THREADS, O_DEVICE, O_BLAS };
+    enum { O_TOKENS = 256, O_BATCH, O_STEPS, O_REPS, O_THREADS, O_DEVICE, O_BLAS, O_QUANT, O_KV };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},  {"tokens", required_argument, NULL, O_TOKENS},
         {"batch", required_argument, NULL, O_BATCH}, {"steps", required_argument, NULL, O_STEPS},
         {"reps", required_argument, NULL, O_REPS}, {"threads", required_argument, NULL, O_THREADS},
         {"device", required_argument, NULL, O_DEVICE}, {"blas", no_argument, NULL, O_BLAS},
+        {"quant", required_argument, NULL, O_QUANT}, {"kv-dtype", required_argument, NULL, O_KV},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    const char *model = NULL, *device = "auto";
+    const char *model = NULL, *device = "auto", *quant = "none";
+    tm_kv_dtype kv_dtype = TM_KV_AUTO;
+    tm_quant_scheme qs;
     long long n_tokens = 512, batch = 8, steps = 32, reps = 3, threads = 0, v;
     int blas = 0;
     tm_err err = {{0}};
@@ -106,6 +114,8 @@ int tm_bench_forward(int argc, char **argv)
         case O_THREADS: if (!(s = tm_cli_parse_long("--threads", optarg, 0, 256, &v, &err))) threads = v; break;
         case O_DEVICE: device = optarg; break;
         case O_BLAS: blas = 1; break;
+        case O_QUANT: if (!(s = tm_quant_scheme_parse(optarg, &qs, &err))) quant = optarg; break;
+        case O_KV: s = tm_kv_dtype_parse(optarg, &kv_dtype, &err); break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("bench forward", "bad option");
         }
@@ -121,6 +131,10 @@ int tm_bench_forward(int argc, char **argv)
     int rc = 0;
     if ((s = tm_backend_select(device, &b.ops, &err))) return tm_cli_fail("bench forward", s, &err);
     if ((s = tm_model_load(model, &m, &err))) return tm_cli_fail("bench forward", s, &err);
+    if ((s = tm_model_quantize(m, quant, &err))) {
+        tm_model_destroy(m);
+        return tm_cli_fail("bench forward", s, &err);
+    }
     const tm_model_config *cfg = tm_model_config_of(m);
     b.V = cfg->vocab_size;
     b.n_tokens = (int32_t)n_tokens;
@@ -142,7 +156,8 @@ int tm_bench_forward(int argc, char **argv)
     }
     for (int32_t i = 0; i < n_blocks; i++) b.tables[i] = i;
     tm_backend_opts bo = {.n_blocks = n_blocks, .block_size = BF_BS, .max_batch_tokens = max_tok,
-                          .max_seqs = b.batch, .n_threads = (int)threads, .flags = blas ? TM_BACKEND_BLAS_GEMM : 0};
+                          .max_seqs = b.batch, .n_threads = (int)threads, .flags = blas ? TM_BACKEND_BLAS_GEMM : 0,
+                          .kv_dtype = kv_dtype};
     uint64_t t0 = tm_now_mono_ns();
     if ((s = b.ops->create(m, &bo, &b.be, &err))) goto fail;
     double create_s = (double)(tm_now_mono_ns() - t0) / 1e9;
@@ -151,6 +166,10 @@ int tm_bench_forward(int argc, char **argv)
     printf("model %s (%s, hidden %d, layers %d, heads %d/%d, vocab %d), backend %s%s, --threads %lld (%ld cores online)\n",
            model, cfg->model_type, cfg->hidden_size, cfg->n_layers, cfg->n_heads, cfg->n_kv_heads, cfg->vocab_size,
            b.ops->name, blas ? " (cblas_sgemm GEMMs)" : "", threads, ncores);
+    char qd[128];
+    tm_quant_config_describe(&cfg->quant, qd, sizeof qd);
+    printf("weights: %s, projections %.4g MB; KV cache: %s\n", qd, (double)tm_model_projection_bytes(m) * 1e-6,
+           tm_kv_dtype_name(kv_dtype));
     printf("create (weights -> fp32, KV pool %d blocks): %.3f s\n", n_blocks, create_s);
 
     /* phase 1: prefill of one sequence; phase 2: decode 1 sequence; phase 3: decode batch */
@@ -182,8 +201,9 @@ int tm_bench_forward(int argc, char **argv)
         printf("%-16s %-36s best %10.1f tok/s   mean %10.1f tok/s\n", names[ph], what, best[ph],
                sum[ph] / (double)reps);
     }
-    printf("command: tokenmill bench forward --model %s --tokens %d --batch %d --steps %d --reps %lld --threads %lld%s\n",
-           model, b.n_tokens, b.batch, b.steps, reps, threads, blas ? " --blas" : "");
+    printf("command: tokenmill bench forward --model %s --tokens %d --batch %d --steps %d --reps %lld --threads %lld%s"
+           " --quant %s --kv-dtype %s\n",
+           model, b.n_tokens, b.batch, b.steps, reps, threads, blas ? " --blas" : "", quant, tm_kv_dtype_name(kv_dtype));
     goto done;
 fail:
     rc = tm_cli_fail("bench forward", s, &err);

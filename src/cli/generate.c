@@ -2,9 +2,11 @@
  *
  * For inspection and end-to-end checks, not throughput: one sequence, the
  * backend driven directly (chunked prefill, then one token per step over a
- * paged KV cache), the engine's sampler (greedy unless --temperature). The
- * prompt: token ids, text (BOS per the tokenizer, as a completions request),
- * or one user chat message through the chat template. --json prints
+ * paged KV cache), the engine's sampler (greedy unless --temperature);
+ * --quant quantizes the weights at load and --kv-dtype picks the KV cache
+ * element type (quant/quant.h). The prompt: token ids, text (BOS per the
+ * tokenizer, as a completions request), or one user chat message through
+ * the chat template. --json prints
  *   {"prompt_ids", "ids", "text" (null without tokenizer), "finish_reason",
  *    "last_logits" (final prompt position; only with --logits last)}
  */
@@ -22,6 +24,7 @@
 #include "cli/cli.h"
 #include "engine/sampler.h"
 #include "model/model.h"
+#include "quant/quant.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
 #include "util/buf.h"
@@ -46,12 +49,14 @@ static void usage(FILE *f)
             "  --ignore-eos         do not stop at EOS\n"
             "  --device D           auto | cpu | cuda (default auto = cpu for now)\n"
             "  --threads N          CPU threads (default 0 = all cores)\n"
+            "  --quant Q            quantize the weights at load: %s (default none)\n"
+            "  --kv-dtype D         KV cache element type: %s (default auto)\n"
             "  --temperature T      0 (default) = greedy\n"
             "  --top-p P, --top-k K, --seed S   sampling (see the sampler's pipeline)\n"
             "  --logits last        with --json: also print the logits of the final prompt position\n"
             "  --json               print one JSON object instead of text\n"
             "  --help\n",
-            tm_chat_template_names());
+            tm_chat_template_names(), TM_QUANT_SCHEME_NAMES, TM_KV_DTYPE_NAMES);
 }
 
 static tm_status parse_ids(const char *s, int32_t **out, size_t *n, tm_err *err)
@@ -105,7 +110,8 @@ static tm_status parse_float(const char *opt, const char *val, float lo, float h
 }
 
 typedef struct gen_opts {
-    const char *model, *ids, *prompt, *chat, *tmpl, *device;
+    const char *model, *ids, *prompt, *chat, *tmpl, *device, *quant;
+    tm_kv_dtype kv_dtype;
     long long max_tokens;
     int ignore_eos, json, logits_last, n_threads;
     tm_sampling_params sp;
@@ -190,6 +196,7 @@ static int generate(const gen_opts *o)
     int rc = 0;
 
     if ((s = tm_model_load(o->model, &m, &err))) goto fail;
+    if ((s = tm_model_quantize(m, o->quant, &err))) goto fail;
     const tm_model_config *cfg = tm_model_config_of(m);
     char tpath[4096];
     struct stat st;
@@ -217,7 +224,7 @@ static int generate(const gen_opts *o)
     g.n_blocks = (int32_t)((total + GEN_BLOCK_SIZE - 1) / GEN_BLOCK_SIZE);
     tm_backend_opts bo = {.n_blocks = g.n_blocks, .block_size = GEN_BLOCK_SIZE,
                           .max_batch_tokens = n_prompt < GEN_MAX_CHUNK ? (int32_t)n_prompt : GEN_MAX_CHUNK,
-                          .max_seqs = 1, .n_threads = o->n_threads};
+                          .max_seqs = 1, .n_threads = o->n_threads, .kv_dtype = o->kv_dtype};
     g.table = malloc(sizeof(int32_t) * g.n_blocks);
     all = malloc(sizeof(int32_t) * (size_t)total);
     logits = malloc(sizeof(float) * cfg->vocab_size);
@@ -322,7 +329,7 @@ done:
 int tm_cmd_generate(int argc, char **argv)
 {
     enum { O_IDS = 256, O_PROMPT, O_CHAT, O_TMPL, O_DEVICE, O_THREADS, O_TEMP, O_TOPP, O_TOPK, O_SEED, O_LOGITS,
-           O_JSON, O_IGNORE_EOS, O_DB };
+           O_JSON, O_IGNORE_EOS, O_DB, O_QUANT, O_KV };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},      {"ids", required_argument, NULL, O_IDS},
         {"prompt", required_argument, NULL, O_PROMPT}, {"chat", required_argument, NULL, O_CHAT},
@@ -332,9 +339,10 @@ int tm_cmd_generate(int argc, char **argv)
         {"top-k", required_argument, NULL, O_TOPK},   {"seed", required_argument, NULL, O_SEED},
         {"logits", required_argument, NULL, O_LOGITS}, {"json", no_argument, NULL, O_JSON},
         {"ignore-eos", no_argument, NULL, O_IGNORE_EOS}, {"db", required_argument, NULL, O_DB},
+        {"quant", required_argument, NULL, O_QUANT},  {"kv-dtype", required_argument, NULL, O_KV},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
-    gen_opts o = {.device = "auto", .max_tokens = 16};
+    gen_opts o = {.device = "auto", .max_tokens = 16, .quant = "none"};
     tm_sampling_params_default(&o.sp);
     o.sp.temperature = 0.0f; /* greedy unless asked */
     o.sp.seed = tm_sampler_seed_from("generate", NULL);
@@ -375,6 +383,12 @@ int tm_cmd_generate(int argc, char **argv)
         case O_JSON: o.json = 1; break;
         case O_IGNORE_EOS: o.ignore_eos = 1; break;
         case O_DB: break;
+        case O_QUANT: {
+            tm_quant_scheme qs;
+            if (!(s = tm_quant_scheme_parse(optarg, &qs, &err))) o.quant = optarg;
+            break;
+        }
+        case O_KV: s = tm_kv_dtype_parse(optarg, &o.kv_dtype, &err); break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("generate", "bad option");
         }

@@ -119,7 +119,7 @@ tm_status tm_engine_create(const tm_backend_ops *ops, const tm_model *m, const t
     }
     tm_backend_opts bo = {.n_blocks = cfg->n_blocks, .block_size = cfg->block_size,
                           .max_batch_tokens = cfg->max_batch_tokens, .max_seqs = cfg->max_seqs,
-                          .n_threads = cfg->n_threads};
+                          .n_threads = cfg->n_threads, .kv_dtype = cfg->kv_dtype};
     if ((st = ops->create(m, &bo, &e->backend, err))) goto fail;
     *out = e;
     return TM_OK;

@@ -36,6 +36,7 @@ typedef struct tm_engine_config {
     int32_t max_requests;      /* requests alive at once (claimed window) */
     int32_t max_context;       /* prompt + output cap (<= max_position_embeddings) */
     int n_threads;             /* backend threads (0 = all cores) */
+    tm_kv_dtype kv_dtype;      /* KV cache element type (quant.h; 0 = backend's own) */
 } tm_engine_config;
 
 /* A request as the engine sees it. */

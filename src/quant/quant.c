@@ -173,7 +173,7 @@ void tm_quant_config_describe(const tm_quant_config *qc, char *out, size_t outsz
         break;
     case TM_QM_RTN:
         snprintf(out, outsz, "%s (round-to-nearest at load%s)", tm_quant_scheme_name(qc->scheme),
-                 qc->scheme == TM_QS_FP8 ? ", per-channel, W8A8" : ", group 128");
+                 qc->scheme == TM_QS_FP8 ? ", per-channel, W8A8" : ", groups of <= 128");
         break;
     default: snprintf(out, outsz, "?"); break;
     }
