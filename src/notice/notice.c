@@ -57,6 +57,9 @@ struct tm_notice {
     int have_token;
     double token_time;
     int failing;         /* a failure was logged; cleared by the next good answer */
+    double last_clear;   /* when a poll last said "no notice" (have_clear) */
+    int have_clear;
+    double since;        /* this poll's earliest start of a notice: last_clear, or now */
     char body[TM_NOTICE_MAX_BODY + 1];
     size_t body_len;
     int body_overflow;
@@ -122,7 +125,7 @@ int tm_notice_parse_iso8601(const char *s, size_t len, double *unix_time)
     return 1;
 }
 
-static body_class classify_json(const char *b, size_t len, double now, double *deadline)
+static body_class classify_json(const char *b, size_t len, double since, double *deadline)
 {
     json_error_t jerr;
     json_t *root = json_loadb(b, len, 0, &jerr);
@@ -135,7 +138,7 @@ static body_class classify_json(const char *b, size_t len, double now, double *d
         if (json_is_string(t) && tm_notice_parse_iso8601(json_string_value(t), json_string_length(t), &when))
             *deadline = when;
         else
-            *deadline = now + TM_NOTICE_AWS_LEAD;
+            *deadline = since + TM_NOTICE_AWS_LEAD;
         r = B_NOTICE;
     }
     json_decref(root);
@@ -164,7 +167,10 @@ static body_class classify_number(const char *b, size_t len, double now, double 
     return B_NOTICE;
 }
 
-static body_class classify(const char *b, size_t len, double now, double *deadline)
+/* now: the time of the answer (seconds left count from it); since: the
+ * earliest time the notice may have appeared (leads of "TRUE", of an AWS
+ * action without a time, count from it). */
+static body_class classify(const char *b, size_t len, double now, double since, double *deadline)
 {
     if (!b) return B_EMPTY;
     if (len > TM_NOTICE_MAX_BODY) return B_GARBAGE; /* never read whole by the poller */
@@ -173,18 +179,18 @@ static body_class classify(const char *b, size_t len, double now, double *deadli
     if (len == 0) return B_EMPTY;
     if (memchr(b, 0, len)) return B_GARBAGE; /* text answers only */
     if (len == 4 && strncasecmp(b, "TRUE", 4) == 0) {
-        *deadline = now + TM_NOTICE_DEFAULT_LEAD;
+        *deadline = since + TM_NOTICE_DEFAULT_LEAD;
         return B_NOTICE;
     }
     if (len == 5 && strncasecmp(b, "FALSE", 5) == 0) return B_NO;
-    if (b[0] == '{') return classify_json(b, len, now, deadline);
+    if (b[0] == '{') return classify_json(b, len, since, deadline);
     return classify_number(b, len, now, deadline);
 }
 
 int tm_notice_parse_body(const char *body, size_t len, double now, double *deadline)
 {
     double d;
-    if (classify(body, len, now, &d) != B_NOTICE) return 0;
+    if (classify(body, len, now, now, &d) != B_NOTICE) return 0;
     *deadline = d;
     return 1;
 }
@@ -264,13 +270,14 @@ static int http(tm_notice *n, const char *method, const char *url, struct curl_s
     return 0;
 }
 
-/* Handle a 200 / 404 / other answer of a notice endpoint. 1 with *deadline on a notice. */
+/* Handle a 200 / 404 / other answer of a notice endpoint: 1 with *deadline
+ * on a notice, 0 on a clear "no notice", -1 when the answer says nothing. */
 static int answer(tm_notice *n, const char *url, long code, double now, double *deadline)
 {
     if (code == 404) { n->failing = 0; return 0; }
-    if (code != 200) { log_failure(n, "GET %s: HTTP %ld", url, code); return 0; }
-    body_class b = classify(n->body, n->body_len, now, deadline);
-    if (b == B_GARBAGE) { log_failure(n, "GET %s: unrecognised answer (%zu bytes)", url, n->body_len); return 0; }
+    if (code != 200) { log_failure(n, "GET %s: HTTP %ld", url, code); return -1; }
+    body_class b = classify(n->body, n->body_len, now, n->since, deadline);
+    if (b == B_GARBAGE) { log_failure(n, "GET %s: unrecognised answer (%zu bytes)", url, n->body_len); return -1; }
     n->failing = 0;
     return b == B_NOTICE;
 }
@@ -313,14 +320,14 @@ static int poll_aws(tm_notice *n, double now, double *deadline)
         long code = 0;
         int rc = http(n, "GET", url, h, &code);
         curl_slist_free_all(h);
-        if (rc != 0) return 0;
+        if (rc != 0) return -1;
         if (code == 401 && n->have_token && attempt == 0) { /* expired token: get a new one */
             n->have_token = 0;
             continue;
         }
         return answer(n, url, code, now, deadline);
     }
-    return 0;
+    return -1;
 }
 
 static int poll_gcp(tm_notice *n, double now, double *deadline)
@@ -331,15 +338,15 @@ static int poll_gcp(tm_notice *n, double now, double *deadline)
     long code = 0;
     int rc = http(n, "GET", url, h, &code);
     curl_slist_free_all(h);
-    if (rc != 0) return 0;
-    if (code == 404) { log_failure(n, "GET %s: HTTP 404 (not a GCE instance?)", url); return 0; }
+    if (rc != 0) return -1;
+    if (code == 404) { log_failure(n, "GET %s: HTTP 404 (not a GCE instance?)", url); return -1; }
     return answer(n, url, code, now, deadline);
 }
 
 static int poll_url(tm_notice *n, double now, double *deadline)
 {
     long code = 0;
-    if (http(n, "GET", n->target, NULL, &code) != 0) return 0;
+    if (http(n, "GET", n->target, NULL, &code) != 0) return -1;
     return answer(n, n->target, code, now, deadline);
 }
 
@@ -352,11 +359,11 @@ static int poll_file(tm_notice *n, double now, double *deadline)
         if (errno == ENOENT || errno == ENOTDIR) { n->failing = 0; return 0; }
         struct stat st;
         if (stat(n->target, &st) == 0) { /* exists, unreadable: still a notice */
-            *deadline = now + TM_NOTICE_DEFAULT_LEAD;
+            *deadline = n->since + TM_NOTICE_DEFAULT_LEAD;
             return 1;
         }
         log_failure(n, "%s: %s", n->target, strerror(errno));
-        return 0;
+        return -1;
     }
     struct stat st;
     size_t got = 0;
@@ -369,10 +376,10 @@ static int poll_file(tm_notice *n, double now, double *deadline)
     }
     close(fd);
     n->failing = 0;
-    switch (classify(n->body, got, now, deadline)) {
+    switch (classify(n->body, got, now, n->since, deadline)) {
     case B_NO: return 0;
     case B_NOTICE: return 1;
-    default: *deadline = now + TM_NOTICE_DEFAULT_LEAD; return 1;
+    default: *deadline = n->since + TM_NOTICE_DEFAULT_LEAD; return 1;
     }
 }
 
@@ -381,14 +388,20 @@ static int poll_file(tm_notice *n, double now, double *deadline)
 static void poll_once(tm_notice *n)
 {
     double now = tm_now_unix_f(), deadline = 0;
-    int seen = 0;
+    /* a notice seen now appeared after the last poll that said "none" */
+    n->since = n->have_clear ? n->last_clear : now;
+    int seen = -1;
     switch (n->kind) {
     case K_AWS: seen = poll_aws(n, now, &deadline); break;
     case K_GCP: seen = poll_gcp(n, now, &deadline); break;
     case K_URL: seen = poll_url(n, now, &deadline); break;
     case K_FILE: seen = poll_file(n, now, &deadline); break;
     }
-    if (!seen) return;
+    if (seen == 0) {
+        n->last_clear = now;
+        n->have_clear = 1;
+    }
+    if (seen != 1) return;
     pthread_mutex_lock(&n->mu);
     if (!n->seen || deadline < n->deadline) n->deadline = deadline;
     n->seen = 1;

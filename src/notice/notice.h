@@ -44,7 +44,9 @@ tm_status tm_notice_start(const char *spec, double period_s, tm_notice **out, tm
 void tm_notice_stop(tm_notice *n); /* joins the thread; NULL is a no-op */
 
 /* Non-blocking. 1 when a notice has been seen: *deadline = unix time the
- * machine goes away (the AWS "time", GCP now+30 s at first sight, ...), and
+ * machine goes away (the AWS "time"; for GCP's TRUE, 30 s after the last
+ * poll that still said FALSE, the earliest the notice can have appeared, or
+ * after the first sight when the very first poll sees it; ...), and
  * kind = "aws" | "gcp" | "url" | "file" (for runs.end_reason 'notice:KIND').
  * 0 otherwise (and for n == NULL). deadline and kind may be NULL. */
 int tm_notice_check(tm_notice *n, double *deadline, const char **kind);

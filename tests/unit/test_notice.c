@@ -6,7 +6,8 @@
  * port 0, one thread): a plain URL that answers 404 then the AWS JSON, AWS
  * IMDSv2 (token PUT, token header on the GET), the IMDSv1 fallback when the
  * PUT fails, GCP's Metadata-Flavor header, and a dead endpoint. Every poller
- * runs with a 0.1 s period and must flip within a couple of polls.
+ * runs with a 0.1 s period and must flip within a couple of polls. A 30 s
+ * lead counts from the last poll that saw no notice.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -267,6 +268,33 @@ static void test_file_mode(void **state)
     rmdir(dir);
 }
 
+/* A "TRUE"-style notice (here an empty file) counts its 30 s from the last
+ * poll that saw nothing, not from when it was first seen: with a 1 s period
+ * the deadline is at most 30 s after the file appeared. */
+static void test_lead_from_last_clear(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tm_notice_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[512];
+    snprintf(path, sizeof path, "%s/preempt", dir);
+    tm_notice *n = NULL;
+    tm_err err;
+    assert_int_equal(tm_notice_start(path, 1.0, &n, &err), TM_OK);
+    sleep_s(0.5); /* the first poll (at once) saw no file */
+    double t_appear = tm_now_unix_f();
+    write_file(path, "");
+    double d = 0;
+    assert_true(wait_notice(n, 3.0, &d, NULL) >= 0);
+    double seen = tm_now_unix_f();
+    assert_true(seen - t_appear > 0.3);     /* seen at the next poll, ~0.5 s later */
+    assert_true(d <= t_appear + 30 + 1e-3); /* not seen + 30 */
+    assert_true(d >= t_appear + 30 - 1.5);
+    tm_notice_stop(n);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ---- a tiny HTTP server -------------------------------------------------------- */
 
 enum { MODE_URL, MODE_AWS, MODE_AWS_V1, MODE_GCP };
@@ -498,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_iso8601),
         cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_file_mode),
+        cmocka_unit_test(test_lead_from_last_clear),
         cmocka_unit_test(test_http_url),
         cmocka_unit_test(test_http_aws_imdsv2),
         cmocka_unit_test(test_http_aws_imdsv1_fallback),
