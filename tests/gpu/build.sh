@@ -19,7 +19,7 @@ if nm "$BUILD/libtmcore.a" 2>/dev/null | grep '__asan_' >/dev/null; then
   CFLAGS="$CFLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
   echo "(ASan+UBSan build: run with ASAN_OPTIONS=protect_shadow_gap=0, run.sh sets it)"
 fi
-for t in test_cuda_kernels test_cuda_backend bench_cuda; do
+for t in test_cuda_kernels test_cuda_fast_kernels test_cuda_backend bench_cuda bench_cuda_fast; do
   [ -f "$SRC/tests/gpu/$t.c" ] || continue
   echo "cc $t"
   # shellcheck disable=SC2086

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # device-check.sh [BUILD_DIR] — every GPU check of a change in one call, on
 # the GPU machine, building nothing: (1) tests/gpu/run.sh (kernel and backend
-# tests vs the CPU reference, compute-sanitizer memcheck, kernel bench);
+# tests vs the CPU reference — the fast tensor-core attention / GPU sampling
+# kernels included, and the backend golden checks again with
+# TOKENMILL_CUDA_FAST=1 —, compute-sanitizer, kernel benches);
 # (2) end to end: the golden llama/qwen jobs through `tokenmill run --device
-# cuda` and `--device cpu`, greedy tokens compared up to the reference's
-# small-margin steps; (3) the demo with --device auto; (4) bench engine on
-# cuda vs cpu. Prints one table at the end. Needs BUILD_DIR (a
-# -DTOKENMILL_CUDA=ON build with tests/gpu/build.sh run), BUILD_DIR/gpu-libs
+# cuda` (default attention, then TOKENMILL_CUDA_FAST=1) and `--device cpu`,
+# greedy tokens compared up to the reference's small-margin steps; (3) the
+# demo with --device auto; (4) bench engine on cuda vs cpu, and the
+# synthetic llama3-8b on cuda with and without TOKENMILL_CUDA_FAST=1.
+# Prints one table at the end. Needs BUILD_DIR (a -DTOKENMILL_CUDA=ON build
+# with tests/gpu/build.sh run), BUILD_DIR/gpu-libs
 # (../shared/tools/pack-runtime-libs) and ./testdata-gpu (copied models).
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,14 +40,17 @@ for i, line in enumerate(open(sys.argv[1])):
             "body": {"prompt": g["prompt_ids"], "max_tokens": 12, "temperature": 0,
                      "ignore_eos": True, "return_token_ids": True}}))
 PY
-  for dev in cuda cpu; do
+  for dev in cuda cuda-fast cpu; do
     db="$T/$m-$dev.db"
     job=$("$BIN" submit "$T/$m.jsonl" --db "$db")
-    "$BIN" run --model "$TOKENMILL_TESTDATA/models/$m" --device "$dev" --db "$db" --quiet --max-batch-tokens 256
+    fast=0; [ "$dev" = cuda-fast ] && fast=1
+    TOKENMILL_CUDA_FAST=$fast "$BIN" run --model "$TOKENMILL_TESTDATA/models/$m" --device "${dev%-fast}" --db "$db" \
+      --quiet --max-batch-tokens 256
     echo "run $m $dev exit $?"
     "$BIN" results "$job" --db "$db" -o "$T/$m-$dev.out"
   done
-  res=$(python3 - "$TOKENMILL_TESTDATA/models/$m/golden.jsonl" "$T/$m-cuda.out" "$T/$m-cpu.out" <<'PY'
+  for dev in cuda cuda-fast; do
+  res=$(python3 - "$TOKENMILL_TESTDATA/models/$m/golden.jsonl" "$T/$m-$dev.out" "$T/$m-cpu.out" <<'PY'
 import json, sys
 gold = [json.loads(l) for l in open(sys.argv[1])]
 def load(p):
@@ -62,7 +69,8 @@ for cid, ids in cp.items():
 print(f"{'ok' if ref_ok == ref_n and len(cu) == len(cp) else 'FAIL'} cuda=ref {ref_ok}/{ref_n} tokens above the bf16 margin bound ({low} seqs cut there); all 12 tokens cuda==cpu in {all_same}/{len(cp)} seqs")
 PY
 )
-  row "run --device cuda: $m" "${res%% *}" "${res#* }"
+  row "run --device $dev: $m" "${res%% *}" "${res#* }"
+  done
 done
 
 # 3. the demo, device auto (must pick cuda)
@@ -75,6 +83,19 @@ for dev in cuda cpu; do
   out=$("$BIN" bench engine --model "$TOKENMILL_TESTDATA/models/mistral-tok-mini" --device "$dev" --requests 64 \
         --input-len 128 --output-len 64 --max-seqs 64 2>&1 | grep -E '^batched \(engine\)')
   row "bench engine mistral-tok-mini $dev" "info" "$(echo "$out" | awk '{print $4" req/s, "$5" in tok/s, "$6" out tok/s"}')"
+done
+
+# 5. full-size synthetic llama3-8b on the GPU, default vs TOKENMILL_CUDA_FAST=1
+#    (prefill-heavy 2048/128 and decode-heavy 128/512)
+for io in "2048 128 64" "128 512 256"; do
+  set -- $io
+  for fast in 0 1; do
+    out=$(TOKENMILL_CUDA_FAST=$fast "$BIN" bench engine --synthetic llama3-8b --device cuda --only-batched \
+          --input-len "$1" --output-len "$2" --requests "$3" 2>&1)
+    echo "$out" | tail -25
+    line=$(echo "$out" | grep -E '^batched \(engine\)' | head -1)
+    row "llama3-8b $1/$2 x$3 fast=$fast" "info" "$(echo "$line" | awk '{print $4" req/s, "$5" in tok/s, "$6" out tok/s"}')"
+  done
 done
 
 echo

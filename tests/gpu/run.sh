@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # run.sh [BUILD_DIR] — runs the GPU tests built by tests/gpu/build.sh (no
-# compiling here): test_cuda_kernels, test_cuda_backend, the kernel test again
-# under compute-sanitizer memcheck when it is on PATH, and bench_cuda if built
-# (informational, never fails the run). Run from the repo root on the GPU
+# compiling here): test_cuda_kernels, test_cuda_fast_kernels (the tensor-core
+# attention and GPU sampling kernels vs the CPU reference), test_cuda_backend
+# twice (default path, then TOKENMILL_CUDA_FAST=1: the same golden checks on
+# the fast attention kernels), the kernel tests again under compute-sanitizer
+# memcheck (and racecheck for the fast kernels) when it is on PATH, and
+# bench_cuda / bench_cuda_fast if built (informational, never fail the run). Run from the repo root on the GPU
 # machine; TOKENMILL_TESTDATA defaults to ./testdata-gpu, then
 # ../shared/testdata. Prints every check, then one summary table; exits 1 if
 # any program failed, 77 if all were skipped (no device).
@@ -30,14 +33,22 @@ run_one() { # name, command...
   PASSES+=("$(grep -c '^PASS ' "$LOG/$name.log")"); FAILS+=("$(grep -c '^FAIL' "$LOG/$name.log")")
 }
 run_one kernels "$BIN/test_cuda_kernels"
+[ -x "$BIN/test_cuda_fast_kernels" ] && run_one fast-kernels "$BIN/test_cuda_fast_kernels"
 run_one backend "$BIN/test_cuda_backend"
+run_one backend-fast env TOKENMILL_CUDA_FAST=1 "$BIN/test_cuda_backend"
 if command -v compute-sanitizer >/dev/null; then
   run_one memcheck compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_kernels"
+  [ -x "$BIN/test_cuda_fast_kernels" ] &&
+    run_one memcheck-fast env TOKENMILL_GPU_TEST_QUICK=1 compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_fast_kernels"
+  [ -x "$BIN/test_cuda_fast_kernels" ] &&
+    run_one racecheck-fast env TOKENMILL_GPU_TEST_QUICK=1 compute-sanitizer --tool racecheck --error-exitcode 3 "$BIN/test_cuda_fast_kernels"
   run_one memcheck-backend compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_backend"
 else
   echo "(compute-sanitizer not on PATH: memcheck skipped)"
 fi
 [ -x "$BIN/bench_cuda" ] && { echo "==== bench (informational)"; "$BIN/bench_cuda" || echo "bench_cuda exited $?"; }
+[ -x "$BIN/bench_cuda_fast" ] &&
+  { echo "==== bench fast kernels (informational)"; "$BIN/bench_cuda_fast" || echo "bench_cuda_fast exited $?"; }
 echo
 echo "==== GPU test summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
 printf '%-18s %-8s %6s %6s %6s\n' program result pass fail secs

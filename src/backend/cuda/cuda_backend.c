@@ -13,7 +13,12 @@
  * becomes a tm_status naming the call. A synthetic model (model.h) gets the
  * same layout, filled on the device by one tm_k_init_synthetic launch per
  * tensor (matrices uniform in +-1/sqrt(in_features), norms 1, biases +-0.02)
- * instead of an upload.
+ * instead of an upload. With TOKENMILL_CUDA_FAST=1 in the environment at
+ * create() (and a head_dim tm_k_attention_fast_supported() takes), attention
+ * runs on the tensor-core kernels instead of tm_k_attention: sequences with
+ * one new token through tm_k_attention_decode_gqa, the others through
+ * tm_k_attention_prefill_fa2 in tiles of 64 tokens. They are not yet
+ * verified on a GPU (docs/gpu-notes.md), so the default stays the scalar path.
  */
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
@@ -77,6 +82,11 @@ struct tm_backend {
     uint16_t *xn, *att, *act;
     int32_t *d_ints, *h_ints; /* [tok | pos | seq | rows | block tables], device and pinned host */
     size_t ints_total;
+    /* TOKENMILL_CUDA_FAST=1 (read at create): tensor-core prefill and GQA
+     * decode attention (kernels.h fast paths, not yet verified on a GPU);
+     * their plan [tiles 2T | decode items T] follows the ints above */
+    int fast;
+    size_t fa_off;
     cudaStream_t stream;
     cublasLtHandle_t lt;
     void *ws;
@@ -488,6 +498,10 @@ static tm_status create_inner(tm_backend *b, const tm_model *m, const tm_backend
         return tm_errf(err, TM_ERR_USAGE, "cuda backend: block tables of %d seqs x %d blocks too large", b->max_seqs,
                        b->n_blocks);
     b->ints_total = 4 * T + nbt;
+    if (b->fast) {
+        b->fa_off = b->ints_total;
+        b->ints_total += 3 * T;
+    }
     e = cudaMalloc(&b->dscratch, total + align_up(b->ints_total * sizeof(int32_t)));
     if (e != cudaSuccess)
         return tm_errf(err, e == cudaErrorMemoryAllocation ? TM_ERR_NOMEM : TM_ERR_INTERNAL,
@@ -551,6 +565,8 @@ static tm_status cuda_create(const tm_model *m, const tm_backend_opts *o, tm_bac
     b->bs = o->block_size;
     b->max_tokens = o->max_batch_tokens;
     b->max_seqs = o->max_seqs;
+    const char *fast = getenv("TOKENMILL_CUDA_FAST");
+    b->fast = fast && strcmp(fast, "1") == 0 && tm_k_attention_fast_supported(b->hd);
     tm_status st = create_inner(b, m, o, err);
     if (st) {
         cuda_destroy(b);
@@ -676,6 +692,23 @@ static tm_status cuda_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
     if (bt->n_logits) memcpy(h_rows, bt->logit_rows, (size_t)bt->n_logits * sizeof(int32_t));
     CU_TRY(cudaMemcpyAsync(d_tok, h_tok, 4 * Tm * sizeof(int32_t), cudaMemcpyHostToDevice, b->stream));
     CU_TRY(cudaMemcpyAsync(d_bt, h_bt, (size_t)bt->n_seqs * mb * sizeof(int32_t), cudaMemcpyHostToDevice, b->stream));
+    /* fast path: prefill tiles and decode items, planned on the host */
+    int32_t n_tiles = 0, n_dec = 0, dec_ctx = 1;
+    const int32_t *d_tiles = NULL, *d_dec = NULL;
+    if (b->fast) {
+        int32_t *h_tiles = b->h_ints + b->fa_off, *h_dec = h_tiles + 2 * Tm;
+        tm_k_attention_plan(bt->seq_start, bt->n_seqs, h_tiles, &n_tiles, h_dec, &n_dec);
+        for (int32_t s = 0; s < bt->n_seqs; s++)
+            if (bt->seq_start[s + 1] - bt->seq_start[s] == 1 && bt->seq_len[s] > dec_ctx) dec_ctx = bt->seq_len[s];
+        d_tiles = b->d_ints + b->fa_off;
+        d_dec = d_tiles + 2 * Tm;
+        if (n_tiles)
+            CU_TRY(cudaMemcpyAsync((void *)d_tiles, h_tiles, (size_t)n_tiles * 2 * sizeof(int32_t),
+                                   cudaMemcpyHostToDevice, b->stream));
+        if (n_dec)
+            CU_TRY(cudaMemcpyAsync((void *)d_dec, h_dec, (size_t)n_dec * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                   b->stream));
+    }
 
     if ((st = k_check(err, tm_k_embed_f32(b->embed, d_tok, T, H, b->x, b->stream), "tm_k_embed_f32"))) return st;
     const float eps = b->cfg.rms_norm_eps;
@@ -697,7 +730,22 @@ static tm_status cuda_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
                              .n_heads = b->nh, .n_kv_heads = b->nkv, .head_dim = b->hd,
                              .scale = (float)(1.0 / sqrt((double)b->hd)), .out = b->att,
                              .workspace = b->attn_ws, .workspace_floats = b->attn_ws_floats};
-        if ((st = k_check(err, tm_k_attention(&aa, b->stream), "tm_k_attention"))) return st;
+        if (!b->fast) {
+            if ((st = k_check(err, tm_k_attention(&aa, b->stream), "tm_k_attention"))) return st;
+        } else {
+            tm_k_decode_args da = {.q = b->q, .k_cache = kc, .v_cache = vc, .positions = d_pos, .tok_seq = d_seq,
+                                   .block_tables = d_bt, .bt_stride = mb, .block_size = b->bs, .n_heads = b->nh,
+                                   .n_kv_heads = b->nkv, .head_dim = b->hd, .scale = aa.scale, .out = b->att,
+                                   .tokens = d_dec, .n_items = n_dec, .max_ctx = dec_ctx,
+                                   .workspace = b->attn_ws, .workspace_floats = b->attn_ws_floats};
+            tm_k_fa_args fa = {.q = b->q, .k_cache = kc, .v_cache = vc, .positions = d_pos, .tok_seq = d_seq,
+                               .block_tables = d_bt, .bt_stride = mb, .block_size = b->bs, .n_tokens = T,
+                               .n_heads = b->nh, .n_kv_heads = b->nkv, .head_dim = b->hd, .scale = aa.scale,
+                               .out = b->att, .tiles = d_tiles, .n_tiles = n_tiles};
+            if ((st = k_check(err, tm_k_attention_decode_gqa(&da, b->stream), "tm_k_attention_decode_gqa")) ||
+                (st = k_check(err, tm_k_attention_prefill_fa2(&fa, b->stream), "tm_k_attention_prefill_fa2")))
+                return st;
+        }
         if ((st = gemm(b, L->wo, b->att, T, b->qdim, H, b->x, 1, 1.0f, err))) return st; /* x += att Wo^T */
         if ((st = k_check(err, tm_k_add_rmsnorm(b->x, NULL, L->ffn_norm, NULL, T, H, eps, b->xn, NULL, b->stream),
                           "tm_k_add_rmsnorm(ffn)")))
