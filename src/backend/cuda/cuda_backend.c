@@ -540,6 +540,9 @@ static tm_status cuda_create(const tm_model *m, const tm_backend_opts *o, tm_bac
                        o->n_blocks, o->block_size, o->max_batch_tokens, o->max_seqs);
     if (o->max_batch_tokens > 65535)
         return tm_errf(err, TM_ERR_USAGE, "cuda backend: max_batch_tokens %d > 65535", o->max_batch_tokens);
+    if (c->quant.method != TM_QM_NONE || o->kv_dtype == TM_KV_FP8) /* quant.h formats: CPU only so far */
+        return tm_errf(err, TM_ERR_UNAVAILABLE, "cuda backend: %s are not implemented on the GPU yet (use --device cpu)",
+                       o->kv_dtype == TM_KV_FP8 ? "fp8 KV caches" : "quantized weights");
     if (c->hidden_size <= 0 || c->intermediate_size <= 0 || c->vocab_size <= 0 || c->n_layers <= 0 ||
         c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 || c->head_dim % 2 ||
         c->head_dim > TM_K_MAX_HEAD_DIM || c->n_heads % c->n_kv_heads)
