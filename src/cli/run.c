@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "quant/quant.h"
 #include "util/timeutil.h"
 #include "worker/worker.h"
 
@@ -43,6 +44,9 @@ static void usage(FILE *f)
             "                          checkpoints at once\n"
             "  --drain-margin S        stop this long before a deadline (default 5)\n"
             "  --exclusive             do nothing (exit 0) if another worker of this DB is alive (for cron)\n"
+            "  --quant Q               quantize the weights at load: " TM_QUANT_SCHEME_NAMES " (default none;\n"
+            "                          GPTQ/AWQ/FP8 checkpoints load as they are). CPU only for now\n"
+            "  --kv-dtype D            KV cache element type: " TM_KV_DTYPE_NAMES " (default auto)\n"
             "  --quiet                 no progress output\n"
             "  --db PATH               queue database (default ./tokenmill.db or $TOKENMILL_DB)\n\n"
             "Draining (a signal, a notice, the time limit): no new requests; requests that can finish\n"
@@ -120,6 +124,7 @@ int tm_cmd_run(int argc, char **argv)
         {"checkpoint-every", required_argument, 0, 'C'}, {"preemption-notice", required_argument, 0, 'N'},
         {"drain-grace", required_argument, 0, 'G'}, {"drain-margin", required_argument, 0, 'M'},
         {"exclusive", no_argument, 0, 'X'},
+        {"quant", required_argument, 0, 'Q'}, {"kv-dtype", required_argument, 0, 'V'},
         {"db", required_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     tm_worker_opts o;
@@ -152,6 +157,8 @@ int tm_cmd_run(int argc, char **argv)
         case 'G': st = parse_seconds("--drain-grace", optarg, 0, &o.drain_grace_s, &err); break;
         case 'M': st = parse_seconds("--drain-margin", optarg, 0, &o.drain_margin_s, &err); break;
         case 'X': o.exclusive = 1; break;
+        case 'Q': { tm_quant_scheme qs; if (!(st = tm_quant_scheme_parse(optarg, &qs, &err))) o.quant = optarg; break; }
+        case 'V': { tm_kv_dtype kd; if (!(st = tm_kv_dtype_parse(optarg, &kd, &err))) o.kv_dtype = optarg; break; }
         case 'D': db = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("run", "unknown option");

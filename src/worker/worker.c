@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "notice/notice.h"
 #include "output/response.h"
+#include "quant/quant.h"
 #include "queue/queue.h"
 #include "queue/queue_cost.h"
 #include "tokenizer/chat.h"
@@ -780,7 +781,10 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         w->registered = 1;
     }
     if (o->preemption_notice && (st = tm_notice_start(o->preemption_notice, 5.0, &w->notice, err))) goto out;
+    tm_kv_dtype kvd = TM_KV_AUTO;
+    if (o->kv_dtype && (st = tm_kv_dtype_parse(o->kv_dtype, &kvd, err))) goto out;
     if ((st = tm_model_load(o->model_dir, &w->model, err))) goto out;
+    if (o->quant && strcmp(o->quant, "none") && (st = tm_model_quantize(w->model, o->quant, err))) goto out;
     const tm_model_config *mc = tm_model_config_of(w->model);
     tm_err terr;
     if (tm_tokenizer_load(o->model_dir, &w->tok, &terr) == TM_OK) {
@@ -797,7 +801,7 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
     if (w->max_context < 2) w->max_context = 2;
 
     tm_engine_config ec = {.block_size = 16, .max_batch_tokens = o->max_batch_tokens, .max_seqs = o->max_seqs,
-                           .max_context = w->max_context, .n_threads = o->n_threads};
+                           .max_context = w->max_context, .n_threads = o->n_threads, .kv_dtype = kvd};
     int32_t window = o->window > 0 ? o->window : 2 * o->max_seqs;
     ec.max_requests = window + 128; /* room for one request's n choices beyond the window */
     int64_t kv_bytes = o->kv_memory > 0 ? o->kv_memory : auto_kv_bytes(w->model);

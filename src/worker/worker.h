@@ -52,6 +52,8 @@ typedef struct tm_worker_opts {
     const char *preemption_notice; /* notice/notice.h spec, or NULL */
     int signal_fd;               /* read end of a pipe of signal numbers (non-blocking), or -1 */
     int exclusive;               /* do nothing when another worker of the DB is alive */
+    const char *quant;           /* "none" | "int4" | "int4-asym" | "fp8": quantize at load (quant/quant.h); NULL: none */
+    const char *kv_dtype;        /* "auto" | "bf16" | "fp8"; NULL: auto */
 } tm_worker_opts;
 
 typedef struct tm_worker_summary {
