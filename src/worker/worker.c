@@ -85,6 +85,7 @@ typedef struct worker {
     double step_ewma;          /* seconds per loop iteration with a step */
     double ckpt_seconds;       /* time spent saving checkpoints (overhead, not a step's) */
     int busy_noted;
+    double next_claim_at;      /* no claim before this while work is in flight */
     tm_notice *notice;
     /* --until-empty with nothing to claim: holders of other leases seen so far */
     tm_queue_holder seen[32];
@@ -578,11 +579,10 @@ static tm_status stop_requests(worker *w, wreq **reqs, int n, tm_err *err)
     if (st) return st;
     for (int k = 0; k < n; k++) {
         wreq *r = reqs[k];
-        int released = 0;
+        int released = 0, saved = generated(r) > 0;
         tm_err qerr;
-        if (generated(r) > 0) r->keep_cost = 1; /* its cost so far is in the checkpoint */
-        if (tm_queue_release(w->q, w->owner, r->claim.request_id, &released, &qerr) == TM_OK && released &&
-            generated(r) > 0)
+        if (saved) r->keep_cost = 1; /* its cost so far is in the checkpoint */
+        if (tm_queue_release(w->q, w->owner, r->claim.request_id, &released, &qerr) == TM_OK && released && saved)
             w->sum->checkpointed++;
         tm_engine_abort_request(w->engine, (int64_t)(intptr_t)r);
         unlink_req(w, r);
@@ -892,7 +892,8 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         }
         /* keep the window full */
         int room = window - w->n_inflight;
-        if (!w->draining && room > 0 && w->live_seqs + 128 <= ec.max_requests) {
+        if (!w->draining && room > 0 && w->live_seqs + 128 <= ec.max_requests &&
+            (w->n_inflight == 0 || now >= w->next_claim_at)) {
             int got = 0;
             /* with work in flight, do not stall the engine behind another writer */
             tm_queue_set_busy_timeout(w->q, w->n_inflight ? 200 : 2000);
@@ -907,6 +908,10 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
                 if (w->n_inflight == 0) { usleep(200000); continue; }
             }
             if (st) break;
+            /* the queue had less than the window wants: with work in flight,
+             * ask again in a while, not on every step (a claim is a write
+             * transaction: reclaim, expiry, lost workers) */
+            if (got < room) w->next_claim_at = now + 0.5;
             for (int i = 0; i < got; i++) {
                 if (!st) st = start_request(w, &claims[i], err);
                 else tm_queue_release(w->q, w->owner, claims[i].request_id, NULL, NULL);
