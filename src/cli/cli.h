@@ -11,8 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "util/status.h"
-
-#define TM_VERSION "0.1.0"
+#include "util/version.h"
 
 int tm_cmd_submit(int argc, char **argv);
 int tm_cmd_status(int argc, char **argv);
