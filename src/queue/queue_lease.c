@@ -130,6 +130,88 @@ void tm_queue_claimed_clear(tm_queue_claimed *c)
     memset(c, 0, sizeof *c);
 }
 
+/* One selected pending row (the claim's SELECT) into c, strings malloc'd;
+ * on failure c is still safe to clear. */
+static tm_status read_claimed(sqlite3_stmt *sel, const char *job_id, double expires, tm_queue_claimed *c,
+                              tm_err *err)
+{
+    memset(c, 0, sizeof *c);
+    tm_queue_col_copy(sel, 0, c->request_id, sizeof c->request_id);
+    snprintf(c->job_id, sizeof c->job_id, "%s", job_id);
+    c->custom_id = tm_queue_col_dup(sel, 1);
+    c->url = tm_queue_col_dup(sel, 2);
+    c->model = tm_queue_col_dup(sel, 3);
+    c->body_json = tm_queue_col_dup(sel, 4);
+    c->max_tokens = sqlite3_column_type(sel, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(sel, 5);
+    c->n = sqlite3_column_int64(sel, 6);
+    c->attempts = sqlite3_column_int64(sel, 7) + 1;
+    c->priority = sqlite3_column_int64(sel, 8);
+    c->lease_expires = expires;
+    if (sqlite3_column_type(sel, 9) == SQLITE_BLOB) {
+        c->checkpoint_tokens = sqlite3_column_int64(sel, 10);
+        tm_status cs = unzstd(sqlite3_column_blob(sel, 9), (size_t)sqlite3_column_bytes(sel, 9),
+                              TM_QUEUE_MAX_CHECKPOINT, &c->checkpoint, &c->checkpoint_len);
+        if (cs == TM_ERR_NOMEM) return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
+        if (cs) c->checkpoint_bad = 1;
+    }
+    if ((sqlite3_column_type(sel, 1) != SQLITE_NULL && !c->custom_id) ||
+        (sqlite3_column_type(sel, 4) != SQLITE_NULL && !c->body_json))
+        return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
+    return TM_OK;
+}
+
+/* One tm_queue_claim: its prepared statements and times. */
+typedef struct claim_ctx {
+    tm_queue *q;
+    sqlite3_stmt *sel, *upd;
+    const char *owner;
+    double now, expires;
+} claim_ctx;
+
+/* Lease up to max - *n pending requests of job_id into out[*n..] (*n grows). */
+static tm_status claim_job(claim_ctx *cc, const char *job_id, tm_queue_claimed *out, int max, int *n, tm_err *err)
+{
+    int first = *n;
+    tm_status s = TM_OK;
+    sqlite3_reset(cc->sel);
+    sqlite3_bind_text(cc->sel, 1, job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(cc->sel, 2, max - *n);
+    int rc = SQLITE_DONE;
+    while (*n < max && (rc = sqlite3_step(cc->sel)) == SQLITE_ROW)
+        if ((s = read_claimed(cc->sel, job_id, cc->expires, &out[(*n)++], err))) break;
+    if (!s && *n < max && rc != SQLITE_DONE) s = tm_queue_sql_fail(cc->q, err, "select pending");
+    sqlite3_reset(cc->sel);
+    for (int k = first; !s && k < *n; k++) {
+        sqlite3_reset(cc->upd);
+        sqlite3_bind_text(cc->upd, 1, out[k].request_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(cc->upd, 2, cc->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_double(cc->upd, 3, cc->expires);
+        sqlite3_bind_int64(cc->upd, 4, (int64_t)cc->now);
+        int ch = 0;
+        s = tm_queue_step_done(cc->q, cc->upd, "lease request", &ch, err);
+        if (!s && ch != 1) s = tm_errf(err, TM_ERR_INTERNAL, "queue: claim of %s changed %d rows",
+                                       out[k].request_id, ch);
+    }
+    return s;
+}
+
+/* Jobs that had requests claimed: queued -> in_progress. */
+static tm_status mark_in_progress(tm_queue *q, const tm_queue_ids *ids, int64_t now, tm_err *err)
+{
+    tm_status s = TM_OK;
+    for (size_t j = 0; !s && j < ids->n; j++) {
+        sqlite3_stmt *st;
+        if ((s = tm_queue_prep(q, "UPDATE jobs SET state='in_progress', in_progress_at=COALESCE(in_progress_at,?2) "
+                                  "WHERE id=?1 AND state='queued'", &st, err)))
+            break;
+        sqlite3_bind_text(st, 1, ids->ids[j], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        s = tm_queue_step_done(q, st, "job in_progress", NULL, err);
+        sqlite3_finalize(st);
+    }
+    return s;
+}
+
 tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s, tm_queue_claimed *out,
                          int *n_out, tm_err *err)
 {
@@ -138,85 +220,31 @@ tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s
     if (max <= 0) return TM_OK;
     if (!(lease_s > 0)) return tm_errf(err, TM_ERR_USAGE, "queue: lease must be positive");
     double now = tm_queue_now(q);
-    double expires = now + lease_s;
+    claim_ctx cc = {.q = q, .owner = owner, .now = now, .expires = now + lease_s};
     int n = 0;
     tm_queue_ids jobs = {0}, claimed_jobs = {0};
-    sqlite3_stmt *sel = NULL, *upd = NULL;
     tm_status s = tm_queue_begin_write(q, err);
     if (s) return s;
     if (!s) s = tm_queue_reclaim_locked(q, now, NULL, err);
     if (!s) s = tm_queue_expire_locked(q, (int64_t)now, NULL, err);
     if (!s) s = tm_queue_ids_collect(q, "SELECT id FROM jobs WHERE state IN ('queued','in_progress') "
-                               "ORDER BY priority DESC, seq", 0, &jobs, err);
+                                        "ORDER BY priority DESC, seq", 0, &jobs, err);
     if (!s) s = tm_queue_mark_lost_locked(q, now, err);
     if (!s) s = tm_queue_prep(q, "SELECT r.id, r.custom_id, r.url, r.model, r.body, r.max_tokens, r.n, r.attempts, "
-                        "(SELECT priority FROM jobs WHERE jobs.id=?1), c.state_zstd, c.tokens_done FROM requests r "
-                        "LEFT JOIN checkpoints c ON c.request_id = r.id "
-                        "WHERE r.job_id=?1 AND r.state='pending' ORDER BY r.seq LIMIT ?2", &sel, err);
+                                 "(SELECT priority FROM jobs WHERE jobs.id=?1), c.state_zstd, c.tokens_done "
+                                 "FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id "
+                                 "WHERE r.job_id=?1 AND r.state='pending' ORDER BY r.seq LIMIT ?2", &cc.sel, err);
     if (!s) s = tm_queue_prep(q, "UPDATE requests SET state='running', lease_owner=?2, lease_expires=?3, "
-                        "attempts=attempts+1, started_at=COALESCE(started_at,?4) "
-                        "WHERE id=?1 AND state='pending'", &upd, err);
+                                 "attempts=attempts+1, started_at=COALESCE(started_at,?4) "
+                                 "WHERE id=?1 AND state='pending'", &cc.upd, err);
     for (size_t j = 0; !s && j < jobs.n && n < max; j++) {
-        int first = n;
-        sqlite3_reset(sel);
-        sqlite3_bind_text(sel, 1, jobs.ids[j], -1, SQLITE_STATIC);
-        sqlite3_bind_int(sel, 2, max - n);
-        int rc = SQLITE_DONE;
-        while (n < max && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
-            tm_queue_claimed *c = &out[n];
-            memset(c, 0, sizeof *c);
-            tm_queue_col_copy(sel, 0, c->request_id, sizeof c->request_id);
-            snprintf(c->job_id, sizeof c->job_id, "%s", jobs.ids[j]);
-            c->custom_id = tm_queue_col_dup(sel, 1);
-            c->url = tm_queue_col_dup(sel, 2);
-            c->model = tm_queue_col_dup(sel, 3);
-            c->body_json = tm_queue_col_dup(sel, 4);
-            c->max_tokens = sqlite3_column_type(sel, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(sel, 5);
-            c->n = sqlite3_column_int64(sel, 6);
-            c->attempts = sqlite3_column_int64(sel, 7) + 1;
-            c->priority = sqlite3_column_int64(sel, 8);
-            c->lease_expires = expires;
-            n++;
-            if (sqlite3_column_type(sel, 9) == SQLITE_BLOB) {
-                c->checkpoint_tokens = sqlite3_column_int64(sel, 10);
-                tm_status cs = unzstd(sqlite3_column_blob(sel, 9), (size_t)sqlite3_column_bytes(sel, 9),
-                                      TM_QUEUE_MAX_CHECKPOINT, &c->checkpoint, &c->checkpoint_len);
-                if (cs == TM_ERR_NOMEM) { s = tm_errf(err, TM_ERR_NOMEM, "queue: out of memory"); break; }
-                if (cs) c->checkpoint_bad = 1;
-            }
-            if ((sqlite3_column_type(sel, 1) != SQLITE_NULL && !c->custom_id) ||
-                (sqlite3_column_type(sel, 4) != SQLITE_NULL && !c->body_json)) {
-                s = tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
-                break;
-            }
-        }
-        if (!s && n < max && rc != SQLITE_DONE) s = tm_queue_sql_fail(q, err, "select pending");
-        sqlite3_reset(sel);
-        for (int k = first; !s && k < n; k++) {
-            sqlite3_reset(upd);
-            sqlite3_bind_text(upd, 1, out[k].request_id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(upd, 2, owner, -1, SQLITE_STATIC);
-            sqlite3_bind_double(upd, 3, expires);
-            sqlite3_bind_int64(upd, 4, (int64_t)now);
-            int ch = 0;
-            s = tm_queue_step_done(q, upd, "lease request", &ch, err);
-            if (!s && ch != 1) s = tm_errf(err, TM_ERR_INTERNAL, "queue: claim of %s changed %d rows",
-                                           out[k].request_id, ch);
-        }
-        if (!s && n > first) s = tm_queue_ids_push(&claimed_jobs, jobs.ids[j], err);
+        int before = n;
+        s = claim_job(&cc, jobs.ids[j], out, max, &n, err);
+        if (!s && n > before) s = tm_queue_ids_push(&claimed_jobs, jobs.ids[j], err);
     }
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
-    for (size_t j = 0; !s && j < claimed_jobs.n; j++) {
-        sqlite3_stmt *st;
-        if ((s = tm_queue_prep(q, "UPDATE jobs SET state='in_progress', in_progress_at=COALESCE(in_progress_at,?2) "
-                         "WHERE id=?1 AND state='queued'", &st, err)))
-            break;
-        sqlite3_bind_text(st, 1, claimed_jobs.ids[j], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (int64_t)now);
-        s = tm_queue_step_done(q, st, "job in_progress", NULL, err);
-        sqlite3_finalize(st);
-    }
+    sqlite3_finalize(cc.sel);
+    sqlite3_finalize(cc.upd);
+    if (!s) s = mark_in_progress(q, &claimed_jobs, (int64_t)now, err);
     tm_queue_ids_free(&jobs);
     tm_queue_ids_free(&claimed_jobs);
     if (!s) s = tm_queue_commit(q, err);
