@@ -1,12 +1,18 @@
--- queue.sql — the full current schema of the tokenmill queue (for humans).
+-- queue.sql — the tokenmill queue's schema as its migrations build it, in
+-- order, with comments (for humans).
 --
 -- The DB is what `tokenmill submit` writes and `tokenmill run` claims from;
 -- anyone may query it (`sqlite3 tokenmill.db 'select * from job_costs'`).
 -- The build does NOT read this file: it embeds schemas/migrations/NNNN_*.sql
 -- and src/queue/queue.c applies those newer than PRAGMA user_version (= the
--- number of applied migrations), one transaction each. This file is the result
--- of applying all of them (0001_init, 0002_indexes_cost_views, 0003_cost_views,
--- 0004_checkpoints_runs, 0005_cost_wasted); keep it in step.
+-- number of applied migrations), one transaction each. This file is those
+-- migrations in order (0001_init, 0002_indexes_cost_views, 0003_cost_views,
+-- 0004_checkpoints_runs, 0005_cost_wasted); keep it in step. It is not one
+-- CREATE per table: the tables as 0001/0002 created them come first, and the
+-- later migrations' ALTER TABLE ... ADD COLUMN and view re-creations follow
+-- in their "==== NNNN" sections, so a table's current columns are its CREATE
+-- TABLE plus the ALTERs below it. Run on an empty DB it gives the same tables,
+-- columns, indexes and views as the migrations do.
 -- Connections use WAL mode, foreign_keys=ON, busy_timeout 10 s.
 -- Times are unix seconds (INTEGER) except lease_expires (REAL, sub-second).
 

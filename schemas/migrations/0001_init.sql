@@ -1,7 +1,7 @@
 -- 0001_init.sql — the first queue schema: tables and the indexes their
 -- constraints need. Applied by src/queue/queue.c (embedded at build time) in
 -- one transaction; PRAGMA user_version counts applied migrations.
--- Columns are documented in schemas/queue.sql (the full current schema).
+-- Columns are documented in schemas/queue.sql (all migrations in order, commented).
 
 CREATE TABLE jobs (
     seq               INTEGER PRIMARY KEY,

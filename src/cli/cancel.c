@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "output/output.h"
+#include "cli/job_view.h"
 #include "queue/queue.h"
 
 static void usage(FILE *f)
@@ -57,7 +57,7 @@ int tm_cmd_cancel(int argc, char **argv)
     if (!s) s = tm_queue_job_get(q, job_id, &j, &err);
     if (!s) {
         if (as_json) {
-            json_t *o = tm_output_job_json(&j);
+            json_t *o = tm_cli_job_json(&j);
             if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) != 0) s = tm_errf(&err, TM_ERR_IO, "write failed");
             else printf("\n");
             json_decref(o);

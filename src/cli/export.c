@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "output/output.h"
-#include "queue/queue.h"
+#include "cli/job_view.h"
 
 static void usage(FILE *f)
 {
@@ -55,7 +54,7 @@ int tm_cmd_export(int argc, char **argv)
     if (!(s = tm_queue_job_get(q, job_id, &j, &err))) {
         snprintf(def, sizeof def, "%s.tar.zst", j.id); /* j.id is our own job_<hex> */
         tm_queue_job_clear(&j);
-        s = tm_output_export(q, job_id, outp ? outp : def, &err);
+        s = tm_cli_job_export(q, job_id, outp ? outp : def, &err);
     }
     tm_queue_close(q);
     if (s) return tm_cli_fail("export", s, &err);

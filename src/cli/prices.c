@@ -104,23 +104,23 @@ int tm_cmd_prices(int argc, char **argv)
         snprintf(p.gpu, sizeof p.gpu, "%s", gpu ? gpu : "");
         snprintf(p.profile, sizeof p.profile, "%s", profile ? profile : "");
         snprintf(p.description, sizeof p.description, "%s", desc ? desc : "");
-        tm_queue_cost *qc;
-        if ((s = tm_queue_cost_open(tm_cli_db_path(db_flag), 1, &qc, &err))) return tm_cli_fail("prices", s, &err);
-        s = tm_queue_cost_price_set(qc, &p, &err);
-        tm_queue_cost_close(qc);
+        tm_queue *q;
+        if ((s = tm_queue_open(tm_cli_db_path(db_flag), &q, &err))) return tm_cli_fail("prices", s, &err);
+        s = tm_queue_price_set(q, &p, &err);
+        tm_queue_close(q);
         if (s) return tm_cli_fail("prices", s, &err);
         printf("%s: %.4f USD/GPU-hour\n", p.name, p.usd_per_gpu_hour);
         return fflush(stdout) == 0 ? 0 : 74;
     }
     if (!strcmp(sub, "list")) {
         if (argc - optind != 1) return tm_cli_usage_error("prices", "list: no arguments expected");
-        tm_queue_cost *qc;
-        if ((s = tm_queue_cost_open(tm_cli_db_path(db_flag), 1, &qc, &err))) return tm_cli_fail("prices", s, &err);
+        tm_queue *q;
+        if ((s = tm_queue_open(tm_cli_db_path(db_flag), &q, &err))) return tm_cli_fail("prices", s, &err);
         json_t *arr = as_json ? json_array() : NULL;
         if (!as_json)
             printf("%-20s %12s %10s  %-8s %-10s %s\n", "name", "usd/gpu-h", "usd/kwh", "gpu", "profile", "description");
-        s = tm_queue_cost_price_list(qc, print_row, arr, &err);
-        tm_queue_cost_close(qc);
+        s = tm_queue_price_list(q, print_row, arr, &err);
+        tm_queue_close(q);
         if (!s && arr) {
             if (json_dumpf(arr, stdout, JSON_INDENT(2)) != 0) s = tm_errf(&err, TM_ERR_IO, "write failed");
             else printf("\n");

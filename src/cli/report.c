@@ -99,18 +99,18 @@ int tm_cmd_report(int argc, char **argv)
     int64_t since = 0;
     if (since_s && (s = parse_since(since_s, &since, &err))) return tm_cli_usage_error("report", "%s", err.msg);
 
-    tm_queue_cost *qc;
-    if ((s = tm_queue_cost_open(tm_cli_db_path(db_flag), 0, &qc, &err))) return tm_cli_fail("report", s, &err);
-    tm_queue_table main_t = {0}, jobs = {0}, mp = {0}, tp = {0};
+    tm_queue *q;
+    if ((s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err))) return tm_cli_fail("report", s, &err);
+    tm_table main_t = {0}, jobs = {0}, mp = {0}, tp = {0};
     tm_buf out;
     tm_buf_init(&out);
-    s = tm_queue_cost_report(qc, by, since, overhead, &main_t, &err);
+    s = tm_queue_cost_report(q, by, since, overhead, &main_t, &err);
     if (!s && fmt == TM_COST_FMT_HTML) {
-        s = tm_queue_cost_report(qc, TM_COST_BY_JOB, since, overhead, &jobs, &err);
-        if (!s) s = tm_queue_cost_by_model_price(qc, since, &mp, &err);
-        if (!s) s = tm_queue_cost_run_throughput(qc, since, &tp, &err);
+        s = tm_queue_cost_report(q, TM_COST_BY_JOB, since, overhead, &jobs, &err);
+        if (!s) s = tm_queue_cost_by_model_price(q, since, &mp, &err);
+        if (!s) s = tm_queue_cost_run_throughput(q, since, &tp, &err);
     }
-    tm_queue_cost_close(qc);
+    tm_queue_close(q);
     if (!s) {
         char title[96];
         snprintf(title, sizeof title, "tokenmill cost report by %s", by_s);
@@ -137,10 +137,10 @@ int tm_cmd_report(int argc, char **argv)
             if ((out_path ? fclose(f) : fflush(f)) != 0 && !s) s = tm_errf(&err, TM_ERR_IO, "write failed");
         }
     }
-    tm_queue_table_free(&main_t);
-    tm_queue_table_free(&jobs);
-    tm_queue_table_free(&mp);
-    tm_queue_table_free(&tp);
+    tm_table_free(&main_t);
+    tm_table_free(&jobs);
+    tm_table_free(&mp);
+    tm_table_free(&tp);
     tm_buf_free(&out);
     return s ? tm_cli_fail("report", s, &err) : 0;
 }

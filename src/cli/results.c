@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "output/output.h"
-#include "queue/queue.h"
+#include "cli/job_view.h"
 
 static void usage(FILE *f)
 {
@@ -67,7 +66,7 @@ int tm_cmd_results(int argc, char **argv)
     int64_t lines = 0;
     s = tm_out_open(outp, strcmp(outp, "-") && ends_with(outp, ".zst"), &o, &err);
     if (!s) {
-        s = tm_output_results(q, job_id, errors, o, &lines, &err);
+        s = tm_cli_job_lines(q, job_id, errors, o, &lines, &err);
         if (s) tm_out_abort(o);
         else s = tm_out_finish(o, NULL, NULL, &err);
     }

@@ -2,7 +2,7 @@
  *
  * One line per job (id, name, state, done/failed/total, a progress bar,
  * tokens, elapsed), or with --json the job object(s): OpenAI batch object
- * fields plus tokenmill's (see output.h, tm_output_job_json). Runs the queue's
+ * fields plus tokenmill's (cli/job_view.h, tm_cli_job_json). Runs the queue's
  * expiry first, so jobs past their completion window show as expired.
  * Then the workers that are alive (host, pid, state, heartbeat age, requests
  * in flight) and the checkpointed work waiting to resume; --workers lists
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "output/output.h"
+#include "cli/job_view.h"
 #include "queue/queue.h"
 #include "util/timeutil.h"
 
@@ -70,7 +70,7 @@ static tm_status print_line(void *ctx, const tm_queue_job *j, tm_err *err)
 
 static tm_status append_json(void *ctx, const tm_queue_job *j, tm_err *err)
 {
-    json_t *o = tm_output_job_json(j);
+    json_t *o = tm_cli_job_json(j);
     if (!o || json_array_append_new((json_t *)ctx, o) != 0)
         return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     return TM_OK;
@@ -150,7 +150,7 @@ int tm_cmd_status(int argc, char **argv)
         s = tm_queue_job_get(q, job_id, &j, &err);
         if (!s) {
             if (as_json) {
-                json_t *o = tm_output_job_json(&j);
+                json_t *o = tm_cli_job_json(&j);
                 if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) != 0) s = tm_errf(&err, TM_ERR_IO, "write failed");
                 else printf("\n");
                 json_decref(o);

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "output/output.h"
+#include "cli/job_view.h"
 #include "queue/jobfile.h"
 #include "queue/queue.h"
 #include "queue/validate.h"
@@ -319,7 +319,7 @@ int tm_cmd_submit(int argc, char **argv)
         if ((s = tm_queue_job_get(q, job_id, &j, &err))) {
             rc = tm_cli_fail("submit", s, &err);
         } else {
-            json_t *o = tm_output_job_json(&j);
+            json_t *o = tm_cli_job_json(&j);
             if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) != 0) rc = tm_cli_fail("submit", TM_ERR_IO, NULL);
             else printf("\n");
             json_decref(o);

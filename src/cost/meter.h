@@ -26,7 +26,7 @@ typedef struct tm_cost_price {
 
 /* Parse a --price value that is a bare number ("3", "2.10", "$2.10"): fills
  * price with name "" and usd_per_kwh -1 and returns TM_OK; anything else is
- * TM_ERR_NOTFOUND (then look the name up with tm_queue_cost_price_get). */
+ * TM_ERR_NOTFOUND (then look the name up with tm_queue_price_get). */
 tm_status tm_cost_price_parse_number(const char *s, tm_cost_price *price, tm_err *err);
 
 /* What one sequence did in a step. */

@@ -20,7 +20,7 @@ tm_status tm_cost_format_parse(const char *s, tm_cost_format *out, tm_err *err)
 }
 
 /* One cell as text: reals with fmt ("%.10g" / "%.6g"), NULL as null_txt. */
-static void cell_text(const tm_queue_cell *c, const char *real_fmt, const char *null_txt, char *buf, size_t n,
+static void cell_text(const tm_cell *c, const char *real_fmt, const char *null_txt, char *buf, size_t n,
                       const char **out)
 {
     switch (c->type) {
@@ -39,7 +39,7 @@ static tm_status put_csv_field(tm_buf *b, const char *s)
     return st ? st : tm_buf_puts(b, "\"");
 }
 
-static tm_status render_csv(const tm_queue_table *t, tm_buf *b)
+static tm_status render_csv(const tm_table *t, tm_buf *b)
 {
     tm_status s = TM_OK;
     for (int c = 0; c < t->n_cols && !s; c++) {
@@ -51,7 +51,7 @@ static tm_status render_csv(const tm_queue_table *t, tm_buf *b)
     for (int r = 0; r < t->n_rows && !s; r++) {
         for (int c = 0; c < t->n_cols && !s; c++) {
             const char *txt;
-            cell_text(tm_queue_table_cell(t, r, c), "%.10g", "", tmp, sizeof tmp, &txt);
+            cell_text(tm_table_cell(t, r, c), "%.10g", "", tmp, sizeof tmp, &txt);
             if (c) s = tm_buf_puts(b, ",");
             if (!s) s = put_csv_field(b, txt);
         }
@@ -60,7 +60,7 @@ static tm_status render_csv(const tm_queue_table *t, tm_buf *b)
     return s;
 }
 
-static tm_status render_table(const tm_queue_table *t, tm_buf *b)
+static tm_status render_table(const tm_table *t, tm_buf *b)
 {
     int *w = calloc((size_t)t->n_cols, sizeof *w);
     if (!w) return TM_ERR_NOMEM;
@@ -69,7 +69,7 @@ static tm_status render_table(const tm_queue_table *t, tm_buf *b)
     for (int r = 0; r < t->n_rows; r++)
         for (int c = 0; c < t->n_cols; c++) {
             const char *txt;
-            cell_text(tm_queue_table_cell(t, r, c), "%.6g", "-", tmp, sizeof tmp, &txt);
+            cell_text(tm_table_cell(t, r, c), "%.6g", "-", tmp, sizeof tmp, &txt);
             int l = (int)strlen(txt);
             if (l > w[c]) w[c] = l > 60 ? 60 : l;
         }
@@ -78,7 +78,7 @@ static tm_status render_table(const tm_queue_table *t, tm_buf *b)
         s = c + 1 < t->n_cols ? tm_buf_printf(b, "%-*s  ", w[c], t->cols[c]) : tm_buf_printf(b, "%s\n", t->cols[c]);
     for (int r = 0; r < t->n_rows && !s; r++)
         for (int c = 0; c < t->n_cols && !s; c++) {
-            const tm_queue_cell *cell = tm_queue_table_cell(t, r, c);
+            const tm_cell *cell = tm_table_cell(t, r, c);
             const char *txt;
             cell_text(cell, "%.6g", "-", tmp, sizeof tmp, &txt);
             int left = cell->type == TM_CELL_TEXT;
@@ -90,7 +90,7 @@ static tm_status render_table(const tm_queue_table *t, tm_buf *b)
     return s;
 }
 
-static json_t *cell_json(const tm_queue_cell *c)
+static json_t *cell_json(const tm_cell *c)
 {
     switch (c->type) {
     case TM_CELL_INT: return json_integer((json_int_t)c->i);
@@ -100,14 +100,14 @@ static json_t *cell_json(const tm_queue_cell *c)
     }
 }
 
-static tm_status render_json(const tm_queue_table *t, tm_buf *b, tm_err *err)
+static tm_status render_json(const tm_table *t, tm_buf *b, tm_err *err)
 {
     json_t *arr = json_array();
     if (!arr) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     for (int r = 0; r < t->n_rows; r++) {
         json_t *o = json_object();
         if (!o || json_array_append_new(arr, o)) { json_decref(arr); return tm_errf(err, TM_ERR_NOMEM, "out of memory"); }
-        for (int c = 0; c < t->n_cols; c++) json_object_set_new(o, t->cols[c], cell_json(tm_queue_table_cell(t, r, c)));
+        for (int c = 0; c < t->n_cols; c++) json_object_set_new(o, t->cols[c], cell_json(tm_table_cell(t, r, c)));
     }
     char *txt = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     json_decref(arr);
@@ -141,7 +141,7 @@ static tm_status put_html(tm_buf *b, const char *s, size_t max)
     return st;
 }
 
-static double cell_num(const tm_queue_cell *c, int *ok)
+static double cell_num(const tm_cell *c, int *ok)
 {
     *ok = 1;
     if (c && c->type == TM_CELL_INT) return (double)c->i;
@@ -150,7 +150,7 @@ static double cell_num(const tm_queue_cell *c, int *ok)
     return 0;
 }
 
-static const char *cell_str(const tm_queue_cell *c) { return c && c->type == TM_CELL_TEXT && c->s ? c->s : NULL; }
+static const char *cell_str(const tm_cell *c) { return c && c->type == TM_CELL_TEXT && c->s ? c->s : NULL; }
 
 #define CHART_W 760
 #define LABEL_W 230
@@ -167,14 +167,14 @@ typedef struct bar_part {
  * column v. parts (n_parts, may be 0): columns whose values are parts of v,
  * drawn at the end of each bar in their colour with their share in the label,
  * and a legend under the title; the rest of the bar is the base colour. */
-static tm_status svg_bars(tm_buf *b, const char *title, const tm_queue_table *t, int l1, int l1_alt, int l2, int v,
+static tm_status svg_bars(tm_buf *b, const char *title, const tm_table *t, int l1, int l1_alt, int l2, int v,
                           const bar_part *parts, int n_parts, const char *unit_fmt)
 {
     int n = 0, have_parts = 0;
     double max = 0;
     for (int r = 0; t && v >= 0 && r < t->n_rows; r++) {
         int ok;
-        double x = cell_num(tm_queue_table_cell(t, r, v), &ok);
+        double x = cell_num(tm_table_cell(t, r, v), &ok);
         if (ok) { n++; if (x > max) max = x; }
     }
     for (int k = 0; t && k < n_parts; k++) have_parts |= parts[k].col >= 0;
@@ -208,18 +208,18 @@ static tm_status svg_bars(tm_buf *b, const char *title, const tm_queue_table *t,
     int row = 0;
     for (int r = 0; !s && t && r < t->n_rows && row < n; r++) {
         int ok;
-        double x = cell_num(tm_queue_table_cell(t, r, v), &ok);
+        double x = cell_num(tm_table_cell(t, r, v), &ok);
         if (!ok) continue;
-        const char *a = cell_str(tm_queue_table_cell(t, r, l1));
-        if (!a && l1_alt >= 0) a = cell_str(tm_queue_table_cell(t, r, l1_alt));
-        const char *c = l2 >= 0 ? cell_str(tm_queue_table_cell(t, r, l2)) : NULL;
+        const char *a = cell_str(tm_table_cell(t, r, l1));
+        if (!a && l1_alt >= 0) a = cell_str(tm_table_cell(t, r, l1_alt));
+        const char *c = l2 >= 0 ? cell_str(tm_table_cell(t, r, l2)) : NULL;
         int y = top + row * (BAR_H + 6);
         double bw = max > 0 && x > 0 ? x / max * bar_max : 0;
         /* the parts, clamped so that they never exceed the bar */
         double pv[4] = {0}, left = x > 0 ? x : 0;
         for (int k = 0; k < n_parts && k < 4; k++) {
             int okp;
-            double p = parts[k].col >= 0 ? cell_num(tm_queue_table_cell(t, r, parts[k].col), &okp) : 0;
+            double p = parts[k].col >= 0 ? cell_num(tm_table_cell(t, r, parts[k].col), &okp) : 0;
             if (parts[k].col < 0 || !okp || p <= 0) continue;
             pv[k] = p < left ? p : left;
             left -= pv[k];
@@ -263,14 +263,14 @@ static void fmt_time(double t, char *buf, size_t n)
 }
 
 /* tokens/s of each run (y) against its start time (x). */
-static tm_status svg_throughput(tm_buf *b, const tm_queue_table *t)
+static tm_status svg_throughput(tm_buf *b, const tm_table *t)
 {
-    int cs = t ? tm_queue_table_col(t, "started_at") : -1, cv = t ? tm_queue_table_col(t, "tokens_per_s") : -1;
+    int cs = t ? tm_table_col(t, "started_at") : -1, cv = t ? tm_table_col(t, "tokens_per_s") : -1;
     double x0 = 0, x1 = 0, ymax = 0;
     int n = 0;
     for (int r = 0; cs >= 0 && cv >= 0 && r < t->n_rows; r++) {
         int ok1, ok2;
-        double x = cell_num(tm_queue_table_cell(t, r, cs), &ok1), y = cell_num(tm_queue_table_cell(t, r, cv), &ok2);
+        double x = cell_num(tm_table_cell(t, r, cs), &ok1), y = cell_num(tm_table_cell(t, r, cv), &ok2);
         if (!ok1 || !ok2) continue;
         if (!n || x < x0) x0 = x;
         if (!n || x > x1) x1 = x;
@@ -303,14 +303,14 @@ static tm_status svg_throughput(tm_buf *b, const tm_queue_table *t)
                           L, H - B + 16, a, CHART_W - R, H - B + 16, z, L - 6, T + 4, ym, L - 6, H - B, L, H - 12);
         for (int r = 0; !s && r < t->n_rows; r++) {
             int ok1, ok2;
-            double x = cell_num(tm_queue_table_cell(t, r, cs), &ok1), y = cell_num(tm_queue_table_cell(t, r, cv), &ok2);
+            double x = cell_num(tm_table_cell(t, r, cs), &ok1), y = cell_num(tm_table_cell(t, r, cv), &ok2);
             if (ok1 && ok2)
                 s = tm_buf_printf(b, "%.1f,%.1f ", L + (n == 1 ? pw / 2 : (x - x0) / span * pw), H - B - y / ym * ph);
         }
         if (!s) s = tm_buf_puts(b, "\"/>");
         for (int r = 0; !s && r < t->n_rows; r++) {
             int ok1, ok2;
-            double x = cell_num(tm_queue_table_cell(t, r, cs), &ok1), y = cell_num(tm_queue_table_cell(t, r, cv), &ok2);
+            double x = cell_num(tm_table_cell(t, r, cs), &ok1), y = cell_num(tm_table_cell(t, r, cv), &ok2);
             if (ok1 && ok2)
                 s = tm_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#e15759\"/>",
                                   L + (n == 1 ? pw / 2 : (x - x0) / span * pw), H - B - y / ym * ph);
@@ -320,7 +320,7 @@ static tm_status svg_throughput(tm_buf *b, const tm_queue_table *t)
     return s;
 }
 
-static tm_status render_html_table(const tm_queue_table *t, tm_buf *b)
+static tm_status render_html_table(const tm_table *t, tm_buf *b)
 {
     tm_status s = tm_buf_puts(b, "<table><thead><tr>");
     for (int c = 0; !s && c < t->n_cols; c++) {
@@ -333,7 +333,7 @@ static tm_status render_html_table(const tm_queue_table *t, tm_buf *b)
     for (int r = 0; !s && r < t->n_rows; r++) {
         s = tm_buf_puts(b, "<tr>");
         for (int c = 0; !s && c < t->n_cols; c++) {
-            const tm_queue_cell *cell = tm_queue_table_cell(t, r, c);
+            const tm_cell *cell = tm_table_cell(t, r, c);
             const char *txt;
             cell_text(cell, "%.6g", "–", tmp, sizeof tmp, &txt);
             s = tm_buf_puts(b, cell->type == TM_CELL_TEXT ? "<td>" : "<td class=\"n\">");
@@ -369,15 +369,15 @@ static tm_status render_html(const tm_cost_report_in *in, tm_buf *b)
     if (!s) s = tm_buf_puts(b, "<div class=\"wrap\">");
     if (!s) s = render_html_table(in->main, b);
     if (!s) s = tm_buf_puts(b, "</div>\n");
-    const tm_queue_table *j = in->jobs, *mp = in->model_price;
-    bar_part jparts[2] = {{j ? tm_queue_table_col(j, "wasted_usd") : -1, "#e15759", "wasted (recompute)"},
-                          {j ? tm_queue_table_col(j, "overhead_usd") : -1, "#bab0ac", "run overhead"}};
-    if (!s) s = svg_bars(b, "cost per job (USD)", j, j ? tm_queue_table_col(j, "name") : -1,
-                         j ? tm_queue_table_col(j, "job_id") : -1, -1, j ? tm_queue_table_col(j, "cost_usd") : -1,
+    const tm_table *j = in->jobs, *mp = in->model_price;
+    bar_part jparts[2] = {{j ? tm_table_col(j, "wasted_usd") : -1, "#e15759", "wasted (recompute)"},
+                          {j ? tm_table_col(j, "overhead_usd") : -1, "#bab0ac", "run overhead"}};
+    if (!s) s = svg_bars(b, "cost per job (USD)", j, j ? tm_table_col(j, "name") : -1,
+                         j ? tm_table_col(j, "job_id") : -1, -1, j ? tm_table_col(j, "cost_usd") : -1,
                          jparts, 2, "$%.4g");
     if (!s) s = svg_bars(b, "USD per 1M tokens by model and price profile (whole runs, incl. overhead)", mp,
-                         mp ? tm_queue_table_col(mp, "model") : -1, -1, mp ? tm_queue_table_col(mp, "price_profile") : -1,
-                         mp ? tm_queue_table_col(mp, "usd_per_1m_total") : -1, NULL, 0, "$%.4g / 1M");
+                         mp ? tm_table_col(mp, "model") : -1, -1, mp ? tm_table_col(mp, "price_profile") : -1,
+                         mp ? tm_table_col(mp, "usd_per_1m_total") : -1, NULL, 0, "$%.4g / 1M");
     if (!s) s = svg_throughput(b, in->throughput);
     if (!s) s = tm_buf_puts(b, "</body></html>\n");
     return s;

@@ -11,7 +11,7 @@
 #ifndef TM_COST_REPORT_H
 #define TM_COST_REPORT_H
 
-#include "queue/queue_cost.h"
+#include "util/table.h"
 #include "util/buf.h"
 
 typedef enum tm_cost_format {
@@ -26,11 +26,12 @@ typedef struct tm_cost_report_in {
     const char *title;                  /* e.g. "tokenmill cost report — by job" */
     const char *note;                   /* what the numbers include (table: first line; html: under
                                            the title); NULL: none */
-    const tm_queue_table *main;         /* the --by table */
-    const tm_queue_table *jobs;         /* job_costs rows: job_id, name, cost_usd; the bars show
+    const tm_table *main;               /* the --by table */
+    const tm_table *jobs;               /* job_costs rows: job_id, name, cost_usd; the bars show
                                            wasted_usd and overhead_usd as parts when present */
-    const tm_queue_table *model_price;  /* tm_queue_cost_by_model_price */
-    const tm_queue_table *throughput;   /* tm_queue_cost_run_throughput */
+    const tm_table *model_price;        /* columns model, price_profile, tokens, cost_usd,
+                                           usd_per_1m_total */
+    const tm_table *throughput;         /* columns run_id, started_at, ended_at, tokens, tokens_per_s */
 } tm_cost_report_in;
 
 /* Append the rendering of in->main (and, for html, the charts) to out. */

@@ -1,6 +1,6 @@
-/* output.c — OpenAI batch output/error JSONL, job/cost JSON and export bundles
- * (formats in output.h). Reads the queue only through queue.h; writes through
- * tm_out (optional zstd stream + running SHA-256) and libarchive.
+/* output.c — OpenAI batch output/error JSONL lines and export bundles
+ * (formats in output.h) from plain records; writes through tm_out (optional
+ * zstd stream + running SHA-256) and libarchive.
  */
 #include "output/output.h"
 
@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "util/buf.h"
 #include "util/sha256.h"
 #include "util/timeutil.h"
 
@@ -152,12 +153,8 @@ void tm_out_abort(tm_out *o)
 
 /* ---- JSONL lines -------------------------------------------------------- */
 
-typedef struct lines_ctx {
-    tm_out *o;
-    int64_t n;
-} lines_ctx;
-
-static tm_status write_json_line(lines_ctx *c, json_t *line, tm_err *err)
+/* Dump line (compact, ASCII) and write it with a newline. */
+static tm_status write_json_line(tm_out *o, json_t *line, tm_err *err)
 {
     if (!line) return tm_errf(err, TM_ERR_NOMEM, "output: out of memory");
     char *s = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -165,113 +162,98 @@ static tm_status write_json_line(lines_ctx *c, json_t *line, tm_err *err)
     if (!s) return tm_errf(err, TM_ERR_NOMEM, "output: out of memory");
     size_t n = strlen(s);
     s[n] = '\n'; /* replaces the NUL; write n+1 bytes */
-    tm_status st = tm_out_write(c->o, s, n + 1, err);
+    tm_status st = tm_out_write(o, s, n + 1, err);
     free(s);
-    if (!st) c->n++;
     return st;
 }
 
 static json_t *batch_req_id(const char *request_id)
 {
     const char *hex = strncmp(request_id, "req_", 4) ? request_id : request_id + 4;
-    char id[TM_QUEUE_ID_MAX + 16];
-    snprintf(id, sizeof id, "batch_req_%s", hex);
+    char id[128];
+    snprintf(id, sizeof id, "batch_req_%.100s", hex);
     return json_string(id);
 }
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
-static tm_status on_result(void *ctx, const char *request_id, const char *custom_id, const char *resp,
-                           size_t len, tm_err *err)
+/* Append JSON text t (valid JSON, checked by the caller) to b compacted, with
+ * every non-ASCII character as \uXXXX (a surrogate pair above U+FFFF): the
+ * bytes jansson's JSON_COMPACT | JSON_ENSURE_ASCII dump of a jansson-written
+ * body give, without parsing its numbers (a seed above 2^63 stays exact). */
+static tm_status ascii_compact(const char *t, size_t len, tm_buf *b)
+{
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (!in_str && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) continue;
+        if (c < 0x80) {
+            if (in_str && c == '\\' && i + 1 < len) {
+                if (tm_buf_append(b, t + i, 2)) return TM_ERR_NOMEM;
+                i++;
+                continue;
+            }
+            if (c == '"') in_str = !in_str;
+            if (tm_buf_append(b, &t[i], 1)) return TM_ERR_NOMEM;
+            continue;
+        }
+        int n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+        uint32_t cp = c & (0x3f >> n);
+        for (int k = 0; k < n && i + 1 < len; k++) cp = (cp << 6) | ((unsigned char)t[++i] & 0x3f);
+        char seq[16];
+        if (cp < 0x10000) {
+            snprintf(seq, sizeof seq, "\\u%04X", (unsigned)cp);
+        } else {
+            cp -= 0x10000;
+            snprintf(seq, sizeof seq, "\\u%04X\\u%04X", (unsigned)(0xd800 | (cp >> 10)), (unsigned)(0xdc00 | (cp & 0x3ff)));
+        }
+        if (tm_buf_puts(b, seq)) return TM_ERR_NOMEM;
+    }
+    return TM_OK;
+}
+
+tm_status tm_output_result_line(tm_out *o, const char *request_id, const char *custom_id, const char *body,
+                                size_t len, tm_err *err)
 {
     json_error_t je;
-    json_t *body = json_loadb(resp, len, JSON_ALLOW_NUL, &je);
-    if (!body) return tm_errf(err, TM_ERR_INPUT, "output: %s: stored response is not JSON: %s", request_id, je.text);
-    json_t *line = json_pack("{s:o, s:o, s:{s:i, s:s, s:o}, s:n}", "id", batch_req_id(request_id), "custom_id",
+    /* validate only (any integer size): the body is embedded as text */
+    json_t *v = json_loadb(body, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
+    if (!v) return tm_errf(err, TM_ERR_INPUT, "output: %s: stored response is not JSON: %s", request_id, je.text);
+    json_decref(v);
+    /* the line with a null body, then the body spliced in before its end */
+    static const char tail[] = "null},\"error\":null}";
+    json_t *line = json_pack("{s:o, s:o, s:{s:i, s:s, s:n}, s:n}", "id", batch_req_id(request_id), "custom_id",
                              str_or_null(custom_id), "response", "status_code", 200, "request_id", request_id,
-                             "body", body, "error");
-    return write_json_line(ctx, line, err);
-}
-
-static tm_status on_error(void *ctx, const char *request_id, const char *custom_id, const char *state,
-                          const char *error_json, tm_err *err)
-{
-    json_t *e = error_json ? json_loads(error_json, 0, NULL) : NULL;
-    if (!json_is_object(e)) {
-        json_decref(e);
-        e = json_pack("{s:s, s:s}", "code", state ? state : "error", "message", "no error recorded");
+                             "body", "error");
+    char *head = line ? json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(line);
+    size_t hl = head ? strlen(head) : 0;
+    if (!head || hl < sizeof tail - 1 || strcmp(head + hl - (sizeof tail - 1), tail)) {
+        free(head);
+        return tm_errf(err, TM_ERR_NOMEM, "output: out of memory");
     }
-    json_t *line = json_pack("{s:o, s:o, s:n, s:o}", "id", batch_req_id(request_id ? request_id : ""),
-                             "custom_id", str_or_null(custom_id), "response", "error", e);
-    return write_json_line(ctx, line, err);
-}
-
-tm_status tm_output_results(tm_queue *q, const char *job_id, int errors, tm_out *o, int64_t *lines, tm_err *err)
-{
-    lines_ctx c = {o, 0};
-    tm_status s = errors ? tm_queue_foreach_error(q, job_id, on_error, &c, err)
-                         : tm_queue_foreach_result(q, job_id, on_result, &c, err);
-    if (lines) *lines = c.n;
+    tm_buf b;
+    tm_buf_init(&b);
+    tm_status s = tm_buf_append(&b, head, hl - (sizeof tail - 1));
+    if (!s) s = ascii_compact(body, len, &b);
+    if (!s) s = tm_buf_puts(&b, "},\"error\":null}\n");
+    free(head);
+    if (s) s = tm_errf(err, TM_ERR_NOMEM, "output: out of memory");
+    else s = tm_out_write(o, b.data, b.len, err);
+    tm_buf_free(&b);
     return s;
 }
 
-/* ---- job / cost JSON -------------------------------------------------------- */
-
-static json_t *ts(int64_t t) { return t ? json_integer(t) : json_null(); }
-
-json_t *tm_output_job_json(const tm_queue_job *j)
+tm_status tm_output_error_line(tm_out *o, const char *request_id, const char *custom_id, const char *state,
+                               const char *code, const char *message, tm_err *err)
 {
-    json_t *meta = j->metadata_json ? json_loads(j->metadata_json, 0, NULL) : NULL;
-    if (!json_is_object(meta)) {
-        json_decref(meta);
-        meta = json_object();
-    }
-    char window[32];
-    if (j->completion_window % 3600 == 0) snprintf(window, sizeof window, "%lldh", (long long)j->completion_window / 3600);
-    else snprintf(window, sizeof window, "%llds", (long long)j->completion_window);
-    return json_pack(
-        "{s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-        " s:{s:I, s:I, s:I}, s:o, s:o, s:o, s:I,"
-        " s:{s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:{s:I, s:I, s:I, s:I}}",
-        "id", j->id, "object", "batch", "endpoint", str_or_null(j->endpoint), "completion_window", window,
-        "status", j->state, "created_at", ts(j->created_at), "in_progress_at", ts(j->in_progress_at),
-        "finalizing_at", ts(j->finalizing_at), "completed_at", ts(j->completed_at), "failed_at",
-        ts(j->failed_at), "expired_at", ts(j->expired_at), "cancelling_at", ts(j->cancelling_at),
-        "cancelled_at", ts(j->cancelled_at), "expires_at", ts(j->expires_at), "metadata", meta,
-        "request_counts", "total", (json_int_t)j->total, "completed", (json_int_t)j->done, "failed",
-        (json_int_t)j->failed,
-        "name", str_or_null(j->name), "model", str_or_null(j->model), "errors", json_null(), "priority",
-        (json_int_t)j->priority,
-        "request_states", "pending", (json_int_t)j->pending, "running", (json_int_t)j->running, "done",
-        (json_int_t)j->done, "failed", (json_int_t)j->failed, "cancelled", (json_int_t)j->cancelled, "expired",
-        (json_int_t)j->expired,
-        "tokens", "prompt", (json_int_t)j->prompt_tokens, "completion", (json_int_t)j->completion_tokens,
-        "cached", (json_int_t)j->cached_tokens, "total", (json_int_t)(j->prompt_tokens + j->completion_tokens));
-}
-
-static json_t *per_million(double cost, int64_t tokens, int has)
-{
-    return has && tokens > 0 ? json_real(cost * 1e6 / (double)tokens) : json_null();
-}
-
-json_t *tm_output_cost_json(const tm_queue_job *j)
-{
-    int has = j->has_cost;
-    int64_t all = j->prompt_tokens + j->completion_tokens;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:o}", "job_id", j->id,
-                     "requests", (json_int_t)j->total, "prompt_tokens", (json_int_t)j->prompt_tokens,
-                     "completion_tokens", (json_int_t)j->completion_tokens, "cached_tokens",
-                     (json_int_t)j->cached_tokens, "gpu_seconds", j->gpu_seconds,
-                     "kwh", j->has_energy ? json_real(j->energy_joules / 3.6e6) : json_null(), /* unknown is not 0 */
-                     "cost_usd", has ? json_real(j->cost_usd) : json_null(), "usd_per_1m_input",
-                     per_million(j->cost_usd, j->prompt_tokens, has), "usd_per_1m_output",
-                     per_million(j->cost_usd, j->completion_tokens, has), "usd_per_1m_total",
-                     per_million(j->cost_usd, all, has), "tokens_per_usd",
-                     has && j->cost_usd > 0 ? json_real((double)all / j->cost_usd) : json_null(),
-                     /* the part spent recomputing work already done once (job_costs' wasted_*) */
-                     "wasted_gpu_seconds", j->wasted_seconds, "wasted_usd", has ? json_real(j->wasted_usd) : json_null(),
-                     "wasted_share", has && j->cost_usd > 0 ? json_real(j->wasted_usd / j->cost_usd) : json_null());
+    json_t *e = json_pack("{s:s, s:s}", "code", code ? code : state ? state : "error", "message",
+                          message ? message : "no error recorded");
+    if (!e) return tm_errf(err, TM_ERR_INPUT, "output: %s: error code or message is not UTF-8",
+                           request_id ? request_id : "?");
+    json_t *line = json_pack("{s:o, s:o, s:n, s:o}", "id", batch_req_id(request_id ? request_id : ""),
+                             "custom_id", str_or_null(custom_id), "response", "error", e);
+    return write_json_line(o, line, err);
 }
 
 /* ---- export bundle -------------------------------------------------------- */
@@ -284,23 +266,22 @@ typedef struct member {
     char sha[65];
 } member;
 
-static tm_status jsonl_member(tm_queue *q, const char *job_id, int errors, member *m, tm_err *err)
+static tm_status jsonl_member(const tm_output_bundle *b, int errors, member *m, tm_err *err)
 {
     m->file = tmpfile();
     if (!m->file) return tm_errf(err, TM_ERR_IO, "export: cannot create a temporary file: %s", strerror(errno));
     tm_out *o;
     tm_status s = tm_out_open_file(m->file, 1, &o, err);
     if (s) return s;
-    s = tm_output_results(q, job_id, errors, o, NULL, err);
+    s = b->lines(b->lines_ctx, errors, o, NULL, err);
     if (s) { tm_out_abort(o); return s; }
     return tm_out_finish(o, &m->size, m->sha, err);
 }
 
-static tm_status json_member(json_t *v, member *m, tm_err *err)
+static tm_status json_member(const json_t *v, member *m, tm_err *err)
 {
     if (!v) return tm_errf(err, TM_ERR_NOMEM, "export: out of memory");
     m->mem = json_dumps(v, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-    json_decref(v);
     if (!m->mem) return tm_errf(err, TM_ERR_NOMEM, "export: out of memory");
     size_t n = strlen(m->mem);
     char *p = realloc(m->mem, n + 2);
@@ -350,34 +331,31 @@ static tm_status write_member(struct archive *a, const char *path, member *m, in
     return TM_OK;
 }
 
-tm_status tm_output_export(tm_queue *q, const char *job_id, const char *path, tm_err *err)
+tm_status tm_output_export(const tm_output_bundle *b, const char *path, tm_err *err)
 {
     enum { OUT, ERRS, JOB, COST, MANIFEST, NM };
     member m[NM] = {{.name = "output.jsonl.zst"}, {.name = "errors.jsonl.zst"}, {.name = "job.json"},
                     {.name = "cost.json"}, {.name = "manifest.json"}};
-    tm_queue_job j;
-    tm_status s = tm_queue_job_get(q, job_id, &j, err);
-    if (s) return s;
+    if (!b->job_id || !b->lines || !b->request_counts)
+        return tm_errf(err, TM_ERR_INTERNAL, "export: incomplete bundle");
     int64_t now = tm_now_unix();
     struct archive *a = NULL;
     char *partial = NULL;
-    if (!s) s = jsonl_member(q, job_id, 0, &m[OUT], err);
-    if (!s) s = jsonl_member(q, job_id, 1, &m[ERRS], err);
-    if (!s) s = json_member(tm_output_job_json(&j), &m[JOB], err);
-    if (!s) s = json_member(tm_output_cost_json(&j), &m[COST], err);
+    tm_status s = jsonl_member(b, 0, &m[OUT], err);
+    if (!s) s = jsonl_member(b, 1, &m[ERRS], err);
+    if (!s) s = json_member(b->job, &m[JOB], err);
+    if (!s) s = json_member(b->cost, &m[COST], err);
     if (!s) {
         json_t *members = json_array();
         for (int i = 0; members && i < MANIFEST; i++)
             json_array_append_new(members, json_pack("{s:s, s:I, s:s}", "name", m[i].name, "size",
                                                      (json_int_t)m[i].size, "sha256", m[i].sha));
-        json_t *man = members ? json_pack("{s:s, s:s, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "format",
-                                          "tokenmill-bundle/1", "job_id", j.id, "created_at", (json_int_t)now,
-                                          "members", members, "request_counts", "total", (json_int_t)j.total,
-                                          "completed", (json_int_t)j.done, "failed", (json_int_t)j.failed,
-                                          "cancelled", (json_int_t)j.cancelled, "expired", (json_int_t)j.expired,
-                                          "pending", (json_int_t)j.pending, "running", (json_int_t)j.running)
+        json_t *man = members ? json_pack("{s:s, s:s, s:I, s:o, s:O}", "format", "tokenmill-bundle/1", "job_id",
+                                          b->job_id, "created_at", (json_int_t)now, "members", members,
+                                          "request_counts", b->request_counts)
                               : NULL;
         s = json_member(man, &m[MANIFEST], err);
+        json_decref(man);
     }
     if (!s) {
         size_t n = strlen(path);
@@ -407,6 +385,5 @@ tm_status tm_output_export(tm_queue *q, const char *job_id, const char *path, tm
         if (m[i].file) fclose(m[i].file);
         free(m[i].mem);
     }
-    tm_queue_job_clear(&j);
     return s;
 }

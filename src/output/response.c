@@ -2,11 +2,13 @@
 #include "output/response.h"
 
 #include <jansson.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "util/version.h"
 
 /* JSON has no -inf: a token of probability 0 gets -9999.0, as OpenAI does. */
 static json_t *lp_real(float lp) { return json_real(isfinite(lp) ? (double)lp : -9999.0); }
@@ -157,13 +159,25 @@ tm_status tm_response_build(const tm_response *r, tm_buf *out, tm_err *err)
     }
     json_object_set_new(o, "usage", usage);
     json_object_set_new(o, "system_fingerprint", json_string("tokenmill-" TM_VERSION));
-    json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));
-    if (r->return_token_ids) json_object_set_new(o, "prompt_token_ids", id_array(r->prompt_ids, r->n_prompt));
+    /* "seed" is a uint64 (derived seeds use all 64 bits): jansson's integers
+     * are signed, so it is printed here, then prompt_token_ids, keeping the
+     * key order: ..., system_fingerprint, seed, prompt_token_ids. */
+    json_t *ids = r->return_token_ids ? id_array(r->prompt_ids, r->n_prompt) : NULL;
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *is = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!s) return tm_errf(err, TM_ERR_NOMEM, "response: out of memory");
+    json_decref(ids);
+    size_t n = s ? strlen(s) : 0;
+    char seed[48];
+    snprintf(seed, sizeof seed, ",\"seed\":%" PRIu64, r->seed);
+    tm_status st = !s || n < 2 || (r->return_token_ids && !is) ? TM_ERR_NOMEM : TM_OK;
     tm_buf_clear(out);
-    tm_status st = tm_buf_puts(out, s);
+    if (!st) st = tm_buf_append(out, s, n - 1); /* without the closing brace */
+    if (!st) st = tm_buf_puts(out, seed);
+    if (!st && is) st = tm_buf_puts(out, ",\"prompt_token_ids\":");
+    if (!st && is) st = tm_buf_puts(out, is);
+    if (!st) st = tm_buf_puts(out, "}");
     free(s);
+    free(is);
     return st ? tm_errf(err, st, "response: out of memory") : TM_OK;
 }

@@ -7,8 +7,10 @@
  * usage also carries "cost": {gpu_seconds, energy_joules, usd}, the same
  * numbers the queue stores for the request (request_costs view).
  * With return_token_ids (as vLLM accepts it) the body also carries
- * prompt_token_ids and each choice its token_ids. The batch output line that
- * wraps this body is written by the queue's results reader.
+ * prompt_token_ids and each choice its token_ids. "seed" is the effective
+ * seed as an unsigned 64-bit integer. The worker stores the body in the queue;
+ * the batch output line that wraps it is written by tm_output_result_line
+ * (output.h) when `tokenmill results` / `export` read it back.
  */
 #ifndef TM_RESPONSE_H
 #define TM_RESPONSE_H

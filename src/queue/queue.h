@@ -7,6 +7,11 @@
  * Several processes may share one DB: claims run in BEGIN IMMEDIATE, so no
  * request is ever held by two live leases, and completing/failing a request is
  * guarded by its lease. Every statement is prepared with bound parameters.
+ *
+ * One handle type, one connection: this header holds submission, claims and
+ * leases, jobs and runs; queue_cost.h holds the cost section (prices, run
+ * cost, report queries) on the same handle. The queue returns plain records
+ * and strings, never JSON it built: output/ and cli/ build JSON.
  */
 #ifndef TM_QUEUE_H
 #define TM_QUEUE_H
@@ -158,7 +163,8 @@ typedef struct tm_queue_usage {
 tm_status tm_queue_complete(tm_queue *q, const char *owner, const char *request_id,
                             const char *response_json, size_t len,
                             const tm_queue_usage *usage, tm_err *err);
-/* Mark a leased request failed with {"code":code,"message":message}. */
+/* Mark a leased request failed with an error code and message (stored in
+ * requests.error as {"code":..,"message":..}, schemas/queue.sql). */
 tm_status tm_queue_fail(tm_queue *q, const char *owner, const char *request_id,
                         const char *code, const char *message, tm_err *err);
 /* Give leases back (request -> pending). request_id NULL: all of owner's. */
@@ -207,9 +213,11 @@ typedef tm_status (*tm_queue_result_cb)(void *ctx, const char *request_id, const
                                         const char *response_json, size_t len, tm_err *err);
 tm_status tm_queue_foreach_result(tm_queue *q, const char *job_id, tm_queue_result_cb cb,
                                   void *ctx, tm_err *err);
-/* Failed / cancelled / expired requests with their error JSON (may be NULL). */
+/* Failed / cancelled / expired requests with their recorded error's code and
+ * message (each NULL when none was recorded), as plain strings. */
 typedef tm_status (*tm_queue_error_cb)(void *ctx, const char *request_id, const char *custom_id,
-                                       const char *state, const char *error_json, tm_err *err);
+                                       const char *state, const char *code, const char *message,
+                                       tm_err *err);
 tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error_cb cb,
                                  void *ctx, tm_err *err);
 

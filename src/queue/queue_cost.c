@@ -1,4 +1,4 @@
-/* queue_cost.c — cost accounting SQL: prices, runs' cost columns, report
+/* queue_cost.c — the cost section of the queue (queue_cost.h): prices, runs' cost columns, report
  * queries over the cost views (0003_cost_views.sql, 0005_cost_wasted.sql).
  *
  * The model/worker report queries repeat the view definitions with a time
@@ -8,6 +8,7 @@
  * extended with their share of their run's overhead (OVERHEAD_CTE).
  */
 #include "queue/queue_cost.h"
+#include "queue/queue_int.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -15,61 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "queue/queue.h"
-
-struct tm_queue_cost {
-    sqlite3 *db;
-};
-
-static tm_status db_fail(tm_queue_cost *qc, tm_err *err, const char *what)
-{
-    int rc = sqlite3_errcode(qc->db);
-    tm_status s = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? TM_ERR_BUSY : TM_ERR_IO;
-    return tm_errf(err, s, "queue: %s: %s", what, sqlite3_errmsg(qc->db));
-}
-
-tm_status tm_queue_cost_open(const char *path, int create, tm_queue_cost **out, tm_err *err)
-{
-    *out = NULL;
-    tm_queue *q;
-    tm_status s = create ? tm_queue_open(path, &q, err) : tm_queue_open_existing(path, &q, err);
-    if (s) return s;
-    tm_queue_close(q); /* migrated; now our own connection */
-    tm_queue_cost *qc = calloc(1, sizeof *qc);
-    if (!qc) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
-    if (sqlite3_open_v2(path, &qc->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-        s = tm_errf(err, TM_ERR_IO, "%s: %s", path, qc->db ? sqlite3_errmsg(qc->db) : "cannot open");
-        tm_queue_cost_close(qc);
-        return s;
-    }
-    sqlite3_busy_timeout(qc->db, TM_QUEUE_BUSY_TIMEOUT_MS);
-    const char *pragmas[] = {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON"};
-    for (size_t i = 0; i < sizeof pragmas / sizeof *pragmas; i++) {
-        if (sqlite3_exec(qc->db, pragmas[i], NULL, NULL, NULL) != SQLITE_OK) {
-            s = db_fail(qc, err, pragmas[i]);
-            tm_queue_cost_close(qc);
-            return s;
-        }
-    }
-    *out = qc;
-    return TM_OK;
-}
-
-void tm_queue_cost_close(tm_queue_cost *qc)
-{
-    if (!qc) return;
-    sqlite3_close(qc->db);
-    free(qc);
-}
-
-static tm_status prep(tm_queue_cost *qc, const char *sql, sqlite3_stmt **st, tm_err *err)
-{
-    if (sqlite3_prepare_v2(qc->db, sql, -1, st, NULL) != SQLITE_OK) return db_fail(qc, err, "prepare");
-    return TM_OK;
-}
 
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
 {
@@ -94,7 +41,7 @@ static int valid_name(const char *s)
     return 1;
 }
 
-tm_status tm_queue_cost_price_set(tm_queue_cost *qc, const tm_queue_price *p, tm_err *err)
+tm_status tm_queue_price_set(tm_queue *q, const tm_queue_price *p, tm_err *err)
 {
     if (!valid_name(p->name))
         return tm_errf(err, TM_ERR_USAGE, "price name \"%.80s\": 1-63 characters of A-Z a-z 0-9 . _ -", p->name);
@@ -103,7 +50,7 @@ tm_status tm_queue_cost_price_set(tm_queue_cost *qc, const tm_queue_price *p, tm
     if (!isfinite(p->usd_per_kwh) || p->usd_per_kwh > 1e6)
         return tm_errf(err, TM_ERR_USAGE, "--usd-per-kwh: must be a number in [0, 1e6]");
     sqlite3_stmt *st;
-    tm_status s = prep(qc,
+    tm_status s = tm_queue_prep(q,
                        "INSERT OR REPLACE INTO prices (name, usd_per_gpu_hour, usd_per_kwh, description, created_at, "
                        "gpu, profile) VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s','now') AS INTEGER), ?5, ?6)",
                        &st, err);
@@ -114,51 +61,44 @@ tm_status tm_queue_cost_price_set(tm_queue_cost *qc, const tm_queue_price *p, tm
     bind_opt_text(st, 4, p->description);
     bind_opt_text(st, 5, p->gpu);
     bind_opt_text(st, 6, p->profile);
-    if (sqlite3_step(st) != SQLITE_DONE) s = db_fail(qc, err, "set price");
+    if (sqlite3_step(st) != SQLITE_DONE) s = tm_queue_sql_fail(q, err, "set price");
     sqlite3_finalize(st);
     return s;
-}
-
-static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(dst, n, "%s", t ? (const char *)t : "");
 }
 
 static void read_price(sqlite3_stmt *st, tm_queue_price *p)
 {
     memset(p, 0, sizeof *p);
-    copy_col(p->name, sizeof p->name, st, 0);
+    tm_queue_col_copy(st, 0, p->name, sizeof p->name);
     p->usd_per_gpu_hour = sqlite3_column_double(st, 1);
     p->usd_per_kwh = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 2);
-    copy_col(p->description, sizeof p->description, st, 3);
+    tm_queue_col_copy(st, 3, p->description, sizeof p->description);
     p->created_at = sqlite3_column_int64(st, 4);
-    copy_col(p->gpu, sizeof p->gpu, st, 5);
-    copy_col(p->profile, sizeof p->profile, st, 6);
+    tm_queue_col_copy(st, 5, p->gpu, sizeof p->gpu);
+    tm_queue_col_copy(st, 6, p->profile, sizeof p->profile);
 }
 
 #define PRICE_COLS "name, usd_per_gpu_hour, usd_per_kwh, description, created_at, gpu, profile"
 
-tm_status tm_queue_cost_price_get(tm_queue_cost *qc, const char *name, tm_queue_price *out, tm_err *err)
+tm_status tm_queue_price_get(tm_queue *q, const char *name, tm_queue_price *out, tm_err *err)
 {
     sqlite3_stmt *st;
-    tm_status s = prep(qc, "SELECT " PRICE_COLS " FROM prices WHERE name = ?1", &st, err);
+    tm_status s = tm_queue_prep(q, "SELECT " PRICE_COLS " FROM prices WHERE name = ?1", &st, err);
     if (s) return s;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) read_price(st, out);
     else if (rc == SQLITE_DONE) s = tm_errf(err, TM_ERR_NOTFOUND, "no price profile \"%.80s\" (tokenmill prices list)", name);
-    else s = db_fail(qc, err, "get price");
+    else s = tm_queue_sql_fail(q, err, "get price");
     sqlite3_finalize(st);
     return s;
 }
 
-tm_status tm_queue_cost_price_list(tm_queue_cost *qc,
-                                   tm_status (*cb)(void *ctx, const tm_queue_price *p, tm_err *err),
-                                   void *ctx, tm_err *err)
+tm_status tm_queue_price_list(tm_queue *q, tm_status (*cb)(void *ctx, const tm_queue_price *p, tm_err *err),
+                              void *ctx, tm_err *err)
 {
     sqlite3_stmt *st;
-    tm_status s = prep(qc, "SELECT " PRICE_COLS " FROM prices ORDER BY name", &st, err);
+    tm_status s = tm_queue_prep(q, "SELECT " PRICE_COLS " FROM prices ORDER BY name", &st, err);
     if (s) return s;
     int rc;
     tm_queue_price p;
@@ -166,18 +106,17 @@ tm_status tm_queue_cost_price_list(tm_queue_cost *qc,
         read_price(st, &p);
         s = cb(ctx, &p, err);
     }
-    if (!s && rc != SQLITE_DONE) s = db_fail(qc, err, "list prices");
+    if (!s && rc != SQLITE_DONE) s = tm_queue_sql_fail(q, err, "list prices");
     sqlite3_finalize(st);
     return s;
 }
 
 /* ---- runs ----------------------------------------------------------------------- */
 
-tm_status tm_queue_cost_run_set(tm_queue_cost *qc, const char *run_id, const tm_queue_run_cost *rc,
-                                tm_err *err)
+tm_status tm_queue_run_cost_set(tm_queue *q, const char *run_id, const tm_queue_run_cost *rc, tm_err *err)
 {
     sqlite3_stmt *st;
-    tm_status s = prep(qc,
+    tm_status s = tm_queue_prep(q,
                        "UPDATE runs SET model = ?2, price_profile = ?3, price_usd_per_hour = ?4, "
                        "price_usd_per_kwh = ?5, gpu_seconds = ?6, energy_joules = ?7, cost_usd = ?8, "
                        "overhead_seconds = ?9 WHERE id = ?1",
@@ -192,71 +131,30 @@ tm_status tm_queue_cost_run_set(tm_queue_cost *qc, const char *run_id, const tm_
     bind_opt_real(st, 7, rc->energy_joules);
     bind_opt_real(st, 8, rc->cost_usd);
     bind_opt_real(st, 9, rc->overhead_seconds);
-    if (sqlite3_step(st) != SQLITE_DONE) s = db_fail(qc, err, "set run cost");
-    else if (sqlite3_changes(qc->db) != 1) s = tm_errf(err, TM_ERR_NOTFOUND, "no run \"%.80s\"", run_id);
+    if (sqlite3_step(st) != SQLITE_DONE) s = tm_queue_sql_fail(q, err, "set run cost");
+    else if (sqlite3_changes(q->db) != 1) s = tm_errf(err, TM_ERR_NOTFOUND, "no run \"%.80s\"", run_id);
     sqlite3_finalize(st);
     return s;
 }
 
-/* ---- tables ---------------------------------------------------------------------- */
-
-void tm_queue_table_free(tm_queue_table *t)
-{
-    if (!t) return;
-    for (int i = 0; i < t->n_cols; i++) free(t->cols ? t->cols[i] : NULL);
-    for (long i = 0; t->cells && i < (long)t->n_rows * t->n_cols; i++) free(t->cells[i].s);
-    free(t->cols);
-    free(t->cells);
-    memset(t, 0, sizeof *t);
-}
-
-const tm_queue_cell *tm_queue_table_cell(const tm_queue_table *t, int row, int col)
-{
-    if (row < 0 || row >= t->n_rows || col < 0 || col >= t->n_cols) return NULL;
-    return &t->cells[(long)row * t->n_cols + col];
-}
-
-int tm_queue_table_col(const tm_queue_table *t, const char *name)
-{
-    for (int i = 0; i < t->n_cols; i++)
-        if (!strcmp(t->cols[i], name)) return i;
-    return -1;
-}
-
-static tm_status add_row(tm_queue_table *t, tm_queue_cell **row, tm_err *err)
-{
-    if (t->n_rows == t->cap_rows) {
-        int nc = t->cap_rows ? t->cap_rows * 2 : 16;
-        if (nc > (1 << 24)) return tm_errf(err, TM_ERR_NOMEM, "report: too many rows");
-        tm_queue_cell *c = realloc(t->cells, (size_t)nc * (size_t)t->n_cols * sizeof *c);
-        if (!c) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
-        t->cells = c;
-        t->cap_rows = nc;
-    }
-    *row = &t->cells[(long)t->n_rows * t->n_cols];
-    memset(*row, 0, (size_t)t->n_cols * sizeof **row);
-    t->n_rows++;
-    return TM_OK;
-}
+/* ---- report queries ---------------------------------------------------------------- */
 
 /* Run a prepared statement into out (columns named as the statement's). */
-static tm_status fill_table(tm_queue_cost *qc, sqlite3_stmt *st, tm_queue_table *out, tm_err *err)
+static tm_status fill_table(tm_queue *q, sqlite3_stmt *st, tm_table *out, tm_err *err)
 {
     memset(out, 0, sizeof *out);
     int nc = sqlite3_column_count(st);
     if (nc < 1) return tm_errf(err, TM_ERR_INTERNAL, "report: query has no columns");
-    out->cols = calloc((size_t)nc, sizeof *out->cols);
-    if (!out->cols) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
-    out->n_cols = nc;
-    for (int i = 0; i < nc; i++) {
-        const char *name = sqlite3_column_name(st, i);
-        if (!(out->cols[i] = strdup(name ? name : ""))) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
-    }
+    const char *names[64];
+    if (nc > (int)(sizeof names / sizeof *names)) return tm_errf(err, TM_ERR_INTERNAL, "report: too many columns");
+    for (int i = 0; i < nc; i++) names[i] = sqlite3_column_name(st, i);
+    tm_status s0 = tm_table_set_cols(out, names, nc, err);
+    if (s0) return s0;
     int rc;
     tm_status s = TM_OK;
     while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        tm_queue_cell *row;
-        if ((s = add_row(out, &row, err))) break;
+        tm_cell *row;
+        if ((s = tm_table_add_row(out, &row, err))) break;
         for (int i = 0; i < nc && !s; i++) {
             switch (sqlite3_column_type(st, i)) {
             case SQLITE_INTEGER: row[i].type = TM_CELL_INT; row[i].i = sqlite3_column_int64(st, i); break;
@@ -270,20 +168,20 @@ static tm_status fill_table(tm_queue_cost *qc, sqlite3_stmt *st, tm_queue_table 
             }
         }
     }
-    if (!s && rc != SQLITE_DONE) s = db_fail(qc, err, "report query");
+    if (!s && rc != SQLITE_DONE) s = tm_queue_sql_fail(q, err, "report query");
     return s;
 }
 
-static tm_status run_query(tm_queue_cost *qc, const char *sql, int64_t since, tm_queue_table *out, tm_err *err)
+static tm_status run_query(tm_queue *q, const char *sql, int64_t since, tm_table *out, tm_err *err)
 {
     sqlite3_stmt *st;
     memset(out, 0, sizeof *out);
-    tm_status s = prep(qc, sql, &st, err);
+    tm_status s = tm_queue_prep(q, sql, &st, err);
     if (s) return s;
     if (sqlite3_bind_parameter_count(st) >= 1) sqlite3_bind_int64(st, 1, since);
-    s = fill_table(qc, st, out, err);
+    s = fill_table(q, st, out, err);
     sqlite3_finalize(st);
-    if (s) tm_queue_table_free(out);
+    if (s) tm_table_free(out);
     return s;
 }
 
@@ -382,32 +280,32 @@ static const char *const SQL_UNATTRIBUTED =
     "COALESCE(SUM(overhead_seconds * price_usd_per_hour / 3600.0), 0.0) FROM runs "
     "WHERE started_at >= ?1 AND id NOT IN (SELECT run_id FROM requests WHERE run_id IS NOT NULL)";
 
-static tm_queue_cell real_cell(double d) { return (tm_queue_cell){.type = TM_CELL_REAL, .d = d}; }
+static tm_cell real_cell(double d) { return (tm_cell){.type = TM_CELL_REAL, .d = d}; }
 
-static tm_status append_unattributed(tm_queue_cost *qc, int64_t since, tm_queue_table *t, tm_err *err)
+static tm_status append_unattributed(tm_queue *q, int64_t since, tm_table *t, tm_err *err)
 {
-    tm_queue_table o;
-    tm_status s = run_query(qc, SQL_UNATTRIBUTED, since, &o, err);
+    tm_table o;
+    tm_status s = run_query(q, SQL_UNATTRIBUTED, since, &o, err);
     if (s) return s;
     if (o.n_rows != 1 || o.n_cols != 3 || o.cells[0].type != TM_CELL_INT) {
-        tm_queue_table_free(&o);
+        tm_table_free(&o);
         return tm_errf(err, TM_ERR_INTERNAL, "report: unexpected overhead query result");
     }
     if (o.cells[0].i == 0) { /* every run stored a request: all of it is spread */
-        tm_queue_table_free(&o);
+        tm_table_free(&o);
         return TM_OK;
     }
     double oh_s = o.cells[1].d, oh_usd = o.cells[2].d;
-    tm_queue_table_free(&o);
-    tm_queue_cell *row;
-    if ((s = add_row(t, &row, err))) return s;
+    tm_table_free(&o);
+    tm_cell *row;
+    if ((s = tm_table_add_row(t, &row, err))) return s;
     for (int i = 0; i < t->n_cols && !s; i++) {
         const char *c = t->cols[i];
         if (i == 0) {
             row[i].type = TM_CELL_TEXT;
             if (!(row[i].s = strdup("(unattributed overhead)"))) s = tm_errf(err, TM_ERR_NOMEM, "out of memory");
         } else if (!strcmp(c, "requests") || strstr(c, "_tokens")) {
-            row[i] = (tm_queue_cell){.type = TM_CELL_INT, .i = 0};
+            row[i] = (tm_cell){.type = TM_CELL_INT, .i = 0};
         } else if (!strcmp(c, "gpu_seconds") || !strcmp(c, "wasted_gpu_seconds") || !strcmp(c, "wasted_usd")) {
             row[i] = real_cell(0.0);
         } else if (!strcmp(c, "cost_usd") || !strcmp(c, "overhead_usd")) {
@@ -421,8 +319,8 @@ static tm_status append_unattributed(tm_queue_cost *qc, int64_t since, tm_queue_
     return s;
 }
 
-tm_status tm_queue_cost_report(tm_queue_cost *qc, tm_queue_cost_by by, int64_t since, int include_overhead,
-                               tm_queue_table *out, tm_err *err)
+tm_status tm_queue_cost_report(tm_queue *q, tm_queue_cost_by by, int64_t since, int include_overhead,
+                               tm_table *out, tm_err *err)
 {
     int oh = include_overhead && by != TM_COST_BY_WORKER;
     const char *sql = by == TM_COST_BY_JOB ? (oh ? SQL_BY_JOB_OH : SQL_BY_JOB)
@@ -431,15 +329,15 @@ tm_status tm_queue_cost_report(tm_queue_cost *qc, tm_queue_cost_by by, int64_t s
                     : by == TM_COST_BY_WORKER ? SQL_BY_WORKER : NULL;
     if (!sql) return tm_errf(err, TM_ERR_USAGE, "report: unknown grouping");
     if (since < 0) since = 0;
-    tm_status s = run_query(qc, sql, since, out, err);
+    tm_status s = run_query(q, sql, since, out, err);
     if (!s && oh) {
-        s = append_unattributed(qc, since, out, err);
-        if (s) tm_queue_table_free(out);
+        s = append_unattributed(q, since, out, err);
+        if (s) tm_table_free(out);
     }
     return s;
 }
 
-tm_status tm_queue_cost_view(tm_queue_cost *qc, const char *view, tm_queue_table *out, tm_err *err)
+tm_status tm_queue_cost_view(tm_queue *q, const char *view, tm_table *out, tm_err *err)
 {
     static const char *const views[][2] = {
         {"request_costs", "SELECT * FROM request_costs ORDER BY 1"},
@@ -449,13 +347,13 @@ tm_status tm_queue_cost_view(tm_queue_cost *qc, const char *view, tm_queue_table
         {"worker_costs", "SELECT * FROM worker_costs ORDER BY 1"},
     };
     for (size_t i = 0; i < sizeof views / sizeof *views; i++)
-        if (view && !strcmp(view, views[i][0])) return run_query(qc, views[i][1], 0, out, err);
+        if (view && !strcmp(view, views[i][0])) return run_query(q, views[i][1], 0, out, err);
     return tm_errf(err, TM_ERR_USAGE, "no cost view \"%.80s\"", view ? view : "");
 }
 
-tm_status tm_queue_cost_by_model_price(tm_queue_cost *qc, int64_t since, tm_queue_table *out, tm_err *err)
+tm_status tm_queue_cost_by_model_price(tm_queue *q, int64_t since, tm_table *out, tm_err *err)
 {
-    return run_query(qc,
+    return run_query(q,
                      "SELECT COALESCE(model, '(none)') AS model, COALESCE(price_profile, '(custom)') AS price_profile, "
                      "COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens, "
                      "COALESCE(SUM(cost_usd), 0.0) AS cost_usd, "
@@ -464,9 +362,9 @@ tm_status tm_queue_cost_by_model_price(tm_queue_cost *qc, int64_t since, tm_queu
                      since < 0 ? 0 : since, out, err);
 }
 
-tm_status tm_queue_cost_run_throughput(tm_queue_cost *qc, int64_t since, tm_queue_table *out, tm_err *err)
+tm_status tm_queue_cost_run_throughput(tm_queue *q, int64_t since, tm_table *out, tm_err *err)
 {
-    return run_query(qc,
+    return run_query(q,
                      "SELECT id AS run_id, started_at, ended_at, prompt_tokens + completion_tokens AS tokens, "
                      "(prompt_tokens + completion_tokens) * 1.0 / NULLIF(ended_at - started_at, 0) AS tokens_per_s "
                      "FROM runs WHERE ended_at IS NOT NULL AND started_at >= ?1 ORDER BY started_at, id",

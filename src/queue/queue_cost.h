@@ -1,22 +1,17 @@
-/* queue_cost.h — the SQL side of cost accounting: price profiles, a run's cost
- * columns, and the cost report queries (schemas/migrations/0003_cost_views.sql
- * and 0005_cost_wasted.sql document the views and their columns).
- *
- * Opening migrates the DB through tm_queue_open, then keeps its own connection
- * (WAL, foreign_keys=ON, busy_timeout 10 s); every statement is prepared with
- * bound parameters. Query results come back as a small generic table.
+/* queue_cost.h — the cost section of the queue (same tm_queue handle as
+ * queue.h): price profiles, a run's cost columns, and the cost report queries
+ * (schemas/migrations/0003_cost_views.sql and 0005_cost_wasted.sql document
+ * the views and their columns). Every statement is prepared with bound
+ * parameters. Query results come back as a generic util/table.h table, which
+ * cost/report.h renders without knowing the queue.
  */
 #ifndef TM_QUEUE_COST_H
 #define TM_QUEUE_COST_H
 
 #include <stdint.h>
+#include "queue/queue.h"
 #include "util/status.h"
-
-typedef struct tm_queue_cost tm_queue_cost;
-
-/* create 1: create the DB when absent (like tm_queue_open); 0: it must exist. */
-tm_status tm_queue_cost_open(const char *path, int create, tm_queue_cost **out, tm_err *err);
-void tm_queue_cost_close(tm_queue_cost *qc); /* NULL is a no-op */
+#include "util/table.h"
 
 /* ---- price profiles (table prices) ---------------------------------------- */
 
@@ -32,13 +27,12 @@ typedef struct tm_queue_price {
 
 /* Insert or replace by name (created_at = now). Name: 1-63 bytes of
  * [A-Za-z0-9._-]; prices finite and >= 0. */
-tm_status tm_queue_cost_price_set(tm_queue_cost *qc, const tm_queue_price *p, tm_err *err);
+tm_status tm_queue_price_set(tm_queue *q, const tm_queue_price *p, tm_err *err);
 /* TM_ERR_NOTFOUND when no such profile. */
-tm_status tm_queue_cost_price_get(tm_queue_cost *qc, const char *name, tm_queue_price *out, tm_err *err);
+tm_status tm_queue_price_get(tm_queue *q, const char *name, tm_queue_price *out, tm_err *err);
 /* All profiles by name. */
-tm_status tm_queue_cost_price_list(tm_queue_cost *qc,
-                                   tm_status (*cb)(void *ctx, const tm_queue_price *p, tm_err *err),
-                                   void *ctx, tm_err *err);
+tm_status tm_queue_price_list(tm_queue *q, tm_status (*cb)(void *ctx, const tm_queue_price *p, tm_err *err),
+                              void *ctx, tm_err *err);
 
 /* ---- a run's cost (columns of runs; see 0003) ------------------------------ */
 
@@ -54,29 +48,9 @@ typedef struct tm_queue_run_cost {
 } tm_queue_run_cost;
 
 /* Set the cost columns of runs row run_id; TM_ERR_NOTFOUND if no such run. */
-tm_status tm_queue_cost_run_set(tm_queue_cost *qc, const char *run_id, const tm_queue_run_cost *rc,
-                                tm_err *err);
+tm_status tm_queue_run_cost_set(tm_queue *q, const char *run_id, const tm_queue_run_cost *rc, tm_err *err);
 
 /* ---- report queries --------------------------------------------------------- */
-
-typedef enum tm_queue_cell_type { TM_CELL_NULL, TM_CELL_INT, TM_CELL_REAL, TM_CELL_TEXT } tm_queue_cell_type;
-typedef struct tm_queue_cell {
-    tm_queue_cell_type type;
-    int64_t i;
-    double d;
-    char *s;     /* TEXT (malloc'd) */
-} tm_queue_cell;
-
-/* A query result: n_cols names, n_rows rows of n_cols cells (row-major). */
-typedef struct tm_queue_table {
-    int n_cols, n_rows;
-    char **cols;
-    tm_queue_cell *cells;
-    int cap_rows;
-} tm_queue_table;
-void tm_queue_table_free(tm_queue_table *t); /* frees contents; the struct may be reused */
-const tm_queue_cell *tm_queue_table_cell(const tm_queue_table *t, int row, int col);
-int tm_queue_table_col(const tm_queue_table *t, const char *name); /* -1 when absent */
 
 typedef enum tm_queue_cost_by {
     TM_COST_BY_JOB, TM_COST_BY_DAY, TM_COST_BY_MODEL, TM_COST_BY_WORKER
@@ -109,19 +83,19 @@ typedef enum tm_queue_cost_by {
  * runs' total overhead (to rounding). By worker the rows are whole-run totals
  * that already include overhead (the view's overhead_seconds / overhead_usd
  * columns show it): include_overhead changes nothing there. */
-tm_status tm_queue_cost_report(tm_queue_cost *qc, tm_queue_cost_by by, int64_t since, int include_overhead,
-                               tm_queue_table *out, tm_err *err);
+tm_status tm_queue_cost_report(tm_queue *q, tm_queue_cost_by by, int64_t since, int include_overhead,
+                               tm_table *out, tm_err *err);
 
 /* SELECT * FROM one of the cost views (request_costs, job_costs, daily_costs,
  * model_costs, worker_costs); any other name is TM_ERR_USAGE. */
-tm_status tm_queue_cost_view(tm_queue_cost *qc, const char *view, tm_queue_table *out, tm_err *err);
+tm_status tm_queue_cost_view(tm_queue *q, const char *view, tm_table *out, tm_err *err);
 
 /* $ per 1M tokens by (model, price_profile) from runs started since:
  * columns model, price_profile, tokens, cost_usd, usd_per_1m_total. */
-tm_status tm_queue_cost_by_model_price(tm_queue_cost *qc, int64_t since, tm_queue_table *out, tm_err *err);
+tm_status tm_queue_cost_by_model_price(tm_queue *q, int64_t since, tm_table *out, tm_err *err);
 
 /* Finished runs started since, in start order: columns run_id, started_at,
  * ended_at, tokens, tokens_per_s (NULL when the run lasted 0 s). */
-tm_status tm_queue_cost_run_throughput(tm_queue_cost *qc, int64_t since, tm_queue_table *out, tm_err *err);
+tm_status tm_queue_cost_run_throughput(tm_queue *q, int64_t since, tm_table *out, tm_err *err);
 
 #endif

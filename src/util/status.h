@@ -2,9 +2,12 @@
  *
  * Every fallible function returns a tm_status and, on failure, fills a
  * caller-provided tm_err with the place and cause ("file:line: field: what").
- * Nothing below main() exits; main() maps a status to an exit code
- * (DESIGN.md: 0 ok, 64 usage, 65 data, 69 unavailable, 70 internal, 74 I/O,
- * 75 stopped with work left).
+ * Nothing below main() exits: each command (src/cli/) turns the status it
+ * ends with into its exit code with tm_status_exit_code (through
+ * tm_cli_fail), the worker records the same code in runs.exit_code, and
+ * main() returns the command's code. The codes are sysexits.h values:
+ * 0 ok, 64 usage, 65 data, 69 unavailable, 70 internal, 74 I/O,
+ * 75 stopped with work left (the table below).
  */
 #ifndef TM_STATUS_H
 #define TM_STATUS_H
@@ -32,7 +35,7 @@ typedef struct tm_err {
 
 const char *tm_status_str(tm_status s);
 
-/* Process exit code for a status (sysexits.h values, DESIGN.md). */
+/* Process exit code for a status (sysexits.h values, the table above). */
 int tm_status_exit_code(tm_status s);
 
 /* Format a message into err (err may be NULL) and return s, so that

@@ -828,11 +828,8 @@ tm_status tm_worker_run(const tm_worker_opts *o, tm_worker_summary *sum, tm_err 
         const char *pname = o->price ? o->price : (ops == &tm_backend_cpu ? "cpu" : "h100-ondemand");
         tm_err perr;
         if (tm_cost_price_parse_number(pname, &w->price, &perr) == TM_ERR_NOTFOUND) {
-            tm_queue_cost *qc = NULL;
             tm_queue_price qp;
-            st = tm_queue_cost_open(o->db_path, 0, &qc, err);
-            if (!st) st = tm_queue_cost_price_get(qc, pname, &qp, err);
-            tm_queue_cost_close(qc);
+            st = tm_queue_price_get(w->q, pname, &qp, err);
             if (st) { st = tm_err_prefix(err, TM_ERR_USAGE, "--price %s", pname); goto out; }
             snprintf(w->price.name, sizeof w->price.name, "%s", qp.name);
             w->price.usd_per_gpu_hour = qp.usd_per_gpu_hour;
@@ -999,14 +996,12 @@ out:
         if (w->meter) { /* the run's totals: attributed steps + overhead */
             tm_cost_totals t;
             tm_cost_meter_totals(w->meter, &t);
-            tm_queue_cost *qc = NULL;
             tm_queue_run_cost rc = {.model = w->model ? tm_model_dir(w->model) : NULL,
                                     .price_profile = w->price.name[0] ? w->price.name : NULL,
                                     .usd_per_hour = w->price.usd_per_gpu_hour, .usd_per_kwh = w->price.usd_per_kwh,
                                     .gpu_seconds = t.gpu_seconds, .energy_joules = t.energy_joules,
                                     .cost_usd = t.cost_usd, .overhead_seconds = t.overhead_seconds};
-            if (tm_queue_cost_open(o->db_path, 0, &qc, NULL) == TM_OK) tm_queue_cost_run_set(qc, w->run_id, &rc, NULL);
-            tm_queue_cost_close(qc);
+            tm_queue_run_cost_set(w->q, w->run_id, &rc, NULL);
         }
     }
     tm_notice_stop(w->notice);

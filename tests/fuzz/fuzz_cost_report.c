@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!(q = strchr(p, '\n'))) break;
         *q = 0;
     }
-    tm_queue_table t = {0};
+    tm_table t = {0};
     t.n_cols = nc;
     t.cols = calloc((size_t)nc, sizeof *t.cols);
     int nr = k > (size_t)nc ? (int)((k - (size_t)nc) / (size_t)nc) : 0;
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int r = 0; r < nr; r++)
         for (int c = 0; c < nc; c++) {
             const char *s = f[(size_t)nc + (size_t)r * (size_t)nc + (size_t)c];
-            tm_queue_cell *cell = &t.cells[r * nc + c];
+            tm_cell *cell = &t.cells[r * nc + c];
             if (s[0] == 'i') { cell->type = TM_CELL_INT; cell->i = strtoll(s + 1, NULL, 10); }
             else if (s[0] == 'r') { cell->type = TM_CELL_REAL; cell->d = strtod(s + 1, NULL); }
             else if (s[0] == 'n') cell->type = TM_CELL_NULL;
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     tm_buf_free(&b);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
     free(f);
     free(text);
     return 0;

@@ -23,7 +23,7 @@
 
 #include "cost/meter.h"
 #include "cost/report.h"
-#include "output/output.h"
+#include "cli/job_view.h"
 #include "queue/queue.h"
 #include "queue/queue_cost.h"
 
@@ -70,27 +70,27 @@ static const char *REQUEST_COLS[] = {"request_id", "job_id", "custom_id", "promp
                                      "cached_tokens", "gpu_seconds", "energy_joules", "cost_usd",
                                      "wasted_seconds", "wasted_usd", "run_id"};
 
-static const tm_queue_cell *cell_at(const tm_queue_table *t, int row, const char *col)
+static const tm_cell *cell_at(const tm_table *t, int row, const char *col)
 {
-    int c = tm_queue_table_col(t, col);
+    int c = tm_table_col(t, col);
     assert_true(c >= 0);
-    const tm_queue_cell *x = tm_queue_table_cell(t, row, c);
+    const tm_cell *x = tm_table_cell(t, row, c);
     assert_non_null(x);
     return x;
 }
 
-static double real_at(const tm_queue_table *t, int row, const char *col)
+static double real_at(const tm_table *t, int row, const char *col)
 {
-    const tm_queue_cell *x = cell_at(t, row, col);
+    const tm_cell *x = cell_at(t, row, col);
     if (x->type == TM_CELL_INT) return (double)x->i;
     assert_int_equal(x->type, TM_CELL_REAL);
     return x->d;
 }
 
-static int row_of(const tm_queue_table *t, const char *key)
+static int row_of(const tm_table *t, const char *key)
 {
     for (int r = 0; r < t->n_rows; r++) {
-        const tm_queue_cell *c = tm_queue_table_cell(t, r, 0);
+        const tm_cell *c = tm_table_cell(t, r, 0);
         if (c->type == TM_CELL_TEXT && !strcmp(c->s, key)) return r;
     }
     fail_msg("no row \"%s\"", key);
@@ -99,7 +99,7 @@ static int row_of(const tm_queue_table *t, const char *key)
 
 #define assert_near(a, b) assert_true(fabs((double)(a) - (double)(b)) < 1e-12)
 
-static void render_csv(const tm_queue_table *t, tm_buf *b)
+static void render_csv(const tm_table *t, tm_buf *b)
 {
     tm_err err = {{0}};
     tm_cost_report_in in = {.main = t};
@@ -111,55 +111,55 @@ static void test_empty_db(void **state)
 {
     fx *f = *state;
     tm_err err = {{0}};
-    tm_queue_cost *qc;
-    assert_int_equal(tm_queue_cost_open(f->path, 1, &qc, &err), TM_OK);
+    tm_queue *qc;
+    assert_int_equal(tm_queue_open(f->path, &qc, &err), TM_OK);
     const char *views[] = {"job_costs", "daily_costs", "model_costs", "worker_costs"};
     const char *keys[] = {"job_id", "day", "model", "worker"};
     const int n_cols[] = {18, 15, 15, 18};
-    tm_queue_table t;
+    tm_table t;
     for (int v = 0; v < 4; v++) {
         assert_int_equal(tm_queue_cost_view(qc, views[v], &t, &err), TM_OK);
         assert_int_equal(t.n_rows, 0);
         assert_int_equal(t.n_cols, n_cols[v]);
-        assert_int_equal(tm_queue_table_col(&t, keys[v]), 0);
+        assert_int_equal(tm_table_col(&t, keys[v]), 0);
         for (size_t c = 0; c < sizeof MEASURE_COLS / sizeof *MEASURE_COLS; c++)
-            assert_true(tm_queue_table_col(&t, MEASURE_COLS[c]) > 0);
-        for (int c = 0; c < 3; c++) assert_int_equal(tm_queue_table_col(&t, WASTE_COLS[c]), t.n_cols - 3 + c);
-        tm_queue_table_free(&t);
+            assert_true(tm_table_col(&t, MEASURE_COLS[c]) > 0);
+        for (int c = 0; c < 3; c++) assert_int_equal(tm_table_col(&t, WASTE_COLS[c]), t.n_cols - 3 + c);
+        tm_table_free(&t);
         /* with the overhead spread: same columns + overhead_seconds, overhead_usd
          * (worker: unchanged); no run, so no '(unattributed overhead)' row */
         assert_int_equal(tm_queue_cost_report(qc, (tm_queue_cost_by)v, 0, 1, &t, &err), TM_OK);
         assert_int_equal(t.n_rows, 0);
         assert_int_equal(t.n_cols, n_cols[v] + (v == TM_COST_BY_WORKER ? 0 : 2));
-        assert_true(tm_queue_table_col(&t, "overhead_usd") > 0);
-        tm_queue_table_free(&t);
+        assert_true(tm_table_col(&t, "overhead_usd") > 0);
+        tm_table_free(&t);
     }
     assert_int_equal(tm_queue_cost_view(qc, "request_costs", &t, &err), TM_OK);
     assert_int_equal(t.n_rows, 0);
     assert_int_equal(t.n_cols, (int)(sizeof REQUEST_COLS / sizeof *REQUEST_COLS));
     for (int c = 0; c < t.n_cols; c++) assert_string_equal(t.cols[c], REQUEST_COLS[c]);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
     assert_int_equal(tm_queue_cost_view(qc, "jobs; DROP TABLE jobs", &t, &err), TM_ERR_USAGE);
     /* the example price profiles come with the migration */
     tm_queue_price p;
-    assert_int_equal(tm_queue_cost_price_get(qc, "h100-ondemand", &p, &err), TM_OK);
+    assert_int_equal(tm_queue_price_get(qc, "h100-ondemand", &p, &err), TM_OK);
     assert_true(p.usd_per_gpu_hour == 3.0 && p.usd_per_kwh < 0);
     assert_string_equal(p.gpu, "H100");
-    assert_int_equal(tm_queue_cost_price_get(qc, "nope", &p, &err), TM_ERR_NOTFOUND);
+    assert_int_equal(tm_queue_price_get(qc, "nope", &p, &err), TM_ERR_NOTFOUND);
     tm_queue_price q = {.usd_per_gpu_hour = 2.1, .usd_per_kwh = 0.15};
     snprintf(q.name, sizeof q.name, "h200-spot");
     snprintf(q.profile, sizeof q.profile, "spot");
-    assert_int_equal(tm_queue_cost_price_set(qc, &q, &err), TM_OK);
-    assert_int_equal(tm_queue_cost_price_get(qc, "h200-spot", &p, &err), TM_OK);
+    assert_int_equal(tm_queue_price_set(qc, &q, &err), TM_OK);
+    assert_int_equal(tm_queue_price_get(qc, "h200-spot", &p, &err), TM_OK);
     assert_true(p.usd_per_gpu_hour == 2.1 && p.usd_per_kwh == 0.15);
     assert_string_equal(p.profile, "spot");
     assert_string_equal(p.gpu, "");
     snprintf(q.name, sizeof q.name, "bad name'");
-    assert_int_equal(tm_queue_cost_price_set(qc, &q, &err), TM_ERR_USAGE);
+    assert_int_equal(tm_queue_price_set(qc, &q, &err), TM_ERR_USAGE);
     tm_queue_run_cost rc = {.usd_per_hour = 1};
-    assert_int_equal(tm_queue_cost_run_set(qc, "run_nope", &rc, &err), TM_ERR_NOTFOUND);
-    tm_queue_cost_close(qc);
-    tm_queue_cost_close(NULL);
+    assert_int_equal(tm_queue_run_cost_set(qc, "run_nope", &rc, &err), TM_ERR_NOTFOUND);
+    tm_queue_close(qc);
+    tm_queue_close(NULL);
 }
 
 /* ---- generated DB ---------------------------------------------------------- */
@@ -294,8 +294,8 @@ static void build_db(const char *path, char ids[4][TM_QUEUE_ID_MAX], char runs[4
     assert_int_equal(tm_queue_worker_stop(q, w1, runs[3], &s4, 0, &err), TM_OK);
     tm_queue_close(q);
 
-    tm_queue_cost *qc;
-    assert_int_equal(tm_queue_cost_open(path, 0, &qc, &err), TM_OK);
+    tm_queue *qc;
+    assert_int_equal(tm_queue_open_existing(path, &qc, &err), TM_OK);
     /* whole runs: steps + overhead */
     tm_queue_run_cost r[4] = {
         {"llama3-8b", "h100-ondemand", 3.0, -1, 63.0, -1, 63.0 * 3.0 / 3600, 60.0},
@@ -303,8 +303,8 @@ static void build_db(const char *path, char ids[4][TM_QUEUE_ID_MAX], char runs[4
         {"llama3-8b", "h100-premium", 4.0, -1, 23.5, -1, 23.5 * 4.0 / 3600, 20.0},
         {"llama3-8b", "a100-ondemand", 2.5, -1, 12.0, -1, 12.0 * 2.5 / 3600, 12.0},
     };
-    for (int i = 0; i < 4; i++) assert_int_equal(tm_queue_cost_run_set(qc, runs[i], &r[i], &err), TM_OK);
-    tm_queue_cost_close(qc);
+    for (int i = 0; i < 4; i++) assert_int_equal(tm_queue_run_cost_set(qc, runs[i], &r[i], &err), TM_OK);
+    tm_queue_close(qc);
 }
 
 /* Replace the random job ids by JOB_<name>. */
@@ -346,64 +346,64 @@ static void test_generated_db(void **state)
     char ids[4][TM_QUEUE_ID_MAX], runs[4][TM_QUEUE_ID_MAX], gamma_r1[TM_QUEUE_ID_MAX];
     build_db(f->path, ids, runs, gamma_r1);
     tm_err err = {{0}};
-    tm_queue_cost *qc;
-    assert_int_equal(tm_queue_cost_open(f->path, 0, &qc, &err), TM_OK);
+    tm_queue *qc;
+    assert_int_equal(tm_queue_open_existing(f->path, &qc, &err), TM_OK);
     tm_buf b, v;
     tm_buf_init(&b);
     tm_buf_init(&v);
     const char *golden[] = {GOLDEN_JOB, GOLDEN_DAY, GOLDEN_MODEL, GOLDEN_WORKER};
     const char *views[] = {"job_costs", "daily_costs", "model_costs", "worker_costs"};
     for (int by = 0; by < 4; by++) {
-        tm_queue_table t;
+        tm_table t;
         assert_int_equal(tm_queue_cost_report(qc, (tm_queue_cost_by)by, 0, 0, &t, &err), TM_OK);
         render_csv(&t, &b);
         scrub(&b, ids);
         if (getenv("TM_COST_PRINT_GOLDEN")) printf("---- %s\n%s", views[by], b.data);
         else assert_string_equal(b.data, golden[by]);
-        tm_queue_table_free(&t);
+        tm_table_free(&t);
         if (by != TM_COST_BY_JOB) { /* report with since 0 == the view */
             assert_int_equal(tm_queue_cost_view(qc, views[by], &t, &err), TM_OK);
             render_csv(&t, &v);
             scrub(&v, ids);
             assert_string_equal(v.data, b.data);
-            tm_queue_table_free(&t);
+            tm_table_free(&t);
         }
     }
     { /* the spread, as a golden too */
-        tm_queue_table t;
+        tm_table t;
         assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &t, &err), TM_OK);
         render_csv(&t, &b);
         scrub(&b, ids);
         if (getenv("TM_COST_PRINT_GOLDEN")) printf("---- job_costs --include-overhead\n%s", b.data);
         else assert_string_equal(b.data, GOLDEN_JOB_OVERHEAD);
-        tm_queue_table_free(&t);
+        tm_table_free(&t);
     }
     /* --since the second day */
-    tm_queue_table t;
+    tm_table t;
     int64_t since = (int64_t)D1 + 86400;
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, since, 0, &t, &err), TM_OK);
     assert_int_equal(t.n_rows, 2);
-    assert_string_equal(tm_queue_table_cell(&t, 0, 0)->s, ids[2]);
-    tm_queue_table_free(&t);
+    assert_string_equal(tm_table_cell(&t, 0, 0)->s, ids[2]);
+    tm_table_free(&t);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_DAY, since, 1, &t, &err), TM_OK);
     assert_int_equal(t.n_rows, 2);
-    assert_string_equal(tm_queue_table_cell(&t, 0, 0)->s, "2026-11-20");
+    assert_string_equal(tm_table_cell(&t, 0, 0)->s, "2026-11-20");
     assert_near(real_at(&t, 0, "overhead_seconds"), 30.0 + 20.0); /* runs 2 and 3 */
-    assert_string_equal(tm_queue_table_cell(&t, 1, 0)->s, "(unattributed overhead)");
+    assert_string_equal(tm_table_cell(&t, 1, 0)->s, "(unattributed overhead)");
     assert_near(real_at(&t, 1, "overhead_seconds"), 12.0); /* run 4 */
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_WORKER, since, 0, &t, &err), TM_OK);
     assert_int_equal(t.n_rows, 3); /* runs 2, 3, 4 */
-    assert_string_equal(tm_queue_table_cell(&t, 0, 0)->s, "nodeA:101:aaaa");
+    assert_string_equal(tm_table_cell(&t, 0, 0)->s, "nodeA:101:aaaa");
     assert_int_equal(cell_at(&t, 0, "runs")->i, 1);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_MODEL, since, 0, &t, &err), TM_OK);
     assert_int_equal(t.n_rows, 3); /* deepseek-7b, llama3-8b (gamma r1), qwen2.5-7b */
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
 
     /* HTML: one <svg per chart, self-contained; the job bars show their
      * wasted and overhead parts */
-    tm_queue_table main_t, jobs, mp, tp;
+    tm_table main_t, jobs, mp, tp;
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_MODEL, 0, 1, &main_t, &err), TM_OK);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &jobs, &err), TM_OK);
     assert_int_equal(tm_queue_cost_by_model_price(qc, 0, &mp, &err), TM_OK);
@@ -411,7 +411,7 @@ static void test_generated_db(void **state)
     assert_int_equal(mp.n_rows, 4);
     assert_int_equal(tp.n_rows, 4);
     /* run 1: 3 requests, (1000+200)*(1+2+3) tokens in 60 s */
-    assert_true(tm_queue_table_cell(&tp, 0, tm_queue_table_col(&tp, "tokens_per_s"))->d == 7200.0 / 60.0);
+    assert_true(tm_table_cell(&tp, 0, tm_table_col(&tp, "tokens_per_s"))->d == 7200.0 / 60.0);
     tm_cost_report_in in = {.title = "cost <report> & co", .note = "incl. <overhead>", .main = &main_t,
                             .jobs = &jobs, .model_price = &mp, .throughput = &tp};
     tm_buf_clear(&b);
@@ -455,10 +455,10 @@ static void test_generated_db(void **state)
         assert_int_equal(stat(png, &sb), 0);
         assert_true(sb.st_size > 5000); /* a rendered page, not an empty image */
     }
-    tm_queue_table_free(&main_t);
-    tm_queue_table_free(&jobs);
-    tm_queue_table_free(&mp);
-    tm_queue_table_free(&tp);
+    tm_table_free(&main_t);
+    tm_table_free(&jobs);
+    tm_table_free(&mp);
+    tm_table_free(&tp);
     for (int fmt = TM_COST_FMT_TABLE; fmt <= TM_COST_FMT_JSON; fmt++) { /* the other formats render */
         tm_cost_report_in in2 = {.main = &t, .note = "NOTE"};
         assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &t, &err), TM_OK);
@@ -471,11 +471,11 @@ static void test_generated_db(void **state)
         /* the note heads the table only: csv and json stay machine-readable */
         assert_int_equal(!strncmp(b.data, "NOTE\n", 5), fmt == TM_COST_FMT_TABLE);
         assert_null(fmt == TM_COST_FMT_TABLE ? NULL : strstr(b.data, "NOTE"));
-        tm_queue_table_free(&t);
+        tm_table_free(&t);
     }
     tm_buf_free(&b);
     tm_buf_free(&v);
-    tm_queue_cost_close(qc);
+    tm_queue_close(qc);
 }
 
 /* A request charged for two attempts: both are in its cost, and the recompute
@@ -486,15 +486,15 @@ static void test_wasted_share(void **state)
     char ids[4][TM_QUEUE_ID_MAX], runs[4][TM_QUEUE_ID_MAX], gamma_r1[TM_QUEUE_ID_MAX];
     build_db(f->path, ids, runs, gamma_r1);
     tm_err err = {{0}};
-    tm_queue_cost *qc;
-    assert_int_equal(tm_queue_cost_open(f->path, 0, &qc, &err), TM_OK);
-    tm_queue_table t;
+    tm_queue *qc;
+    assert_int_equal(tm_queue_open_existing(f->path, &qc, &err), TM_OK);
+    tm_table t;
     assert_int_equal(tm_queue_cost_view(qc, "request_costs", &t, &err), TM_OK);
     assert_int_equal(t.n_rows, 8);
     int seen = 0;
     for (int r = 0; r < t.n_rows; r++) {
         const char *id = cell_at(&t, r, "request_id")->s;
-        const tm_queue_cell *run = cell_at(&t, r, "run_id");
+        const tm_cell *run = cell_at(&t, r, "run_id");
         if (!strcmp(cell_at(&t, r, "job_id")->s, ids[3])) { /* delta: never run, nothing recorded */
             assert_int_equal(cell_at(&t, r, "cost_usd")->type, TM_CELL_NULL);
             assert_int_equal(cell_at(&t, r, "wasted_usd")->type, TM_CELL_NULL);
@@ -512,7 +512,7 @@ static void test_wasted_share(void **state)
         }
     }
     assert_true(seen);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
 
     /* job_costs: gamma = r0 (3 s at $2.10/h) + r1; wasted 1 s, $4/3600 of $24.5/3600 */
     assert_int_equal(tm_queue_cost_view(qc, "job_costs", &t, &err), TM_OK);
@@ -525,18 +525,18 @@ static void test_wasted_share(void **state)
     assert_near(real_at(&t, row_of(&t, ids[0]), "wasted_share"), 0.0);  /* alpha: cost, no waste */
     assert_int_equal(cell_at(&t, row_of(&t, ids[3]), "wasted_share")->type, TM_CELL_NULL); /* delta: no cost */
     assert_near(real_at(&t, row_of(&t, ids[3]), "wasted_usd"), 0.0);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
 
     /* model: gamma r1 is a llama3-8b request (its job's model), with alpha's three */
     assert_int_equal(tm_queue_cost_view(qc, "model_costs", &t, &err), TM_OK);
     int m = row_of(&t, "llama3-8b");
     assert_near(real_at(&t, m, "wasted_share"), (4.0 / 3600) / real_at(&t, m, "cost_usd"));
     assert_near(real_at(&t, m, "cost_usd"), (0.5 * 3 + 1 * 3 + 1.5 * 3 + 18.2) / 3600);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
     assert_int_equal(tm_queue_cost_view(qc, "daily_costs", &t, &err), TM_OK);
     assert_near(real_at(&t, row_of(&t, "2026-11-20"), "wasted_usd"), 4.0 / 3600);
     assert_near(real_at(&t, row_of(&t, "2026-11-19"), "wasted_share"), 0.0);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
 
     /* worker: the run that resumed it (requests.run_id) carries the waste, as a
      * share of its whole-run cost (23.5 s at $4/h) */
@@ -546,15 +546,15 @@ static void test_wasted_share(void **state)
     assert_near(real_at(&t, w, "wasted_share"), 4.0 / 94.0);
     assert_near(real_at(&t, row_of(&t, "nodeB:202:bbbb"), "wasted_usd"), 0.0);
     assert_int_equal(cell_at(&t, row_of(&t, "nodeA:101:aaaa"), "runs")->i, 2);
-    tm_queue_table_free(&t);
-    tm_queue_cost_close(qc);
+    tm_table_free(&t);
+    tm_queue_close(qc);
 
     /* cost.json of an export bundle carries the same numbers */
     tm_queue *q;
     assert_int_equal(tm_queue_open_existing(f->path, &q, &err), TM_OK);
     tm_queue_job j;
     assert_int_equal(tm_queue_job_get(q, ids[2], &j, &err), TM_OK);
-    json_t *cj = tm_output_cost_json(&j);
+    json_t *cj = tm_cli_cost_json(&j);
     assert_non_null(cj);
     assert_near(json_real_value(json_object_get(cj, "cost_usd")), 24.5 / 3600);
     assert_near(json_real_value(json_object_get(cj, "wasted_gpu_seconds")), 1.0);
@@ -563,7 +563,7 @@ static void test_wasted_share(void **state)
     json_decref(cj);
     tm_queue_job_clear(&j);
     assert_int_equal(tm_queue_job_get(q, ids[3], &j, &err), TM_OK); /* delta: nothing recorded */
-    cj = tm_output_cost_json(&j);
+    cj = tm_cli_cost_json(&j);
     assert_true(json_is_null(json_object_get(cj, "wasted_share")) && json_is_null(json_object_get(cj, "wasted_usd")));
     assert_near(json_real_value(json_object_get(cj, "wasted_gpu_seconds")), 0.0);
     json_decref(cj);
@@ -572,7 +572,7 @@ static void test_wasted_share(void **state)
 }
 
 /* Sum of a column over a table's rows. */
-static double col_sum(const tm_queue_table *t, const char *col)
+static double col_sum(const tm_table *t, const char *col)
 {
     double s = 0;
     for (int r = 0; r < t->n_rows; r++) s += real_at(t, r, col);
@@ -588,19 +588,19 @@ static void test_overhead_spread(void **state)
     char ids[4][TM_QUEUE_ID_MAX], runs[4][TM_QUEUE_ID_MAX], gamma_r1[TM_QUEUE_ID_MAX];
     build_db(f->path, ids, runs, gamma_r1);
     tm_err err = {{0}};
-    tm_queue_cost *qc;
-    assert_int_equal(tm_queue_cost_open(f->path, 0, &qc, &err), TM_OK);
+    tm_queue *qc;
+    assert_int_equal(tm_queue_open_existing(f->path, &qc, &err), TM_OK);
     /* the runs' overhead: 60 + 30 + 20 + 12 s; $(60*3 + 30*2.1 + 20*4 + 12*2.5)/3600 */
     const double total_s = 122.0, total_usd = 353.0 / 3600;
-    tm_queue_table w;
+    tm_table w;
     assert_int_equal(tm_queue_cost_view(qc, "worker_costs", &w, &err), TM_OK);
     assert_near(col_sum(&w, "overhead_seconds"), total_s);
     assert_near(col_sum(&w, "overhead_usd"), total_usd);
-    tm_queue_table_free(&w);
+    tm_table_free(&w);
 
     /* by job, hand-checked: run 1 -> alpha; run 2 (2 + 2.5 s beta, 3 s gamma)
      * -> beta 0.6, gamma 0.4; run 3 -> gamma; run 4 -> unattributed */
-    tm_queue_table t, base;
+    tm_table t, base;
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &t, &err), TM_OK);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 0, &base, &err), TM_OK);
     assert_int_equal(t.n_rows, 5);
@@ -643,8 +643,8 @@ static void test_overhead_spread(void **state)
     assert_true(fabs(col_sum(&t, "overhead_seconds") - total_s) < 1e-9);
     assert_true(fabs(col_sum(&t, "overhead_usd") - total_usd) < 1e-9);
     assert_true(fabs(col_sum(&t, "cost_usd") - col_sum(&base, "cost_usd") - total_usd) < 1e-9);
-    tm_queue_table_free(&t);
-    tm_queue_table_free(&base);
+    tm_table_free(&t);
+    tm_table_free(&base);
 
     /* by day and model: the same spread, by the requests' day / model */
     const struct { tm_queue_cost_by by; const char *key; double s; } rows[] = {
@@ -663,8 +663,8 @@ static void test_overhead_spread(void **state)
         assert_true(fabs(col_sum(&t, "overhead_usd") - total_usd) < 1e-9);
         for (int r = 0; r < base.n_rows; r++)
             assert_near(real_at(&t, r, "cost_usd"), real_at(&base, r, "cost_usd") + real_at(&t, r, "overhead_usd"));
-        tm_queue_table_free(&t);
-        tm_queue_table_free(&base);
+        tm_table_free(&t);
+        tm_table_free(&base);
     }
 
     /* by worker: already whole runs; the flag changes nothing */
@@ -673,14 +673,14 @@ static void test_overhead_spread(void **state)
     tm_buf_init(&b);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_WORKER, 0, 1, &t, &err), TM_OK);
     render_csv(&t, &a);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_WORKER, 0, 0, &t, &err), TM_OK);
     render_csv(&t, &b);
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
     assert_string_equal(a.data, b.data);
     tm_buf_free(&a);
     tm_buf_free(&b);
-    tm_queue_cost_close(qc);
+    tm_queue_close(qc);
 
     /* a run that stored requests whose GPU-seconds sum to 0 splits its
      * overhead equally by request; every run stored something: no
@@ -705,20 +705,20 @@ static void test_overhead_spread(void **state)
     tm_queue_run_stats s5 = {0};
     assert_int_equal(tm_queue_worker_stop(q, "nodeD:404:dddd", run5, &s5, 0, &err), TM_OK);
     tm_queue_close(q);
-    assert_int_equal(tm_queue_cost_open(f->path, 0, &qc, &err), TM_OK);
+    assert_int_equal(tm_queue_open_existing(f->path, &qc, &err), TM_OK);
     tm_queue_run_cost r5 = {NULL, "cpu", 0.1, -1, 9.0, -1, 9.0 * 0.1 / 3600, 9.0};
-    assert_int_equal(tm_queue_cost_run_set(qc, run5, &r5, &err), TM_OK);
+    assert_int_equal(tm_queue_run_cost_set(qc, run5, &r5, &err), TM_OK);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, (int64_t)D1 + 2 * 86400, 1, &t, &err), TM_OK);
     assert_int_equal(t.n_rows, 1); /* epsilon; run 4 started before since */
     assert_near(real_at(&t, 0, "overhead_seconds"), 6.0); /* 2 of 3 requests */
     assert_near(real_at(&t, 0, "cost_usd"), 6.0 * 0.1 / 3600);
     assert_near(real_at(&t, 0, "wasted_usd"), 0.0); /* not recorded: none known */
-    tm_queue_table_free(&t);
+    tm_table_free(&t);
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &t, &err), TM_OK);
     assert_near(real_at(&t, row_of(&t, ids[3]), "overhead_seconds"), 3.0); /* delta r0 */
     assert_true(fabs(col_sum(&t, "overhead_seconds") - (total_s + 9.0)) < 1e-9);
-    tm_queue_table_free(&t);
-    tm_queue_cost_close(qc);
+    tm_table_free(&t);
+    tm_queue_close(qc);
 }
 
 int main(void)

@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "output/output.h"
+#include "cli/job_view.h"
 #include "queue/queue.h"
 #include "util/sha256.h"
 
@@ -156,7 +156,7 @@ static void test_results_lines(void **state)
     tm_out *o;
     int64_t lines = 0;
     assert_int_equal(tm_out_open_file(fp, 0, &o, &err), TM_OK);
-    assert_int_equal(tm_output_results(f->q, f->job, 0, o, &lines, &err), TM_OK);
+    assert_int_equal(tm_cli_job_lines(f->q, f->job, 0, o, &lines, &err), TM_OK);
     uint64_t bytes;
     char sha[65];
     assert_int_equal(tm_out_finish(o, &bytes, sha, &err), TM_OK);
@@ -197,7 +197,7 @@ static void test_results_lines(void **state)
     /* errors: the failed one and the cancelled one */
     fp = tmpfile();
     assert_int_equal(tm_out_open_file(fp, 0, &o, &err), TM_OK);
-    assert_int_equal(tm_output_results(f->q, f->job, 1, o, &lines, &err), TM_OK);
+    assert_int_equal(tm_cli_job_lines(f->q, f->job, 1, o, &lines, &err), TM_OK);
     assert_int_equal(tm_out_finish(o, NULL, NULL, &err), TM_OK);
     assert_int_equal(lines, 2);
     txt = slurp(fp, &len);
@@ -217,7 +217,7 @@ static void test_results_lines(void **state)
     /* unknown job */
     fp = tmpfile();
     assert_int_equal(tm_out_open_file(fp, 0, &o, &err), TM_OK);
-    assert_int_equal(tm_output_results(f->q, "job_nope", 0, o, &lines, &err), TM_ERR_NOTFOUND);
+    assert_int_equal(tm_cli_job_lines(f->q, "job_nope", 0, o, &lines, &err), TM_ERR_NOTFOUND);
     tm_out_abort(o);
     fclose(fp);
 }
@@ -230,7 +230,7 @@ static void test_zstd_output_file(void **state)
     snprintf(path, sizeof path, "%s/out.jsonl.zst", f->dir);
     tm_out *o;
     assert_int_equal(tm_out_open(path, 1, &o, &err), TM_OK);
-    assert_int_equal(tm_output_results(f->q, f->job, 0, o, NULL, &err), TM_OK);
+    assert_int_equal(tm_cli_job_lines(f->q, f->job, 0, o, NULL, &err), TM_OK);
     assert_int_equal(tm_out_finish(o, NULL, NULL, &err), TM_OK);
     FILE *fp = fopen(path, "rb");
     assert_non_null(fp);
@@ -266,8 +266,8 @@ static void test_export_bundle(void **state)
     tm_err err = {{0}};
     char path[200];
     snprintf(path, sizeof path, "%s/b.tar.zst", f->dir);
-    assert_int_equal(tm_output_export(f->q, f->job, path, &err), TM_OK);
-    assert_int_equal(tm_output_export(f->q, "job_nope", path, &err), TM_ERR_NOTFOUND);
+    assert_int_equal(tm_cli_job_export(f->q, f->job, path, &err), TM_OK);
+    assert_int_equal(tm_cli_job_export(f->q, "job_nope", path, &err), TM_ERR_NOTFOUND);
 
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);

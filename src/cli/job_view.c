@@ -1,0 +1,137 @@
+/* job_view.c — the job object, cost sums, and the queue -> output bridge for
+ * results, errors and export bundles (job_view.h; formats in output.h).
+ */
+#include "cli/job_view.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* ---- job / cost JSON ------------------------------------------------------ */
+
+static json_t *ts(int64_t t) { return t ? json_integer(t) : json_null(); }
+
+json_t *tm_cli_job_json(const tm_queue_job *j)
+{
+    json_t *meta = j->metadata_json ? json_loads(j->metadata_json, 0, NULL) : NULL;
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        meta = json_object();
+    }
+    char window[32];
+    if (j->completion_window % 3600 == 0) snprintf(window, sizeof window, "%lldh", (long long)j->completion_window / 3600);
+    else snprintf(window, sizeof window, "%llds", (long long)j->completion_window);
+    return json_pack(
+        "{s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+        " s:{s:I, s:I, s:I}, s:o, s:o, s:o, s:I,"
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I},"
+        " s:{s:I, s:I, s:I, s:I}}",
+        "id", j->id, "object", "batch", "endpoint", str_or_null(j->endpoint), "completion_window", window,
+        "status", j->state, "created_at", ts(j->created_at), "in_progress_at", ts(j->in_progress_at),
+        "finalizing_at", ts(j->finalizing_at), "completed_at", ts(j->completed_at), "failed_at",
+        ts(j->failed_at), "expired_at", ts(j->expired_at), "cancelling_at", ts(j->cancelling_at),
+        "cancelled_at", ts(j->cancelled_at), "expires_at", ts(j->expires_at), "metadata", meta,
+        "request_counts", "total", (json_int_t)j->total, "completed", (json_int_t)j->done, "failed",
+        (json_int_t)j->failed,
+        "name", str_or_null(j->name), "model", str_or_null(j->model), "errors", json_null(), "priority",
+        (json_int_t)j->priority,
+        "request_states", "pending", (json_int_t)j->pending, "running", (json_int_t)j->running, "done",
+        (json_int_t)j->done, "failed", (json_int_t)j->failed, "cancelled", (json_int_t)j->cancelled, "expired",
+        (json_int_t)j->expired,
+        "tokens", "prompt", (json_int_t)j->prompt_tokens, "completion", (json_int_t)j->completion_tokens,
+        "cached", (json_int_t)j->cached_tokens, "total", (json_int_t)(j->prompt_tokens + j->completion_tokens));
+}
+
+static json_t *per_million(double cost, int64_t tokens, int has)
+{
+    return has && tokens > 0 ? json_real(cost * 1e6 / (double)tokens) : json_null();
+}
+
+json_t *tm_cli_cost_json(const tm_queue_job *j)
+{
+    int has = j->has_cost;
+    int64_t all = j->prompt_tokens + j->completion_tokens;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:o}", "job_id", j->id,
+                     "requests", (json_int_t)j->total, "prompt_tokens", (json_int_t)j->prompt_tokens,
+                     "completion_tokens", (json_int_t)j->completion_tokens, "cached_tokens",
+                     (json_int_t)j->cached_tokens, "gpu_seconds", j->gpu_seconds,
+                     "kwh", j->has_energy ? json_real(j->energy_joules / 3.6e6) : json_null(), /* unknown is not 0 */
+                     "cost_usd", has ? json_real(j->cost_usd) : json_null(), "usd_per_1m_input",
+                     per_million(j->cost_usd, j->prompt_tokens, has), "usd_per_1m_output",
+                     per_million(j->cost_usd, j->completion_tokens, has), "usd_per_1m_total",
+                     per_million(j->cost_usd, all, has), "tokens_per_usd",
+                     has && j->cost_usd > 0 ? json_real((double)all / j->cost_usd) : json_null(),
+                     /* the part spent recomputing work already done once (job_costs' wasted_*) */
+                     "wasted_gpu_seconds", j->wasted_seconds, "wasted_usd", has ? json_real(j->wasted_usd) : json_null(),
+                     "wasted_share", has && j->cost_usd > 0 ? json_real(j->wasted_usd / j->cost_usd) : json_null());
+}
+
+/* ---- rows -> lines ---------------------------------------------------------- */
+
+typedef struct lines_ctx {
+    tm_out *o;
+    int64_t n;
+} lines_ctx;
+
+static tm_status on_result(void *ctx, const char *request_id, const char *custom_id, const char *resp,
+                           size_t len, tm_err *err)
+{
+    lines_ctx *c = ctx;
+    tm_status s = tm_output_result_line(c->o, request_id, custom_id, resp, len, err);
+    if (!s) c->n++;
+    return s;
+}
+
+static tm_status on_error(void *ctx, const char *request_id, const char *custom_id, const char *state,
+                          const char *code, const char *message, tm_err *err)
+{
+    lines_ctx *c = ctx;
+    tm_status s = tm_output_error_line(c->o, request_id, custom_id, state, code, message, err);
+    if (!s) c->n++;
+    return s;
+}
+
+tm_status tm_cli_job_lines(tm_queue *q, const char *job_id, int errors, tm_out *o, int64_t *lines, tm_err *err)
+{
+    lines_ctx c = {o, 0};
+    tm_status s = errors ? tm_queue_foreach_error(q, job_id, on_error, &c, err)
+                         : tm_queue_foreach_result(q, job_id, on_result, &c, err);
+    if (lines) *lines = c.n;
+    return s;
+}
+
+/* ---- export ------------------------------------------------------------------- */
+
+typedef struct export_ctx {
+    tm_queue *q;
+    const char *job_id;
+} export_ctx;
+
+static tm_status export_lines(void *ctx, int errors, tm_out *o, int64_t *lines, tm_err *err)
+{
+    export_ctx *x = ctx;
+    return tm_cli_job_lines(x->q, x->job_id, errors, o, lines, err);
+}
+
+tm_status tm_cli_job_export(tm_queue *q, const char *job_id, const char *path, tm_err *err)
+{
+    tm_queue_job j;
+    tm_status s = tm_queue_job_get(q, job_id, &j, err);
+    if (s) return s;
+    export_ctx x = {q, job_id};
+    tm_output_bundle b = {.job_id = j.id, .lines = export_lines, .lines_ctx = &x};
+    b.job = tm_cli_job_json(&j);
+    b.cost = tm_cli_cost_json(&j);
+    b.request_counts = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)j.total, "completed",
+                                 (json_int_t)j.done, "failed", (json_int_t)j.failed, "cancelled",
+                                 (json_int_t)j.cancelled, "expired", (json_int_t)j.expired, "pending",
+                                 (json_int_t)j.pending, "running", (json_int_t)j.running);
+    if (!b.job || !b.cost || !b.request_counts) s = tm_errf(err, TM_ERR_NOMEM, "export: out of memory");
+    else s = tm_output_export(&b, path, err);
+    json_decref(b.job);
+    json_decref(b.cost);
+    json_decref(b.request_counts);
+    tm_queue_job_clear(&j);
+    return s;
+}

@@ -1,0 +1,100 @@
+/* queue_int.h — private to src/queue: the tm_queue handle and the helpers the
+ * queue's section files share (queue.c: open + migrations + SQL helpers;
+ * queue_submit.c; queue_lease.c: claims, leases, checkpoints, finishing;
+ * queue_jobs.c: job states, status, cancel, results; queue_runs.c: workers and
+ * runs; queue_cost.c: prices, run cost, report queries).
+ *
+ * One handle, one connection, one mapping of SQLite errors to tm_status
+ * (tm_queue_sql_fail). Helpers named *_locked run inside a write transaction
+ * the caller opened with tm_queue_begin_write.
+ */
+#ifndef TM_QUEUE_INT_H
+#define TM_QUEUE_INT_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/queue.h"
+
+#define TM_QUEUE_MAX_RESPONSE (256u << 20) /* refuse to inflate a stored response past this */
+
+struct tm_queue {
+    sqlite3 *db;
+    double (*clock)(void *ctx);
+    void *clock_ctx;
+    unsigned char rnd[4096];
+    size_t rnd_pos;
+    /* the open submission, if any */
+    int in_submit;
+    char sub_job[TM_QUEUE_ID_MAX];
+    char *sub_default_model;
+    char *sub_endpoint;
+    long sub_valid;
+    long sub_total;
+    unsigned char sub_prefix[8]; /* request ids: req_ + random prefix + counter */
+    uint64_t sub_counter;
+    sqlite3_stmt *ins_req;
+    sqlite3_stmt *ins_failed;
+    sqlite3_stmt *find_dup;
+};
+
+/* ---- queue.c: SQL helpers ------------------------------------------------- */
+
+double tm_queue_now(tm_queue *q);
+/* The one SQLite error -> tm_status mapping: busy/locked -> BUSY, I/O, full,
+ * can't open, read-only, permission -> IO, not a DB / corrupt -> INPUT,
+ * nomem -> NOMEM, anything else INTERNAL. Message "queue: what: sqlite's". */
+tm_status tm_queue_sql_fail(tm_queue *q, tm_err *err, const char *what);
+tm_status tm_queue_prep(tm_queue *q, const char *sql, sqlite3_stmt **st, tm_err *err);
+tm_status tm_queue_exec(tm_queue *q, const char *sql, tm_err *err);
+tm_status tm_queue_begin_write(tm_queue *q, tm_err *err); /* BEGIN IMMEDIATE */
+tm_status tm_queue_begin_read(tm_queue *q, tm_err *err);  /* BEGIN (a consistent snapshot) */
+void tm_queue_rollback(tm_queue *q);                        /* no-op outside a transaction */
+tm_status tm_queue_commit(tm_queue *q, tm_err *err);        /* rolls back on failure */
+/* Run a statement that returns no rows; *changes (may be NULL) gets the count. */
+tm_status tm_queue_step_done(tm_queue *q, sqlite3_stmt *st, const char *what, int *changes, tm_err *err);
+void tm_queue_bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
+char *tm_queue_col_dup(sqlite3_stmt *st, int i);                          /* malloc'd or NULL */
+void tm_queue_col_copy(sqlite3_stmt *st, int i, char *out, size_t outsz); /* "" for NULL */
+int64_t tm_queue_col_i64(sqlite3_stmt *st, int i);                        /* 0 for NULL */
+tm_status tm_queue_rand(tm_queue *q, unsigned char *out, size_t n, tm_err *err);
+/* prefix + 32 lowercase hex digits */
+tm_status tm_queue_new_id(tm_queue *q, const char *prefix, char out[TM_QUEUE_ID_MAX], tm_err *err);
+
+/* ---- queue_jobs.c: job state (inside a write transaction) -------------------- */
+
+/* The stored error of a request that did not finish, requests.error: the
+ * SQL expression for {"code":?C,"message":?M} (SQLite's json_object, so the
+ * queue's C code never builds JSON). Used as "... error=" TM_QUEUE_ERROR_SQL("?2","?3") */
+#define TM_QUEUE_ERROR_SQL(C, M) "json_object('code', " C ", 'message', " M ")"
+#define TM_QUEUE_CANCELLED_MSG "the job was cancelled before this request ran"
+#define TM_QUEUE_EXPIRED_MSG "this request could not be executed before the job's completion window expired"
+
+/* ids of jobs, a growable array */
+typedef struct tm_queue_ids {
+    char (*ids)[TM_QUEUE_ID_MAX];
+    size_t n, cap;
+} tm_queue_ids;
+void tm_queue_ids_free(tm_queue_ids *l);
+tm_status tm_queue_ids_push(tm_queue_ids *l, const char *id, tm_err *err);
+/* ids from a query whose optional ?1 is now */
+tm_status tm_queue_ids_collect(tm_queue *q, const char *sql, int64_t now, tm_queue_ids *out, tm_err *err);
+
+/* Set a job's state and the matching *_at column (kept if already set). */
+tm_status tm_queue_set_job_state_locked(tm_queue *q, const char *job_id, const char *state, int64_t now,
+                                        tm_err *err);
+/* Move a job forward once its requests allow it. */
+tm_status tm_queue_refresh_job_locked(tm_queue *q, const char *job_id, int64_t now, tm_err *err);
+/* Pending requests of cancelling jobs -> cancelled, those jobs refreshed. */
+tm_status tm_queue_settle_cancelling_locked(tm_queue *q, int64_t now, tm_err *err);
+
+/* ---- queue_lease.c / queue_runs.c: shared by claims and worker start ------- */
+
+tm_status tm_queue_reclaim_locked(tm_queue *q, double now, int *n, tm_err *err);
+tm_status tm_queue_expire_locked(tm_queue *q, int64_t now, int *n, tm_err *err);
+/* Workers that stopped heartbeating (older than twice their lease) -> 'lost';
+ * their open runs end with end_reason 'lost' at the last heartbeat. */
+tm_status tm_queue_mark_lost_locked(tm_queue *q, double now, tm_err *err);
+
+#endif

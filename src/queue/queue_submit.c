@@ -1,0 +1,198 @@
+/* queue_submit.c — submission: one job and its requests in one transaction
+ * (queue.h "submission").
+ */
+#include "queue/queue_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A request id of the open submission: "req_" + 16 hex of a per-submission
+ * random prefix + 16 hex of a counter. Sequential within a job, so inserts
+ * into the id index stay local (a big job's random ids made every insert a
+ * random B-tree page); unique across jobs by the random prefix (and the
+ * UNIQUE constraint would refuse a collision). */
+static void sub_request_id(tm_queue *q, char out[TM_QUEUE_ID_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t p = 0;
+    memcpy(out, "req_", 4);
+    p = 4;
+    for (int i = 0; i < 8; i++) {
+        out[p++] = hex[q->sub_prefix[i] >> 4];
+        out[p++] = hex[q->sub_prefix[i] & 15];
+    }
+    uint64_t c = q->sub_counter++;
+    for (int i = 15; i >= 0; i--) out[p + (size_t)(15 - i)] = hex[(c >> (4 * i)) & 15];
+    out[p + 16] = 0;
+}
+
+
+tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *o, char job_id[TM_QUEUE_ID_MAX],
+                                tm_err *err)
+{
+    if (q->in_submit) return tm_errf(err, TM_ERR_INTERNAL, "queue: a submission is already open");
+    if (o->name && strlen(o->name) > TM_QUEUE_NAME_MAX)
+        return tm_errf(err, TM_ERR_USAGE, "--name: longer than %d bytes", TM_QUEUE_NAME_MAX);
+    if (o->model && strlen(o->model) > TM_QUEUE_NAME_MAX)
+        return tm_errf(err, TM_ERR_USAGE, "--model: longer than %d bytes", TM_QUEUE_NAME_MAX);
+    int64_t window = o->completion_window > 0 ? o->completion_window : 86400;
+    double now = tm_queue_now(q);
+    tm_status s = tm_queue_new_id(q, "job_", job_id, err);
+    if (!s) s = tm_queue_rand(q, q->sub_prefix, sizeof q->sub_prefix, err);
+    if (s) return s;
+    q->sub_counter = 0;
+    if (!q->ins_req &&
+        (s = tm_queue_prep(q, "INSERT INTO requests(id, job_id, custom_id, invalid, source, line, url, model, body, "
+                     "max_tokens, n, state, created_at) VALUES (?1,?2,?3,0,?4,?5,?6,?7,?8,?9,?10,'pending',?11)",
+                  &q->ins_req, err)))
+        return s;
+    if (!q->ins_failed &&
+        (s = tm_queue_prep(q, "INSERT INTO requests(id, job_id, custom_id, invalid, source, line, url, model, body, "
+                     "max_tokens, n, state, error, created_at, finished_at) "
+                     "VALUES (?1,?2,?3,1,?4,?5,?6,?7,?8,?9,?10,'failed',"
+                     TM_QUEUE_ERROR_SQL("'invalid_request'", "?11") ",?12,?12)",
+                  &q->ins_failed, err)))
+        return s;
+    if (!q->find_dup &&
+        (s = tm_queue_prep(q, "SELECT source, line FROM requests WHERE job_id=?1 AND custom_id=?2 AND invalid=0",
+                  &q->find_dup, err)))
+        return s;
+    if ((s = tm_queue_begin_write(q, err))) return s;
+    sqlite3_stmt *st;
+    if ((s = tm_queue_prep(q, "INSERT INTO jobs(id, name, model, state, priority, metadata, on_invalid, "
+                     "completion_window, created_at, expires_at) VALUES (?1,?2,?3,'validating',?4,?5,?6,?7,?8,?9)",
+                  &st, err))) {
+        tm_queue_rollback(q);
+        return s;
+    }
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
+    tm_queue_bind_text_or_null(st, 2, o->name);
+    tm_queue_bind_text_or_null(st, 3, o->model);
+    sqlite3_bind_int64(st, 4, o->priority);
+    sqlite3_bind_text(st, 5, o->metadata_json ? o->metadata_json : "{}", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, o->skip_invalid ? "skip" : "reject", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, window);
+    sqlite3_bind_int64(st, 8, (int64_t)now);
+    sqlite3_bind_int64(st, 9, (int64_t)now + window);
+    s = tm_queue_step_done(q, st, "insert job", NULL, err);
+    sqlite3_finalize(st);
+    if (s) { tm_queue_rollback(q); return s; }
+    q->in_submit = 1;
+    snprintf(q->sub_job, sizeof q->sub_job, "%s", job_id);
+    free(q->sub_default_model);
+    free(q->sub_endpoint);
+    q->sub_default_model = o->model ? strdup(o->model) : NULL;
+    q->sub_endpoint = NULL;
+    q->sub_valid = q->sub_total = 0;
+    return TM_OK;
+}
+
+tm_status tm_queue_submit_add(tm_queue *q, const tm_queue_new_request *r, tm_err *err)
+{
+    if (!q->in_submit) return tm_errf(err, TM_ERR_INTERNAL, "queue: no submission open");
+    if (!r->custom_id || !r->source)
+        return tm_errf(err, TM_ERR_INTERNAL, "queue: request without custom_id/source");
+    char rid[TM_QUEUE_ID_MAX];
+    tm_status s;
+    sub_request_id(q, rid);
+    const char *model = r->model ? r->model : q->sub_default_model;
+    sqlite3_stmt *st = q->ins_req;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    sqlite3_bind_text(st, 1, rid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, q->sub_job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->custom_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, r->line);
+    tm_queue_bind_text_or_null(st, 6, r->url);
+    tm_queue_bind_text_or_null(st, 7, model);
+    tm_queue_bind_text_or_null(st, 8, r->body_json);
+    if (r->max_tokens >= 0) sqlite3_bind_int64(st, 9, r->max_tokens);
+    sqlite3_bind_int64(st, 10, r->n > 0 ? r->n : 1);
+    sqlite3_bind_int64(st, 11, (int64_t)tm_queue_now(q));
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        sqlite3_stmt *d = q->find_dup;
+        sqlite3_reset(d);
+        sqlite3_bind_text(d, 1, q->sub_job, -1, SQLITE_STATIC);
+        sqlite3_bind_text(d, 2, r->custom_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(d) == SQLITE_ROW) {
+            const unsigned char *src = sqlite3_column_text(d, 0);
+            s = tm_errf(err, TM_ERR_INPUT, "custom_id: duplicate \"%.200s\" (first at %s:%lld)", r->custom_id,
+                        src ? (const char *)src : "?", (long long)sqlite3_column_int64(d, 1));
+        } else {
+            s = tm_queue_sql_fail(q, err, "insert request");
+        }
+        sqlite3_reset(d);
+        return s;
+    }
+    if (rc != SQLITE_DONE) return tm_queue_sql_fail(q, err, "insert request");
+    q->sub_valid++;
+    q->sub_total++;
+    if (!q->sub_endpoint && r->url && !(q->sub_endpoint = strdup(r->url)))
+        return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
+    return TM_OK;
+}
+
+tm_status tm_queue_submit_add_failed(tm_queue *q, const tm_queue_new_request *r, const char *message,
+                                     tm_err *err)
+{
+    if (!q->in_submit) return tm_errf(err, TM_ERR_INTERNAL, "queue: no submission open");
+    char rid[TM_QUEUE_ID_MAX];
+    sub_request_id(q, rid);
+    sqlite3_stmt *st = q->ins_failed;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    sqlite3_bind_text(st, 1, rid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, q->sub_job, -1, SQLITE_STATIC);
+    tm_queue_bind_text_or_null(st, 3, r->custom_id);
+    sqlite3_bind_text(st, 4, r->source ? r->source : "?", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, r->line);
+    tm_queue_bind_text_or_null(st, 6, r->url);
+    tm_queue_bind_text_or_null(st, 7, r->model ? r->model : q->sub_default_model);
+    tm_queue_bind_text_or_null(st, 8, r->body_json);
+    if (r->max_tokens >= 0) sqlite3_bind_int64(st, 9, r->max_tokens);
+    sqlite3_bind_int64(st, 10, r->n > 0 ? r->n : 1);
+    sqlite3_bind_text(st, 11, message ? message : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 12, (int64_t)tm_queue_now(q));
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return tm_queue_sql_fail(q, err, "insert failed request");
+    q->sub_total++;
+    return TM_OK;
+}
+
+tm_status tm_queue_submit_commit(tm_queue *q, tm_err *err)
+{
+    if (!q->in_submit) return tm_errf(err, TM_ERR_INTERNAL, "queue: no submission open");
+    int64_t now = (int64_t)tm_queue_now(q);
+    sqlite3_stmt *st;
+    tm_status s = tm_queue_prep(q, "UPDATE jobs SET endpoint=?2 WHERE id=?1", &st, err);
+    if (!s) {
+        sqlite3_bind_text(st, 1, q->sub_job, -1, SQLITE_STATIC);
+        tm_queue_bind_text_or_null(st, 2, q->sub_endpoint);
+        s = tm_queue_step_done(q, st, "job endpoint", NULL, err);
+        sqlite3_finalize(st);
+    }
+    if (!s) s = tm_queue_set_job_state_locked(q, q->sub_job, q->sub_valid > 0 ? "queued" : "failed", now, err);
+    if (!s) s = tm_queue_commit(q, err);
+    if (s) {
+        tm_queue_submit_rollback(q);
+        return s;
+    }
+    q->in_submit = 0;
+    return TM_OK;
+}
+
+void tm_queue_submit_rollback(tm_queue *q)
+{
+    if (!q) return;
+    if (q->ins_req) sqlite3_reset(q->ins_req);
+    if (q->ins_failed) sqlite3_reset(q->ins_failed);
+    if (q->find_dup) sqlite3_reset(q->find_dup);
+    tm_queue_rollback(q);
+    q->in_submit = 0;
+}
+

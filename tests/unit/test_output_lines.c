@@ -1,0 +1,174 @@
+/* test_output_lines.c — output/'s record writers without a queue: the
+ * response body's unsigned seed, result lines that embed the stored body as
+ * text (the bytes jansson's ASCII re-encoding gives, integers of any size
+ * kept), error lines from plain code/message strings, and bad bodies.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output/output.h"
+#include "output/response.h"
+#include "util/buf.h"
+#include "util/version.h"
+
+/* Everything written to a tm_out over a tmpfile, NUL-terminated. */
+static void capture_begin(FILE **fp, tm_out **o)
+{
+    tm_err err = {{0}};
+    *fp = tmpfile();
+    assert_non_null(*fp);
+    assert_int_equal(tm_out_open_file(*fp, 0, o, &err), TM_OK);
+}
+
+static char *capture_end(FILE *fp, tm_out *o)
+{
+    tm_err err = {{0}};
+    assert_int_equal(tm_out_finish(o, NULL, NULL, &err), TM_OK);
+    long n = ftell(fp);
+    assert_true(n >= 0);
+    char *b = calloc(1, (size_t)n + 1);
+    assert_non_null(b);
+    rewind(fp);
+    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    return b;
+}
+
+static void test_response_seed_unsigned(void **state)
+{
+    (void)state;
+    tm_err err = {{0}};
+    tm_response_choice ch = {.text = "ok", .text_len = 2, .finish_reason = "length"};
+    int32_t prompt[2] = {5, 6};
+    tm_response r = {.endpoint = TM_ENDPOINT_COMPLETIONS, .id = "cmpl-x", .model = "m", .created = 1,
+                     .choices = &ch, .n_choices = 1, .prompt_tokens = 2, .completion_tokens = 1,
+                     .prompt_ids = prompt, .n_prompt = 2, .return_token_ids = 1,
+                     .seed = UINT64_C(18446744073709551615)};
+    tm_buf b;
+    tm_buf_init(&b);
+    assert_int_equal(tm_response_build(&r, &b, &err), TM_OK);
+    const char *tail = ",\"system_fingerprint\":\"tokenmill-" TM_VERSION "\",\"seed\":18446744073709551615,"
+                       "\"prompt_token_ids\":[5,6]}";
+    assert_true(b.len > strlen(tail));
+    assert_string_equal(b.data + b.len - strlen(tail), tail);
+    assert_null(strchr(b.data, '\n'));
+    /* the body is valid JSON with the seed exact (as a real, within 2^64's precision) */
+    json_t *v = json_loadb(b.data, b.len, JSON_DECODE_INT_AS_REAL, NULL);
+    assert_non_null(v);
+    assert_true(json_real_value(json_object_get(v, "seed")) == 18446744073709551615.0);
+    json_decref(v);
+    /* a seed below 2^63, no token ids: seed is the last key */
+    r.seed = 42;
+    r.return_token_ids = 0;
+    assert_int_equal(tm_response_build(&r, &b, &err), TM_OK);
+    assert_string_equal(b.data + b.len - strlen(",\"seed\":42}"), ",\"seed\":42}");
+    v = json_loadb(b.data, b.len, 0, NULL);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "seed")), 42);
+    assert_null(json_object_get(v, "prompt_token_ids"));
+    json_decref(v);
+    tm_buf_free(&b);
+}
+
+/* The line the old reader wrote: body parsed and the whole line dumped ASCII-escaped. */
+static char *jansson_line(const char *rid, const char *cid, const char *body)
+{
+    json_t *b = json_loads(body, 0, NULL);
+    assert_non_null(b);
+    char id[96];
+    snprintf(id, sizeof id, "batch_req_%s", rid + 4);
+    json_t *line = json_pack("{s:s, s:s, s:{s:i, s:s, s:o}, s:n}", "id", id, "custom_id", cid, "response",
+                             "status_code", 200, "request_id", rid, "body", b, "error");
+    char *s = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(line);
+    size_t n = strlen(s);
+    char *out = malloc(n + 2);
+    memcpy(out, s, n);
+    out[n] = '\n';
+    out[n + 1] = 0;
+    free(s);
+    return out;
+}
+
+static void test_result_line_bytes(void **state)
+{
+    (void)state;
+    /* a body as the worker stores it (jansson compact, UTF-8 not escaped),
+     * with 2-, 3- and 4-byte characters, escapes and control characters */
+    json_t *body = json_pack("{s:s, s:[{s:s, s:f}], s:i, s:n, s:b}", "object", "chat.completion", "choices",
+                             "text", "h\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80 \"q\" \\ \n\t\x01/", "lp", -0.1,
+                             "n", 3, "x", "ok", 1);
+    char *txt = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    FILE *fp;
+    tm_out *o;
+    tm_err err = {{0}};
+    capture_begin(&fp, &o);
+    assert_int_equal(tm_output_result_line(o, "req_00ab", "c\xc3\xa9", txt, strlen(txt), &err), TM_OK);
+    char *got = capture_end(fp, o);
+    char *want = jansson_line("req_00ab", "c\xc3\xa9", txt);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    free(txt);
+
+    /* a seed above 2^63 and insignificant whitespace: kept exactly, compacted */
+    const char *big = "{ \"seed\" : 18446744073709551615,\n \"a\" : [1, 2] }";
+    capture_begin(&fp, &o);
+    assert_int_equal(tm_output_result_line(o, "req_01", NULL, big, strlen(big), &err), TM_OK);
+    got = capture_end(fp, o);
+    assert_string_equal(got, "{\"id\":\"batch_req_01\",\"custom_id\":null,\"response\":{\"status_code\":200,"
+                             "\"request_id\":\"req_01\",\"body\":{\"seed\":18446744073709551615,\"a\":[1,2]}},"
+                             "\"error\":null}\n");
+    free(got);
+
+    /* not JSON, or not UTF-8: refused, nothing written */
+    const char *bad[] = {"{\"a\":", "not json", "{\"a\":\"\xff\"}", "[1] [2]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        capture_begin(&fp, &o);
+        assert_int_equal(tm_output_result_line(o, "req_02", "c", bad[i], strlen(bad[i]), &err), TM_ERR_INPUT);
+        assert_non_null(strstr(err.msg, "req_02"));
+        got = capture_end(fp, o);
+        assert_string_equal(got, "");
+        free(got);
+    }
+}
+
+static void test_error_line(void **state)
+{
+    (void)state;
+    FILE *fp;
+    tm_out *o;
+    tm_err err = {{0}};
+    capture_begin(&fp, &o);
+    assert_int_equal(tm_output_error_line(o, "req_0a", "x", "failed", "server_error", "b\xc3\xb6om", &err), TM_OK);
+    assert_int_equal(tm_output_error_line(o, "req_0b", NULL, "expired", NULL, NULL, &err), TM_OK);
+    char *got = capture_end(fp, o);
+    assert_string_equal(got, "{\"id\":\"batch_req_0a\",\"custom_id\":\"x\",\"response\":null,\"error\":"
+                             "{\"code\":\"server_error\",\"message\":\"b\\u00F6om\"}}\n"
+                             "{\"id\":\"batch_req_0b\",\"custom_id\":null,\"response\":null,\"error\":"
+                             "{\"code\":\"expired\",\"message\":\"no error recorded\"}}\n");
+    free(got);
+    /* a code that is not UTF-8 (a corrupt DB) is an input error, not a crash */
+    capture_begin(&fp, &o);
+    assert_int_equal(tm_output_error_line(o, "req_0c", "x", "failed", "\xff", "m", &err), TM_ERR_INPUT);
+    free(capture_end(fp, o));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_response_seed_unsigned),
+        cmocka_unit_test(test_result_line_bytes),
+        cmocka_unit_test(test_error_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
