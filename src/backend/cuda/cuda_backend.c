@@ -301,7 +301,7 @@ static tm_status place_weights(tm_backend *b, const tm_model *m, upload *u, tm_e
     if (u->base) {
         double *inv = malloc(half * sizeof(double));
         if (!inv) return tm_errf(err, TM_ERR_NOMEM, "cuda backend: out of memory");
-        tm_cpu_rope_inv_freq(&b->cfg, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), inv);
+        tm_rope_inv_freq(&b->cfg, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), inv);
         cudaError_t e = cudaMemcpy(u->base + off, inv, half * sizeof(double), cudaMemcpyHostToDevice);
         free(inv);
         if (e != cudaSuccess) return cu_fail(err, e, "cudaMemcpy(inv_freq)");
