@@ -3,18 +3,16 @@
  * Reads DIR/config.json and optional DIR/generation_config.json (config.c), maps
  * DIR/model.safetensors, or else every shard named by the weight_map of
  * DIR/model.safetensors.index.json (shard names must be plain file names in DIR),
- * then resolves the HF tensor names of the architecture and checks each shape
- * against the config. Tensors whose data is not aligned to their element size
+ * then resolves the tensors of arch.h's table that the config asks for and
+ * checks each shape against it. Tensors whose data is not aligned to their element size
  * (possible in hand-written files) are copied to aligned memory we own.
  * Quantized checkpoints: the seven projections of each layer are found as
  * gptq/awq packed tensors or float8 weights (per config.json's
  * quantization_config) and converted to canonical tm_qweights (quant.h);
- * tm_model_quantize does the same for a float model (round-to-nearest).
- * Also builds synthetic models (shapes without data, configs in synthetic.c).
+ * model_quant.c does the same for a float model (round-to-nearest) and
+ * synthetic.c builds shape-only models.
  */
-#include "model/model.h"
-#include "model/arch.h"
-#include "model/safetensors.h"
+#include "model/model_internal.h"
 #include "util/buf.h"
 
 #include <errno.h>
@@ -27,22 +25,6 @@
 #define TM_CONFIG_MAX_BYTES ((size_t)16 << 20)
 #define TM_INDEX_MAX_BYTES ((size_t)64 << 20)
 #define TM_PATH_MAX 4096
-
-struct tm_model {
-    char *dir;
-    tm_model_config cfg;
-    tm_safetensors **files;
-    char **file_names;       /* base names, parallel to files */
-    int n_files;
-    tm_tensor embed, norm, lm_head;
-    tm_layer_weights *layers;
-    void **owned;            /* realigned copies */
-    size_t n_owned;
-    tm_qweight **qws;        /* quantized projections (tm_tensor.q) */
-    size_t n_qws;
-    int synthetic;           /* tm_model_synthetic*: shapes only, data == NULL */
-    int tied;                /* lm_head is embed's view */
-};
 
 /* Where tensor names are looked up. */
 typedef struct resolver {
@@ -358,8 +340,7 @@ static tm_status resolve_proj(resolver *r, const char *prefix, int64_t N, int64_
     return resolve(r, name, 1, 2, N, K, out, err);
 }
 
-/* Where the loader keeps the tensor of row s (layer ignored for model-wide rows). */
-static tm_tensor *weight_slot(tm_model *m, const tm_wspec *s, int layer)
+tm_tensor *tm_model_slot(tm_model *m, const tm_wspec *s, int layer)
 {
     switch (s->id) {
     case TM_W_EMBED: return &m->embed;
@@ -374,7 +355,7 @@ static tm_tensor *weight_slot(tm_model *m, const tm_wspec *s, int layer)
 static tm_status resolve_row(resolver *r, const tm_wspec *s, int layer, tm_err *err)
 {
     const tm_model_config *c = &r->m->cfg;
-    tm_tensor *dst = weight_slot(r->m, s, layer);
+    tm_tensor *dst = tm_model_slot(r->m, s, layer);
     int64_t d0 = tm_arch_dim(c, s->dim[0]), d1 = s->ndim > 1 ? tm_arch_dim(c, s->dim[1]) : 0;
     char n[160]; /* resolve_proj appends suffixes in 192 bytes */
     tm_arch_name(s, layer, n, sizeof n);
@@ -510,7 +491,7 @@ const tm_tensor *tm_model_weight(const tm_model *m, tm_wid id, int layer)
 {
     const tm_wspec *s = tm_arch_spec(id);
     if (!s || (tm_arch_is_layer(id) && (layer < 0 || layer >= m->cfg.n_layers))) return NULL;
-    return weight_slot((tm_model *)m, s, layer);
+    return tm_model_slot((tm_model *)m, s, layer);
 }
 
 int64_t tm_model_weight_elems(const tm_model *m)
@@ -521,183 +502,9 @@ int64_t tm_model_weight_elems(const tm_model *m)
         if (id == TM_W_LM_HEAD && m->tied) continue;
         int nl = tm_arch_is_layer(s->id) ? m->cfg.n_layers : 1;
         for (int l = 0; l < nl; l++)
-            if (tm_tensor_present(weight_slot((tm_model *)m, s, l))) n += tm_arch_elems(&m->cfg, s);
+            if (tm_tensor_present(tm_model_slot((tm_model *)m, s, l))) n += tm_arch_elems(&m->cfg, s);
     }
     return n;
 }
 
-/* The TM_W_N_PROJ projections of layer l, in table order. */
-static void layer_projs(tm_model *m, int l, tm_tensor *out[TM_W_N_PROJ])
-{
-    int k = 0;
-    for (int id = TM_W_LAYER_FIRST; id < TM_W_COUNT; id++)
-        if (tm_arch_spec((tm_wid)id)->role == TM_WR_PROJ && k < TM_W_N_PROJ)
-            out[k++] = weight_slot(m, tm_arch_spec((tm_wid)id), l);
-}
-
-int64_t tm_model_projection_bytes(const tm_model *m)
-{
-    int64_t total = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        tm_tensor *p[TM_W_N_PROJ];
-        layer_projs((tm_model *)m, l, p);
-        for (int i = 0; i < TM_W_N_PROJ; i++) total += p[i]->q ? (int64_t)tm_qweight_bytes(p[i]->q) : (int64_t)p[i]->nbytes;
-    }
-    return total;
-}
-
-tm_status tm_model_quantize(tm_model *m, const char *kind, tm_err *err)
-{
-    tm_quant_scheme qs;
-    tm_status s = tm_quant_scheme_parse(kind, &qs, err);
-    if (s || qs == TM_QS_NONE) return s;
-    if (m->cfg.quant.method != TM_QM_NONE) {
-        char d[128];
-        tm_quant_config_describe(&m->cfg.quant, d, sizeof d);
-        return tm_errf(err, TM_ERR_USAGE, "%s: the model is already quantized (%s); --quant %s applies to "
-                       "bf16/fp16/fp32 checkpoints", m->dir, d, kind);
-    }
-    size_t np = (size_t)m->cfg.n_layers * TM_W_N_PROJ;
-    tm_qweight **qs_new = calloc(np, sizeof *qs_new);
-    float *row = NULL;
-    if (!qs_new) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
-    size_t made = 0;
-    for (int l = 0; l < m->cfg.n_layers && !s; l++) {
-        tm_tensor *p[TM_W_N_PROJ];
-        layer_projs(m, l, p);
-        for (int i = 0; i < TM_W_N_PROJ && !s; i++) {
-            tm_tensor *t = p[i];
-            int32_t N = (int32_t)t->shape[0], K = (int32_t)t->shape[1];
-            char what[192];
-            snprintf(what, sizeof what, "%s: layer %d: %s", m->dir, l, t->name ? t->name : "projection");
-            tm_qweight *q = NULL;
-            if (qs == TM_QS_FP8) {
-                s = tm_qweight_new_fp8(N, K, NULL, 1, m->synthetic, what, &q, err);
-            } else {
-                int32_t G = tm_q4_pick_group(K, 128);
-                if (!G)
-                    s = tm_errf(err, TM_ERR_INPUT, "%s: in_features %d is not a multiple of 8: int4 needs that", what,
-                                K);
-                else
-                    s = tm_qweight_new_int4(N, K, G, qs == TM_QS_INT4_ASYM, 0, m->synthetic, what, &q, err);
-            }
-            if (s) break;
-            qs_new[made++] = q;
-            if (m->synthetic) continue;
-            float *nr = realloc(row, (size_t)K * sizeof *row);
-            if (!nr) {
-                s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", what);
-                break;
-            }
-            row = nr;
-            size_t es = tm_dtype_size(t->dtype);
-            for (int32_t r = 0; r < N && !s; r++) {
-                tm_dtype_to_f32(t->dtype, (const char *)t->data + (size_t)r * (size_t)K * es, row, (size_t)K);
-                if ((s = tm_qweight_quantize_row(q, r, row, err))) tm_err_prefix(err, s, "%s", what);
-            }
-        }
-    }
-    free(row);
-    if (!s) {
-        tm_qweight **nq = realloc(m->qws, (m->n_qws + made) * sizeof *nq);
-        if (!nq) s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
-        else m->qws = nq;
-    }
-    if (s) {
-        for (size_t i = 0; i < made; i++) tm_qweight_free(qs_new[i]);
-        free(qs_new);
-        return s;
-    }
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        tm_tensor *p[TM_W_N_PROJ];
-        layer_projs(m, l, p);
-        for (int i = 0; i < TM_W_N_PROJ; i++) {
-            tm_qweight *q = qs_new[(size_t)l * TM_W_N_PROJ + (size_t)i];
-            m->qws[m->n_qws++] = q;
-            p[i]->q = q;
-            p[i]->data = NULL;
-            p[i]->nbytes = 0;
-        }
-    }
-    free(qs_new);
-    tm_quant_config *qc = &m->cfg.quant;
-    memset(qc, 0, sizeof *qc);
-    qc->method = TM_QM_RTN;
-    qc->scheme = qs;
-    qc->bits = qs == TM_QS_FP8 ? 8 : 4;
-    qc->group_size = qs == TM_QS_FP8 ? 0 : 128;
-    qc->sym = qs == TM_QS_INT4;
-    qc->act_fp8 = qs == TM_QS_FP8;
-    return TM_OK;
-}
-
 int64_t tm_model_n_params(const tm_model *m) { return tm_model_config_n_params(&m->cfg); }
-
-/* A synthetic tensor: shape and bf16 byte count, no data. */
-static void synth_tensor(tm_tensor *t, const char *name, int ndim, int64_t d0, int64_t d1)
-{
-    memset(t, 0, sizeof *t);
-    t->name = name;
-    t->dtype = TM_DTYPE_BF16;
-    t->ndim = ndim;
-    t->shape[0] = d0;
-    t->shape[1] = ndim > 1 ? d1 : 0;
-    t->nbytes = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1) * 2;
-}
-
-tm_status tm_model_synthetic_from_config(const tm_model_config *c, const char *name, tm_model **out, tm_err *err)
-{
-    *out = NULL;
-    const char *nm = name ? name : "custom";
-    /* bounds keep every product below 2^62 */
-    const int32_t dmax = 1 << 20;
-    if (c->hidden_size <= 0 || c->hidden_size > dmax || c->intermediate_size <= 0 || c->intermediate_size > dmax ||
-        c->vocab_size <= 0 || c->vocab_size > (1 << 22) || c->n_layers <= 0 || c->n_layers > 1024 ||
-        c->n_heads <= 0 || c->n_heads > 1024 || c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads ||
-        c->head_dim <= 0 || c->head_dim > 1024 || c->head_dim % 2 || c->max_position_embeddings < 2)
-        return tm_errf(err, TM_ERR_INPUT, "synthetic:%s: config has an unsupported shape (hidden %d, inter %d, "
-                       "vocab %d, layers %d, heads %d, kv_heads %d, head_dim %d, max_position %d)", nm,
-                       c->hidden_size, c->intermediate_size, c->vocab_size, c->n_layers, c->n_heads, c->n_kv_heads,
-                       c->head_dim, c->max_position_embeddings);
-    tm_model *m = calloc(1, sizeof *m);
-    size_t dl = strlen("synthetic:") + strlen(nm) + 1;
-    if (!m || !(m->dir = malloc(dl))) {
-        free(m);
-        return tm_errf(err, TM_ERR_NOMEM, "synthetic:%s: out of memory", nm);
-    }
-    snprintf(m->dir, dl, "synthetic:%s", nm);
-    m->cfg = *c;
-    m->cfg.dtype = TM_DTYPE_BF16;
-    m->synthetic = 1;
-    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers) {
-        tm_model_destroy(m);
-        return tm_errf(err, TM_ERR_NOMEM, "synthetic:%s: out of memory", nm);
-    }
-    for (int id = 0; id < TM_W_COUNT; id++) {
-        const tm_wspec *s = tm_arch_spec((tm_wid)id);
-        if (!tm_arch_has(c, s)) continue;
-        int nl = tm_arch_is_layer(s->id) ? c->n_layers : 1;
-        for (int32_t l = 0; l < nl; l++) {
-            tm_tensor *t = weight_slot(m, s, l);
-            if (s->need == TM_WN_UNTIED && c->tie_word_embeddings) {
-                *t = m->embed;
-                m->tied = 1;
-            } else {
-                synth_tensor(t, s->name, s->ndim, tm_arch_dim(c, s->dim[0]),
-                             s->ndim > 1 ? tm_arch_dim(c, s->dim[1]) : 0);
-            }
-        }
-    }
-    *out = m;
-    return TM_OK;
-}
-
-tm_status tm_model_synthetic(const char *name, tm_model **out, tm_err *err)
-{
-    *out = NULL;
-    tm_model_config cfg;
-    tm_status s = tm_model_synthetic_config(name, &cfg, err);
-    if (s) return s;
-    return tm_model_synthetic_from_config(&cfg, name, out, err);
-}
