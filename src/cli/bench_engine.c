@@ -69,8 +69,8 @@ static void roofline_model_of(const tm_model *m, tm_kv_dtype kvd, tm_bench_roofl
     rm->lm_head_params = V * H;
     double proj = tm_model_is_quantized(m) ? (double)tm_model_projection_bytes(m) : 2 * rm->layer_params;
     rm->weight_bytes = proj + 2 * rm->lm_head_params + 4 * vec; /* bf16 or quantized matrices, fp32 vectors */
-    rm->kv_bytes_per_token = kvd == TM_KV_FP8 ? 2.0 * L * (KV + 4.0 * c->n_kv_heads) /* K and V, fp8 + scales */
-                                              : 2.0 * L * KV * 2;                    /* K and V, bf16 */
+    rm->kv_bytes_per_token = (double)(kvd == TM_KV_FP8 ? tm_arch_kv_bytes(c, 1, 1, 4)  /* fp8 + a float scale */
+                                                        : tm_arch_kv_bytes(c, 1, 2, 0)); /* bf16 */
     rm->attn_flops_per_ctx = 4.0 * L * (double)c->n_heads * c->head_dim;
 }
 

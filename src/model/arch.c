@@ -82,9 +82,11 @@ int64_t tm_arch_kv_elems_per_token(const tm_model_config *c)
     return 2 * (int64_t)c->n_layers * c->n_kv_heads * c->head_dim;
 }
 
-int64_t tm_arch_kv_bytes_per_token(const tm_model_config *c, int elem_bytes, int scale_bytes)
+int64_t tm_arch_kv_bytes(const tm_model_config *c, int64_t tokens, int elem_bytes, int scale_bytes)
 {
-    return tm_arch_kv_elems_per_token(c) * elem_bytes + 2 * (int64_t)c->n_layers * c->n_kv_heads * scale_bytes;
+    int64_t per_tok = tm_arch_kv_elems_per_token(c) * elem_bytes + 2 * (int64_t)c->n_layers * c->n_kv_heads * scale_bytes;
+    if (tokens <= 0 || per_tok <= 0 || per_tok > INT64_MAX / tokens) return 0;
+    return per_tok * tokens;
 }
 
 /* Parameters: every tensor the config has, lm_head only when untied. */

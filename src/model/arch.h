@@ -106,9 +106,10 @@ int64_t tm_arch_elems(const struct tm_model_config *c, const tm_wspec *s);
 void tm_arch_name(const tm_wspec *s, int layer, char *buf, size_t n);
 
 /* K and V elements of one token over all layers: 2 x layers x kv_heads x
- * head_dim. A cache storing elem_bytes per element plus scale_bytes per
- * (layer, K|V, kv head) of a token takes tm_arch_kv_bytes_per_token. */
+ * head_dim. tm_arch_kv_bytes: a cache of `tokens` tokens storing elem_bytes
+ * per element plus scale_bytes per (token, layer, K|V, kv head); 0 when
+ * tokens <= 0 or the product overflows. */
 int64_t tm_arch_kv_elems_per_token(const struct tm_model_config *c);
-int64_t tm_arch_kv_bytes_per_token(const struct tm_model_config *c, int elem_bytes, int scale_bytes);
+int64_t tm_arch_kv_bytes(const struct tm_model_config *c, int64_t tokens, int elem_bytes, int scale_bytes);
 
 #endif

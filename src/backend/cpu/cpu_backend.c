@@ -113,16 +113,12 @@ static void cpu_destroy(tm_backend *b)
  * fp32), or fp8 codes plus a float scale per (slot, kv head); 0 on overflow. */
 static int64_t cpu_kv_block(const tm_model_config *c, int32_t bs, tm_kv_dtype kvd)
 {
-    int64_t per_tok = kvd == TM_KV_FP8 ? tm_arch_kv_bytes_per_token(c, 1, sizeof(float))
-                                       : tm_arch_kv_bytes_per_token(c, sizeof(float), 0);
-    if (bs <= 0 || per_tok <= 0 || per_tok > INT64_MAX / bs) return 0;
-    return per_tok * bs;
+    return kvd == TM_KV_FP8 ? tm_arch_kv_bytes(c, bs, 1, sizeof(float)) : tm_arch_kv_bytes(c, bs, sizeof(float), 0);
 }
 
 static size_t cpu_kv_block_bytes(const tm_model *m, int32_t block_size)
 {
-    int64_t n = cpu_kv_block(tm_model_config_of(m), block_size, TM_KV_AUTO);
-    return n > 0 && (uint64_t)n <= SIZE_MAX ? (size_t)n : 0;
+    return (size_t)cpu_kv_block(tm_model_config_of(m), block_size, TM_KV_AUTO);
 }
 
 /* Floats of the converted weights: every tensor the model holds (arch.h). */

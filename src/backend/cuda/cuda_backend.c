@@ -171,17 +171,9 @@ static int mul_ok(size_t *acc, size_t b)
 static size_t align_up(size_t n) { return (n + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN; }
 
 /* One bf16 KV block of bs tokens (all layers, K and V); 0 on overflow. */
-static int64_t cu_kv_block(const tm_model_config *c, int32_t bs)
-{
-    int64_t per_tok = tm_arch_kv_bytes_per_token(c, (int)sizeof(uint16_t), 0);
-    if (bs <= 0 || per_tok <= 0 || per_tok > INT64_MAX / bs) return 0;
-    return per_tok * bs;
-}
-
 static size_t cuda_kv_block_bytes(const tm_model *m, int32_t block_size)
 {
-    int64_t n = cu_kv_block(tm_model_config_of(m), block_size);
-    return n > 0 && (uint64_t)n <= SIZE_MAX ? (size_t)n : 0;
+    return (size_t)tm_arch_kv_bytes(tm_model_config_of(m), block_size, (int)sizeof(uint16_t), 0);
 }
 
 /* Logits come back in chunks of this many rows. */
@@ -552,7 +544,7 @@ static tm_status cuda_mem_plan(const tm_model *m, const tm_backend_opts *o, tm_b
     scratch_sizes(c, T, (size_t)cu_logit_cap(o->max_batch_tokens, o->max_seqs), sz);
     for (size_t i = 0; i < CU_NSCRATCH; i++) scratch += align_up(sz[i]);
     out->weights = (int64_t)u.off;
-    out->kv_block = cu_kv_block(c, o->block_size);
+    out->kv_block = (int64_t)cuda_kv_block_bytes(m, o->block_size);
     out->per_block = (int64_t)o->max_seqs * (int64_t)sizeof(int32_t); /* a block-table column */
     /* tok, pos, seq, rows, and the fast path's plan (counted whether it is on or not) */
     out->scratch = (int64_t)(scratch + align_up(7 * T * sizeof(int32_t)));
