@@ -4,8 +4,9 @@
  * DIR/model.safetensors, or else every shard named by the weight_map of
  * DIR/model.safetensors.index.json (shard names must be plain file names in DIR),
  * then resolves the tensors of arch.h's table that the config asks for and
- * checks each shape against it. Tensors whose data is not aligned to their element size
- * (possible in hand-written files) are copied to aligned memory we own.
+ * checks each shape against it. Tensors whose data is not aligned to their
+ * element size (possible in hand-written files) are copied to aligned memory
+ * we own.
  * Quantized checkpoints: the seven projections of each layer are found as
  * gptq/awq packed tensors or float8 weights (per config.json's
  * quantization_config) and converted to canonical tm_qweights (quant.h);
@@ -360,8 +361,8 @@ static tm_status resolve_row(resolver *r, const tm_wspec *s, int layer, tm_err *
     char n[160]; /* resolve_proj appends suffixes in 192 bytes */
     tm_arch_name(s, layer, n, sizeof n);
     if (s->role == TM_WR_PROJ) {
-        char *suffix = strstr(n, ".weight");
-        if (suffix) *suffix = '\0'; /* the prefix of PREFIX.weight / PREFIX.qweight ... */
+        size_t len = strlen(n); /* PREFIX of PREFIX.weight, PREFIX.qweight, ... */
+        if (len > 7 && !strcmp(n + len - 7, ".weight")) n[len - 7] = '\0';
         return resolve_proj(r, n, d0, d1, dst, err);
     }
     if (s->need != TM_WN_UNTIED) return resolve(r, n, tm_arch_required(c, s), s->ndim, d0, d1, dst, err);
