@@ -1,5 +1,5 @@
 /* activation.cu — elementwise kernels: SiLU(gate) * up over the fused
- * gate/up projection output (SwiGLU MLP), and fp32 -> bf16 conversion.
+ * gate/up projection output (SwiGLU MLP).
  * Grid-stride loops; math in fp32.
  */
 #include "common.cuh"
@@ -20,18 +20,5 @@ extern "C" int tm_k_silu_mul(const float *gu, int32_t n, int32_t inter, uint16_t
     int64_t total = (int64_t)n * inter;
     if (total <= 0) return 0;
     k_silu_mul<<<tm_grid_for(total, 256), 256, 0, stream>>>(gu, total, inter, (bf16 *)out);
-    return (int)cudaGetLastError();
-}
-
-static __global__ void k_f32_to_bf16(const float *in, int64_t n, bf16 *out)
-{
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        out[i] = tm_f2bf(in[i]);
-}
-
-extern "C" int tm_k_f32_to_bf16(const float *in, int64_t n, uint16_t *out, tm_kstream stream)
-{
-    if (n <= 0) return 0;
-    k_f32_to_bf16<<<tm_grid_for(n, 256), 256, 0, stream>>>(in, n, (bf16 *)out);
     return (int)cudaGetLastError();
 }

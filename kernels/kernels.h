@@ -91,9 +91,6 @@ int tm_k_attention(const tm_k_attn_args *a, tm_kstream stream);
  * [n, 2*inter] ([gate | up] per row, the fused gate/up projection). */
 int tm_k_silu_mul(const float *gu, int32_t n, int32_t inter, uint16_t *out, tm_kstream stream);
 
-/* out[i] = bf16(in[i]) for i < n (helper for tests and uploads). */
-int tm_k_f32_to_bf16(const float *in, int64_t n, uint16_t *out, tm_kstream stream);
-
 /* Synthetic weights (init.cu): element i of tensor `seed` is
  *   offset + scale * u,  u = tm_k_synth_uniform(seed, i) in [-1, 1),
  * written as bf16 (as_f32 == 0, out is uint16_t[n]) or fp32 (out is

@@ -1,4 +1,4 @@
-/* backend.c — picks a compute backend for a --device value.
+/* backend.c — picks a compute backend for a --device value; shared checks.
  *
  * "cpu" gives the CPU reference backend; "cuda" gives tm_backend_cuda when
  * it is built in and a device is visible, else TM_ERR_UNAVAILABLE (exit 69):
@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "cli/cli.h"
 #ifdef TOKENMILL_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
@@ -45,6 +44,13 @@ tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_e
 #endif
     }
     return tm_errf(err, TM_ERR_USAGE, "--device: '%s' is not one of auto, cpu, cuda", device);
+}
+
+int64_t tm_backend_mem_kv_blocks(const tm_backend_mem *p, int64_t avail)
+{
+    int64_t per = p->kv_block + p->per_block;
+    int64_t left = avail - p->weights - p->scratch - p->reserve;
+    return per > 0 && left > 0 ? left / per : 0;
 }
 
 /* Shared by the backends: every index of a batch checked before use. */

@@ -1,6 +1,7 @@
 /* backend.h — the compute backend interface: one forward pass over a batch.
  *
- * A backend is a table of function pointers (CPU reference now, CUDA later).
+ * A backend is a table of function pointers (the CPU reference, and CUDA
+ * when built in).
  * One call runs the whole model over a batch that mixes sequences of
  * different lengths: prefill chunks and single-token decodes, each with its
  * own positions and its own paged KV block table. K/V for the batch's new
@@ -24,6 +25,10 @@
  * Batch invariance: a sequence's logits must be bit-identical whatever else
  * is in the batch, however its prompt was chunked, and whatever the thread
  * count (the CPU backend guarantees it; test_golden_models checks it).
+ *
+ * Weights: a backend takes the tensors model/arch.h's table lists, already
+ * shape-checked by the loader, and says before create() what it will
+ * allocate (mem_plan), so that callers size the KV pool from its own numbers.
  */
 #ifndef TM_BACKEND_H
 #define TM_BACKEND_H
@@ -73,6 +78,17 @@ typedef struct tm_backend_opts {
 
 typedef struct tm_backend tm_backend;
 
+/* Bytes a backend allocates for a model and options (ops.mem_plan), in the
+ * memory it computes in. A pool of n blocks takes weights + scratch +
+ * reserve + n * (kv_block + per_block). */
+typedef struct tm_backend_mem {
+    int64_t weights;    /* the weights as this backend stores them */
+    int64_t kv_block;   /* one KV block of o->block_size tokens, o->kv_dtype (all layers, K and V) */
+    int64_t per_block;  /* other memory that grows with the pool, per block (block tables, scores) */
+    int64_t scratch;    /* activations and staging for o->max_batch_tokens / o->max_seqs */
+    int64_t reserve;    /* fixed: library workspaces, runtime context, margin */
+} tm_backend_mem;
+
 typedef struct tm_backend_ops {
     const char *name;             /* "cpu", "cuda" */
     tm_status (*create)(const tm_model *m, const tm_backend_opts *o, tm_backend **out, tm_err *err);
@@ -80,17 +96,33 @@ typedef struct tm_backend_ops {
     tm_status (*forward)(tm_backend *b, const tm_batch *batch, tm_err *err);
     /* Copy a block's K/V into another block (copy-on-write for n > 1). */
     tm_status (*copy_block)(tm_backend *b, int32_t src, int32_t dst, tm_err *err);
-    /* Bytes of KV memory one block takes (all layers, K and V). */
+    /* Bytes of KV memory one block takes (all layers, K and V) with the
+     * default kv_dtype: mem_plan's kv_block for kv_dtype auto. */
     size_t (*kv_block_bytes)(const tm_model *m, int32_t block_size);
+    /* What create(m, o) will allocate, computed without allocating
+     * (o->n_blocks is not used: the pool is kv_block + per_block a block). */
+    tm_status (*mem_plan)(const tm_model *m, const tm_backend_opts *o, tm_backend_mem *out, tm_err *err);
+    /* The memory this backend allocates from (host RAM for cpu, the current
+     * device for cuda): free now and total. TM_ERR_UNAVAILABLE when unknown. */
+    tm_status (*mem_available)(size_t *free_bytes, size_t *total_bytes, tm_err *err);
 } tm_backend_ops;
 
 /* The CPU reference backend (always built). */
 extern const tm_backend_ops tm_backend_cpu;
 
-/* The backend for a --device value: "cpu"; "auto" (cpu for now); "cuda" ->
- * TM_ERR_UNAVAILABLE unless a CUDA backend is built in and a GPU is present.
- * Unknown names -> TM_ERR_USAGE. */
+/* The backend for a --device value: "cpu"; "auto" (cuda when built in and a
+ * device is visible, else cpu); "cuda" -> TM_ERR_UNAVAILABLE unless a CUDA
+ * backend is built in and a GPU is present. Unknown names -> TM_ERR_USAGE. */
 tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_err *err);
+
+/* KV blocks that fit in avail bytes next to the rest of plan p (weights,
+ * scratch, reserve); 0 when none does. */
+int64_t tm_backend_mem_kv_blocks(const tm_backend_mem *p, int64_t avail);
+
+/* Whether the CUDA backend is compiled in, and a one-line description of it
+ * (cuda_info.c; for --version and the errors of --device cuda). */
+int tm_cuda_built_in(void);
+const char *tm_cuda_build_info(void);
 
 /* The limits a backend was created with, for tm_batch_check. */
 typedef struct tm_batch_limits {

@@ -69,8 +69,8 @@ static void roofline_model_of(const tm_model *m, tm_kv_dtype kvd, tm_bench_roofl
     rm->lm_head_params = V * H;
     double proj = tm_model_is_quantized(m) ? (double)tm_model_projection_bytes(m) : 2 * rm->layer_params;
     rm->weight_bytes = proj + 2 * rm->lm_head_params + 4 * vec; /* bf16 or quantized matrices, fp32 vectors */
-    rm->kv_bytes_per_token = kvd == TM_KV_FP8 ? 2.0 * L * (KV + 4.0 * c->n_kv_heads) /* K and V, fp8 + scales */
-                                              : 2.0 * L * KV * 2;                    /* K and V, bf16 */
+    rm->kv_bytes_per_token = (double)(kvd == TM_KV_FP8 ? tm_arch_kv_bytes(c, 1, 1, 4)  /* fp8 + a float scale */
+                                                        : tm_arch_kv_bytes(c, 1, 2, 0)); /* bf16 */
     rm->attn_flops_per_ctx = 4.0 * L * (double)c->n_heads * c->head_dim;
 }
 
@@ -230,19 +230,6 @@ static tm_status parse_double(const char *opt, const char *v, double lo, double 
     return TM_OK;
 }
 
-/* Device memory the CUDA backend takes besides weights and KV pool for
- * max_batch_tokens T (its activation scratch, cuBLASLt workspace) plus a
- * margin for the CUDA context, cuBLASLt and fragmentation. */
-static double cuda_reserve_bytes(const tm_model_config *c, double T, double S)
-{
-    double H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    double Q = (double)c->n_heads * c->head_dim, KV = (double)c->n_kv_heads * c->head_dim;
-    double lc = T < 256 ? T : 256;
-    if (lc < S && S <= T) lc = S;
-    double scratch = T * (H * 4 + (Q + 2 * KV) * 4 + Q * 4 + H * 2 + Q * 2 + 2 * I * 4 + I * 2) + lc * V * 4;
-    return scratch + 64.0 * 1048576 + 1024.0 * 1048576;
-}
-
 int tm_bench_engine(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -335,8 +322,15 @@ int tm_bench_engine(int argc, char **argv)
     rm.bandwidth = bw;
     rm.peak_flops = peak;
 
-    /* KV pool */
-    size_t blk_bytes = ops->kv_block_bytes(m, BENCH_BLOCK);
+    /* KV pool, from what the backend says it allocates */
+    tm_backend_opts bo = {.block_size = BENCH_BLOCK, .max_batch_tokens = (int32_t)T, .max_seqs = (int32_t)S,
+                          .n_threads = (int)J, .kv_dtype = kv_dtype};
+    tm_backend_mem mp;
+    if ((st = ops->mem_plan(m, &bo, &mp, &err))) {
+        tm_model_destroy(m);
+        return tm_cli_fail("bench engine", st, &err);
+    }
+    size_t blk_bytes = (size_t)mp.kv_block;
     int64_t per_req = (I + O + BENCH_BLOCK - 1) / BENCH_BLOCK;
     int64_t need = per_req * R, n_blocks;
     char kv_src[160];
@@ -348,10 +342,8 @@ int tm_bench_engine(int argc, char **argv)
         n_blocks = (int64_t)(kv_mem / (double)blk_bytes);
         snprintf(kv_src, sizeof kv_src, "--kv-memory");
     } else if (is_cuda && have_mem) {
-        double budget = util * (double)dev_total - (double)(dev_total - dev_free) - rm.weight_bytes -
-                        cuda_reserve_bytes(mc, (double)T, (double)S);
-        /* each block also costs max_seqs block-table ints on the device */
-        n_blocks = budget > 0 ? (int64_t)(budget / ((double)blk_bytes + 4.0 * (double)S)) : 0;
+        double budget = util * (double)dev_total - (double)(dev_total - dev_free);
+        n_blocks = tm_backend_mem_kv_blocks(&mp, budget > 0 ? (int64_t)budget : 0);
         snprintf(kv_src, sizeof kv_src, "--gpu-memory-utilization %.2f of %.1f GiB, %.1f GiB free", util,
                  (double)dev_total / 1073741824.0, (double)dev_free / 1073741824.0);
     } else {

@@ -3,17 +3,17 @@
  * Reads DIR/config.json and optional DIR/generation_config.json (config.c), maps
  * DIR/model.safetensors, or else every shard named by the weight_map of
  * DIR/model.safetensors.index.json (shard names must be plain file names in DIR),
- * then resolves the HF tensor names of the architecture and checks each shape
- * against the config. Tensors whose data is not aligned to their element size
- * (possible in hand-written files) are copied to aligned memory we own.
+ * then resolves the tensors of arch.h's table that the config asks for and
+ * checks each shape against it. Tensors whose data is not aligned to their
+ * element size (possible in hand-written files) are copied to aligned memory
+ * we own.
  * Quantized checkpoints: the seven projections of each layer are found as
  * gptq/awq packed tensors or float8 weights (per config.json's
  * quantization_config) and converted to canonical tm_qweights (quant.h);
- * tm_model_quantize does the same for a float model (round-to-nearest).
- * Also builds synthetic models (shapes without data, configs in synthetic.c).
+ * model_quant.c does the same for a float model (round-to-nearest) and
+ * synthetic.c builds shape-only models.
  */
-#include "model/model.h"
-#include "model/safetensors.h"
+#include "model/model_internal.h"
 #include "util/buf.h"
 
 #include <errno.h>
@@ -26,21 +26,6 @@
 #define TM_CONFIG_MAX_BYTES ((size_t)16 << 20)
 #define TM_INDEX_MAX_BYTES ((size_t)64 << 20)
 #define TM_PATH_MAX 4096
-
-struct tm_model {
-    char *dir;
-    tm_model_config cfg;
-    tm_safetensors **files;
-    char **file_names;       /* base names, parallel to files */
-    int n_files;
-    tm_tensor embed, norm, lm_head;
-    tm_layer_weights *layers;
-    void **owned;            /* realigned copies */
-    size_t n_owned;
-    tm_qweight **qws;        /* quantized projections (tm_tensor.q) */
-    size_t n_qws;
-    int synthetic;           /* tm_model_synthetic*: shapes only, data == NULL */
-};
 
 /* Where tensor names are looked up. */
 typedef struct resolver {
@@ -356,44 +341,55 @@ static tm_status resolve_proj(resolver *r, const char *prefix, int64_t N, int64_
     return resolve(r, name, 1, 2, N, K, out, err);
 }
 
-static tm_status resolve_layer(resolver *r, int i, tm_layer_weights *L, tm_err *err)
+tm_tensor *tm_model_slot(tm_model *m, const tm_wspec *s, int layer)
+{
+    switch (s->id) {
+    case TM_W_EMBED: return &m->embed;
+    case TM_W_FINAL_NORM: return &m->norm;
+    case TM_W_LM_HEAD: return &m->lm_head;
+    default: return (tm_tensor *)((char *)&m->layers[layer] + s->field);
+    }
+}
+
+/* Resolves row s (layer ignored for model-wide rows): projections through
+ * resolve_proj (quantized forms), the rest as plain float tensors. */
+static tm_status resolve_row(resolver *r, const tm_wspec *s, int layer, tm_err *err)
 {
     const tm_model_config *c = &r->m->cfg;
-    int64_t H = c->hidden_size, I = c->intermediate_size;
-    int64_t Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
-    char n[160];
-    tm_status s;
-#define R(suffix, req, nd, a, b, dst)                                               \
-    do {                                                                            \
-        snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix);                     \
-        if ((s = resolve(r, n, req, nd, a, b, dst, err))) return s;                 \
-    } while (0)
-    R("input_layernorm.weight", 1, 1, H, 0, &L->attn_norm);
-#define P(suffix, a, b, dst)                                                        \
-    do {                                                                            \
-        snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix);                     \
-        if ((s = resolve_proj(r, n, a, b, dst, err))) return s;                     \
-    } while (0)
-    P("self_attn.q_proj", Q, H, &L->wq);
-    P("self_attn.k_proj", KV, H, &L->wk);
-    P("self_attn.v_proj", KV, H, &L->wv);
-    P("self_attn.o_proj", H, Q, &L->wo);
-    if (c->attention_bias) {
-        R("self_attn.q_proj.bias", 1, 1, Q, 0, &L->bq);
-        R("self_attn.k_proj.bias", 1, 1, KV, 0, &L->bk);
-        R("self_attn.v_proj.bias", 1, 1, KV, 0, &L->bv);
+    tm_tensor *dst = tm_model_slot(r->m, s, layer);
+    int64_t d0 = tm_arch_dim(c, s->dim[0]), d1 = s->ndim > 1 ? tm_arch_dim(c, s->dim[1]) : 0;
+    char n[160]; /* resolve_proj appends suffixes in 192 bytes */
+    tm_arch_name(s, layer, n, sizeof n);
+    if (s->role == TM_WR_PROJ) {
+        size_t len = strlen(n); /* PREFIX of PREFIX.weight, PREFIX.qweight, ... */
+        if (len > 7 && !strcmp(n + len - 7, ".weight")) n[len - 7] = '\0';
+        return resolve_proj(r, n, d0, d1, dst, err);
     }
-    if (c->qk_norm) {
-        R("self_attn.q_norm.weight", 1, 1, c->head_dim, 0, &L->q_norm);
-        R("self_attn.k_norm.weight", 1, 1, c->head_dim, 0, &L->k_norm);
-    }
-    R("post_attention_layernorm.weight", 1, 1, H, 0, &L->ffn_norm);
-    P("mlp.gate_proj", I, H, &L->w_gate);
-    P("mlp.up_proj", I, H, &L->w_up);
-    P("mlp.down_proj", H, I, &L->w_down);
-#undef R
-#undef P
+    if (s->need != TM_WN_UNTIED) return resolve(r, n, tm_arch_required(c, s), s->ndim, d0, d1, dst, err);
+    tm_status st = resolve(r, n, 0, s->ndim, d0, d1, dst, err);
+    if (st || dst->data) return st;
+    if (!c->tie_word_embeddings)
+        return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s is missing (and tie_word_embeddings is false)", r->where, n);
+    *dst = r->m->embed;
+    r->m->tied = 1;
     return TM_OK;
+}
+
+/* Every row the architecture has: model-wide ones, then layer by layer. */
+static tm_status resolve_all(resolver *r, tm_err *err)
+{
+    tm_model *m = r->m;
+    tm_status s = TM_OK;
+    for (int id = 0; !s && id < TM_W_LAYER_FIRST; id++)
+        if (tm_arch_has(&m->cfg, tm_arch_spec((tm_wid)id))) s = resolve_row(r, tm_arch_spec((tm_wid)id), 0, err);
+    if (!s) {
+        m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers);
+        if (!m->layers) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
+    }
+    for (int l = 0; !s && l < m->cfg.n_layers; l++)
+        for (int id = TM_W_LAYER_FIRST; !s && id < TM_W_COUNT; id++)
+            if (tm_arch_has(&m->cfg, tm_arch_spec((tm_wid)id))) s = resolve_row(r, tm_arch_spec((tm_wid)id), l, err);
+    return s;
 }
 
 static tm_status load_config(tm_model *m, tm_err *err)
@@ -436,24 +432,7 @@ static tm_status load_weights(tm_model *m, tm_err *err)
                            m->dir);
         s = open_index(m, &r, &index_root, err);
     }
-    const tm_model_config *c = &m->cfg;
-    if (!s) s = resolve(&r, "model.embed_tokens.weight", 1, 2, c->vocab_size, c->hidden_size, &m->embed, err);
-    if (!s) s = resolve(&r, "model.norm.weight", 1, 1, c->hidden_size, 0, &m->norm, err);
-    if (!s) {
-        s = resolve(&r, "lm_head.weight", 0, 2, c->vocab_size, c->hidden_size, &m->lm_head, err);
-        if (!s && !m->lm_head.data) {
-            if (c->tie_word_embeddings)
-                m->lm_head = m->embed;
-            else
-                s = tm_errf(err, TM_ERR_INPUT,
-                            "%s: tensor lm_head.weight is missing (and tie_word_embeddings is false)", r.where);
-        }
-    }
-    if (!s) {
-        m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-        if (!m->layers) s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
-    }
-    for (int i = 0; !s && i < c->n_layers; i++) s = resolve_layer(&r, i, &m->layers[i], err);
+    if (!s) s = resolve_all(&r, err);
     json_decref(index_root);
     return s;
 }
@@ -507,200 +486,26 @@ int tm_model_is_synthetic(const tm_model *m) { return m && m->synthetic; }
 
 int tm_model_is_quantized(const tm_model *m) { return m && m->cfg.quant.method != TM_QM_NONE; }
 
-/* The seven projections of layer l, in a fixed order. */
-static void layer_projs(tm_layer_weights *L, tm_tensor *out[7])
+int tm_model_lm_head_tied(const tm_model *m) { return m->tied; }
+
+const tm_tensor *tm_model_weight(const tm_model *m, tm_wid id, int layer)
 {
-    out[0] = &L->wq, out[1] = &L->wk, out[2] = &L->wv, out[3] = &L->wo;
-    out[4] = &L->w_gate, out[5] = &L->w_up, out[6] = &L->w_down;
+    const tm_wspec *s = tm_arch_spec(id);
+    if (!s || (tm_arch_is_layer(id) && (layer < 0 || layer >= m->cfg.n_layers))) return NULL;
+    return tm_model_slot((tm_model *)m, s, layer);
 }
 
-int64_t tm_model_projection_bytes(const tm_model *m)
+int64_t tm_model_weight_elems(const tm_model *m)
 {
-    int64_t total = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        tm_tensor *p[7];
-        layer_projs(&m->layers[l], p);
-        for (int i = 0; i < 7; i++) total += p[i]->q ? (int64_t)tm_qweight_bytes(p[i]->q) : (int64_t)p[i]->nbytes;
+    int64_t n = 0;
+    for (int id = 0; id < TM_W_COUNT; id++) {
+        const tm_wspec *s = tm_arch_spec((tm_wid)id);
+        if (id == TM_W_LM_HEAD && m->tied) continue;
+        int nl = tm_arch_is_layer(s->id) ? m->cfg.n_layers : 1;
+        for (int l = 0; l < nl; l++)
+            if (tm_tensor_present(tm_model_slot((tm_model *)m, s, l))) n += tm_arch_elems(&m->cfg, s);
     }
-    return total;
-}
-
-tm_status tm_model_quantize(tm_model *m, const char *kind, tm_err *err)
-{
-    tm_quant_scheme qs;
-    tm_status s = tm_quant_scheme_parse(kind, &qs, err);
-    if (s || qs == TM_QS_NONE) return s;
-    if (m->cfg.quant.method != TM_QM_NONE) {
-        char d[128];
-        tm_quant_config_describe(&m->cfg.quant, d, sizeof d);
-        return tm_errf(err, TM_ERR_USAGE, "%s: the model is already quantized (%s); --quant %s applies to "
-                       "bf16/fp16/fp32 checkpoints", m->dir, d, kind);
-    }
-    size_t np = (size_t)m->cfg.n_layers * 7;
-    tm_qweight **qs_new = calloc(np, sizeof *qs_new);
-    float *row = NULL;
-    if (!qs_new) return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
-    size_t made = 0;
-    for (int l = 0; l < m->cfg.n_layers && !s; l++) {
-        tm_tensor *p[7];
-        layer_projs(&m->layers[l], p);
-        for (int i = 0; i < 7 && !s; i++) {
-            tm_tensor *t = p[i];
-            int32_t N = (int32_t)t->shape[0], K = (int32_t)t->shape[1];
-            char what[192];
-            snprintf(what, sizeof what, "%s: layer %d: %s", m->dir, l, t->name ? t->name : "projection");
-            tm_qweight *q = NULL;
-            if (qs == TM_QS_FP8) {
-                s = tm_qweight_new_fp8(N, K, NULL, 1, m->synthetic, what, &q, err);
-            } else {
-                int32_t G = tm_q4_pick_group(K, 128);
-                if (!G)
-                    s = tm_errf(err, TM_ERR_INPUT, "%s: in_features %d is not a multiple of 8: int4 needs that", what,
-                                K);
-                else
-                    s = tm_qweight_new_int4(N, K, G, qs == TM_QS_INT4_ASYM, 0, m->synthetic, what, &q, err);
-            }
-            if (s) break;
-            qs_new[made++] = q;
-            if (m->synthetic) continue;
-            float *nr = realloc(row, (size_t)K * sizeof *row);
-            if (!nr) {
-                s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", what);
-                break;
-            }
-            row = nr;
-            size_t es = tm_dtype_size(t->dtype);
-            for (int32_t r = 0; r < N && !s; r++) {
-                tm_dtype_to_f32(t->dtype, (const char *)t->data + (size_t)r * (size_t)K * es, row, (size_t)K);
-                if ((s = tm_qweight_quantize_row(q, r, row, err))) tm_err_prefix(err, s, "%s", what);
-            }
-        }
-    }
-    free(row);
-    if (!s) {
-        tm_qweight **nq = realloc(m->qws, (m->n_qws + made) * sizeof *nq);
-        if (!nq) s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
-        else m->qws = nq;
-    }
-    if (s) {
-        for (size_t i = 0; i < made; i++) tm_qweight_free(qs_new[i]);
-        free(qs_new);
-        return s;
-    }
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        tm_tensor *p[7];
-        layer_projs(&m->layers[l], p);
-        for (int i = 0; i < 7; i++) {
-            tm_qweight *q = qs_new[(size_t)l * 7 + (size_t)i];
-            m->qws[m->n_qws++] = q;
-            p[i]->q = q;
-            p[i]->data = NULL;
-            p[i]->nbytes = 0;
-        }
-    }
-    free(qs_new);
-    tm_quant_config *qc = &m->cfg.quant;
-    memset(qc, 0, sizeof *qc);
-    qc->method = TM_QM_RTN;
-    qc->scheme = qs;
-    qc->bits = qs == TM_QS_FP8 ? 8 : 4;
-    qc->group_size = qs == TM_QS_FP8 ? 0 : 128;
-    qc->sym = qs == TM_QS_INT4;
-    qc->act_fp8 = qs == TM_QS_FP8;
-    return TM_OK;
-}
-
-int64_t tm_model_config_n_params(const tm_model_config *c)
-{
-    int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size, L = c->n_layers;
-    int64_t Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
-    int64_t layer = H * (Q + 2 * KV) + Q * H + 3 * H * I + 2 * H;
-    if (c->attention_bias) layer += Q + 2 * KV;
-    if (c->qk_norm) layer += 2 * (int64_t)c->head_dim;
-    return V * H * (c->tie_word_embeddings ? 1 : 2) + H + L * layer;
+    return n;
 }
 
 int64_t tm_model_n_params(const tm_model *m) { return tm_model_config_n_params(&m->cfg); }
-
-/* A synthetic tensor: shape and bf16 byte count, no data. */
-static void synth_tensor(tm_tensor *t, const char *name, int ndim, int64_t d0, int64_t d1)
-{
-    memset(t, 0, sizeof *t);
-    t->name = name;
-    t->dtype = TM_DTYPE_BF16;
-    t->ndim = ndim;
-    t->shape[0] = d0;
-    t->shape[1] = ndim > 1 ? d1 : 0;
-    t->nbytes = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1) * 2;
-}
-
-tm_status tm_model_synthetic_from_config(const tm_model_config *c, const char *name, tm_model **out, tm_err *err)
-{
-    *out = NULL;
-    const char *nm = name ? name : "custom";
-    /* bounds keep every product below 2^62 */
-    const int32_t dmax = 1 << 20;
-    if (c->hidden_size <= 0 || c->hidden_size > dmax || c->intermediate_size <= 0 || c->intermediate_size > dmax ||
-        c->vocab_size <= 0 || c->vocab_size > (1 << 22) || c->n_layers <= 0 || c->n_layers > 1024 ||
-        c->n_heads <= 0 || c->n_heads > 1024 || c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads ||
-        c->head_dim <= 0 || c->head_dim > 1024 || c->head_dim % 2 || c->max_position_embeddings < 2)
-        return tm_errf(err, TM_ERR_INPUT, "synthetic:%s: config has an unsupported shape (hidden %d, inter %d, "
-                       "vocab %d, layers %d, heads %d, kv_heads %d, head_dim %d, max_position %d)", nm,
-                       c->hidden_size, c->intermediate_size, c->vocab_size, c->n_layers, c->n_heads, c->n_kv_heads,
-                       c->head_dim, c->max_position_embeddings);
-    tm_model *m = calloc(1, sizeof *m);
-    size_t dl = strlen("synthetic:") + strlen(nm) + 1;
-    if (!m || !(m->dir = malloc(dl))) {
-        free(m);
-        return tm_errf(err, TM_ERR_NOMEM, "synthetic:%s: out of memory", nm);
-    }
-    snprintf(m->dir, dl, "synthetic:%s", nm);
-    m->cfg = *c;
-    m->cfg.dtype = TM_DTYPE_BF16;
-    m->synthetic = 1;
-    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers) {
-        tm_model_destroy(m);
-        return tm_errf(err, TM_ERR_NOMEM, "synthetic:%s: out of memory", nm);
-    }
-    int64_t H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    int64_t Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
-    synth_tensor(&m->embed, "model.embed_tokens.weight", 2, V, H);
-    synth_tensor(&m->norm, "model.norm.weight", 1, H, 0);
-    if (c->tie_word_embeddings)
-        m->lm_head = m->embed;
-    else
-        synth_tensor(&m->lm_head, "lm_head.weight", 2, V, H);
-    for (int32_t i = 0; i < c->n_layers; i++) {
-        tm_layer_weights *L = &m->layers[i];
-        synth_tensor(&L->attn_norm, "input_layernorm.weight", 1, H, 0);
-        synth_tensor(&L->wq, "self_attn.q_proj.weight", 2, Q, H);
-        synth_tensor(&L->wk, "self_attn.k_proj.weight", 2, KV, H);
-        synth_tensor(&L->wv, "self_attn.v_proj.weight", 2, KV, H);
-        synth_tensor(&L->wo, "self_attn.o_proj.weight", 2, H, Q);
-        if (c->attention_bias) {
-            synth_tensor(&L->bq, "self_attn.q_proj.bias", 1, Q, 0);
-            synth_tensor(&L->bk, "self_attn.k_proj.bias", 1, KV, 0);
-            synth_tensor(&L->bv, "self_attn.v_proj.bias", 1, KV, 0);
-        }
-        if (c->qk_norm) {
-            synth_tensor(&L->q_norm, "self_attn.q_norm.weight", 1, c->head_dim, 0);
-            synth_tensor(&L->k_norm, "self_attn.k_norm.weight", 1, c->head_dim, 0);
-        }
-        synth_tensor(&L->ffn_norm, "post_attention_layernorm.weight", 1, H, 0);
-        synth_tensor(&L->w_gate, "mlp.gate_proj.weight", 2, I, H);
-        synth_tensor(&L->w_up, "mlp.up_proj.weight", 2, I, H);
-        synth_tensor(&L->w_down, "mlp.down_proj.weight", 2, H, I);
-    }
-    *out = m;
-    return TM_OK;
-}
-
-tm_status tm_model_synthetic(const char *name, tm_model **out, tm_err *err)
-{
-    *out = NULL;
-    tm_model_config cfg;
-    tm_status s = tm_model_synthetic_config(name, &cfg, err);
-    if (s) return s;
-    return tm_model_synthetic_from_config(&cfg, name, out, err);
-}

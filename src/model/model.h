@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "model/arch.h"
 #include "quant/quant.h"
 #include "util/status.h"
 
@@ -94,8 +95,12 @@ typedef struct tm_tensor {
     const tm_qweight *q;
 } tm_tensor;
 
-/* Per-layer weights, HF layout (row-major [out, in] for projections).
- * Optional tensors have data == NULL when the architecture lacks them. */
+/* Whether a tensor is there: data, a quantized weight, or (synthetic) bytes. */
+static inline int tm_tensor_present(const tm_tensor *t) { return t->data || t->q || t->nbytes; }
+
+/* Per-layer weights, HF layout (row-major [out, in] for projections); the
+ * rows of arch.h's table say which are present and their shapes. Optional
+ * tensors are all zero (not tm_tensor_present) when the model lacks them. */
 typedef struct tm_layer_weights {
     tm_tensor attn_norm;         /* [hidden] input_layernorm */
     tm_tensor wq, wk, wv, wo;    /* [heads*hd, hidden], [kv*hd, hidden] x2, [hidden, heads*hd] */
@@ -117,6 +122,14 @@ const tm_tensor *tm_model_final_norm(const tm_model *m); /* [hidden] */
 const tm_tensor *tm_model_lm_head(const tm_model *m);    /* [vocab, hidden]; == embed when tied */
 const tm_layer_weights *tm_model_layer(const tm_model *m, int i);
 const char *tm_model_dir(const tm_model *m);
+/* The tensor of an arch.h row (layer ignored for model-wide rows); NULL when
+ * id or layer is out of range. Every present tensor has the row's shape. */
+const tm_tensor *tm_model_weight(const tm_model *m, tm_wid id, int layer);
+/* Whether lm_head is embed's view (tied and not stored separately). */
+int tm_model_lm_head_tied(const tm_model *m);
+/* Elements of every tensor the model holds (lm_head once when tied):
+ * what a backend converts or uploads. */
+int64_t tm_model_weight_elems(const tm_model *m);
 
 /* Synthetic models (benchmarks at full size without a checkpoint): the exact
  * config of a known model with tensors that have names, shapes, dtype bf16
@@ -133,8 +146,8 @@ tm_status tm_model_synthetic_from_config(const tm_model_config *cfg, const char 
                                          tm_err *err);
 const char *tm_model_synthetic_names(void); /* "llama3-8b, qwen2.5-7b, deepseek-llm-7b" */
 int tm_model_is_synthetic(const tm_model *m);
-/* Parameters from the config: embeddings, lm_head when untied, all layer
- * matrices, norms and biases. */
+/* Parameters from the config (arch.c): every tensor the architecture has,
+ * lm_head only when untied. */
 int64_t tm_model_n_params(const tm_model *m);
 int64_t tm_model_config_n_params(const tm_model_config *c);
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_ops.h"
+#include "model/rope.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static float frand(void)
@@ -177,8 +178,8 @@ static void test_rope_inv_freq_llama3(void **state)
     c.rope_high_freq_factor = 4;
     c.rope_original_max_pos = 8192;
     double plain[16], scaled[16];
-    tm_cpu_rope_inv_freq(&c, 0, plain);
-    tm_cpu_rope_inv_freq(&c, 1, scaled);
+    tm_rope_inv_freq(&c, 0, plain);
+    tm_rope_inv_freq(&c, 1, scaled);
     int n_hi = 0, n_lo = 0, n_mid = 0;
     for (int i = 0; i < 16; i++) {
         double f = pow(500000.0, -(2.0 * i) / 32);
@@ -199,7 +200,7 @@ static void test_rope_inv_freq_llama3(void **state)
     }
     assert_true(n_hi > 0 && n_lo > 0 && n_mid > 0); /* all three branches exercised */
     c.rope_scaling = TM_ROPE_NONE;
-    tm_cpu_rope_inv_freq(&c, 1, scaled);
+    tm_rope_inv_freq(&c, 1, scaled);
     assert_memory_equal(scaled, plain, sizeof plain);
 }
 
@@ -212,7 +213,7 @@ static void test_rope_rotate_half(void **state)
     c.head_dim = hd;
     c.rope_theta = 10000.0f;
     double inv[24];
-    tm_cpu_rope_inv_freq(&c, 1, inv);
+    tm_rope_inv_freq(&c, 1, inv);
     float cs[24], sn[24];
     int pos = 37;
     tm_cpu_rope_cos_sin(inv, half, pos, cs, sn);

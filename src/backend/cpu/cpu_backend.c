@@ -21,9 +21,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
+#include "model/rope.h"
 #include "quant/quant.h"
 
 typedef struct cpu_layer {
@@ -71,28 +73,6 @@ static int mul_ok(size_t *acc, size_t b)
     return 1;
 }
 
-/* Elements a tensor must have; 0 if the tensor is absent. */
-static tm_status tensor_check(const tm_tensor *t, const char *what, size_t n, int required, tm_err *err)
-{
-    if (t->q) {
-        if (t->q->synthetic || (size_t)t->q->n * (size_t)t->q->k != n)
-            return tm_errf(err, TM_ERR_INPUT, "cpu backend: quantized tensor %s: %s [%d, %d], expected %zu elements",
-                           t->name ? t->name : what, t->q->synthetic ? "synthetic (no data)" : "shape", t->q->n,
-                           t->q->k, n);
-        return TM_OK;
-    }
-    if (!t->data) {
-        if (required) return tm_errf(err, TM_ERR_INPUT, "cpu backend: tensor %s is missing", what);
-        return TM_OK;
-    }
-    size_t es = tm_dtype_size(t->dtype);
-    size_t need = n;
-    if (!es || !mul_ok(&need, es) || t->nbytes != need)
-        return tm_errf(err, TM_ERR_INPUT, "cpu backend: tensor %s has %zu bytes, expected %zu elements of %s",
-                       t->name ? t->name : what, t->nbytes, n, tm_dtype_name(t->dtype));
-    return TM_OK;
-}
-
 typedef struct conv_state {
     float *next;
 } conv_state;
@@ -129,15 +109,65 @@ static void cpu_destroy(tm_backend *b)
     free(b);
 }
 
+/* One KV block of bs tokens: fp32 elements (auto, bf16: rounded, stored as
+ * fp32), or fp8 codes plus a float scale per (slot, kv head); 0 on overflow. */
+static int64_t cpu_kv_block(const tm_model_config *c, int32_t bs, tm_kv_dtype kvd)
+{
+    return kvd == TM_KV_FP8 ? tm_arch_kv_bytes(c, bs, 1, sizeof(float)) : tm_arch_kv_bytes(c, bs, sizeof(float), 0);
+}
+
 static size_t cpu_kv_block_bytes(const tm_model *m, int32_t block_size)
 {
+    return (size_t)cpu_kv_block(tm_model_config_of(m), block_size, TM_KV_AUTO);
+}
+
+/* Floats of the converted weights: every tensor the model holds (arch.h). */
+static size_t cpu_weight_floats(const tm_model *m) { return (size_t)tm_model_weight_elems(m); }
+
+#define CPU_NSCRATCH 14
+
+/* Scratch floats for T tokens, nthr threads and a context of ctx tokens, in
+ * the order of cpu_create's pointers. */
+static void scratch_sizes(const tm_model_config *c, size_t T, size_t nthr, size_t ctx, size_t sz[CPU_NSCRATCH])
+{
+    size_t H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, hd = (size_t)c->head_dim;
+    size_t Q = (size_t)c->n_heads * hd, KV = (size_t)c->n_kv_heads * hd;
+    size_t maxk = H > Q ? H : Q;
+    if (I > maxk) maxk = I;
+    size_t v[CPU_NSCRATCH] = {T * H, T * H, T * Q, T * KV, T * KV, T * Q, T * I, T * I, T * H,
+                              T * (hd / 2), T * (hd / 2), nthr * ctx, T * maxk, nthr * hd};
+    memcpy(sz, v, sizeof v);
+}
+
+static tm_status cpu_mem_plan(const tm_model *m, const tm_backend_opts *o, tm_backend_mem *out, tm_err *err)
+{
+    memset(out, 0, sizeof *out);
     const tm_model_config *c = tm_model_config_of(m);
-    if (block_size <= 0 || c->n_layers <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0) return 0;
-    size_t n = (size_t)c->n_layers * 2;
-    if (!mul_ok(&n, (size_t)block_size) || !mul_ok(&n, (size_t)c->n_kv_heads) ||
-        !mul_ok(&n, (size_t)c->head_dim) || !mul_ok(&n, sizeof(float)))
-        return 0;
-    return n;
+    if (o->block_size <= 0 || o->max_batch_tokens <= 0 || o->max_seqs <= 0 || o->n_threads < 0)
+        return tm_errf(err, TM_ERR_USAGE, "cpu backend: block_size (%d), max_batch_tokens (%d) and max_seqs (%d) "
+                       "must be > 0, n_threads (%d) >= 0", o->block_size, o->max_batch_tokens, o->max_seqs,
+                       o->n_threads);
+    size_t nthr = (size_t)tm_cpu_threads_for(o->n_threads), sz[CPU_NSCRATCH];
+    scratch_sizes(c, (size_t)o->max_batch_tokens, nthr, 0, sz);
+    int64_t floats = 0;
+    for (size_t i = 0; i < CPU_NSCRATCH; i++) floats += (int64_t)sz[i];
+    out->weights = (int64_t)cpu_weight_floats(m) * (int64_t)sizeof(float) +
+                   (int64_t)(c->head_dim / 2) * (int64_t)sizeof(double);
+    out->kv_block = cpu_kv_block(c, o->block_size, o->kv_dtype);
+    out->per_block = (int64_t)nthr * o->block_size * (int64_t)sizeof(float); /* attention scores */
+    out->scratch = floats * (int64_t)sizeof(float) + (int64_t)o->max_batch_tokens * (int64_t)sizeof(int32_t);
+    if (!out->kv_block) return tm_errf(err, TM_ERR_INPUT, "cpu backend: %s: KV block size overflows", tm_model_dir(m));
+    return TM_OK;
+}
+
+static tm_status cpu_mem_available(size_t *free_bytes, size_t *total_bytes, tm_err *err)
+{
+    long avail = sysconf(_SC_AVPHYS_PAGES), phys = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (avail <= 0 || phys <= 0 || psz <= 0)
+        return tm_errf(err, TM_ERR_UNAVAILABLE, "cpu backend: sysconf does not report the memory size");
+    *free_bytes = (size_t)avail * (size_t)psz;
+    *total_bytes = (size_t)phys * (size_t)psz;
+    return TM_OK;
 }
 
 static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_backend **out, tm_err *err)
@@ -155,12 +185,7 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
         return tm_errf(err, TM_ERR_USAGE,
                        "cpu backend: n_blocks (%d), block_size (%d), max_batch_tokens (%d) and max_seqs (%d) must be > 0",
                        o->n_blocks, o->block_size, o->max_batch_tokens, o->max_seqs);
-    if (c->hidden_size <= 0 || c->intermediate_size <= 0 || c->vocab_size <= 0 || c->n_layers <= 0 ||
-        c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 || c->head_dim % 2 ||
-        c->n_heads % c->n_kv_heads)
-        return tm_errf(err, TM_ERR_INPUT, "cpu backend: unsupported model shape (hidden %d, inter %d, vocab %d, "
-                       "layers %d, heads %d, kv_heads %d, head_dim %d)", c->hidden_size, c->intermediate_size,
-                       c->vocab_size, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim);
+    /* shapes: config.c checked the config, the loader every tensor (arch.h) */
 
     tm_backend *b = calloc(1, sizeof *b);
     if (!b) return tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory");
@@ -184,37 +209,10 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
     size_t H = (size_t)b->H, I = (size_t)b->I, V = (size_t)b->V, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
     size_t L = (size_t)c->n_layers, hd = (size_t)b->hd;
 
-    /* --- check every tensor, count floats --- */
+    /* --- weights: the loader checked every shape against arch.h's table --- */
     const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
-    int tied = lmh->data == emb->data;
-    if ((st = tensor_check(emb, "embed_tokens", V * H, 1, err)) ||
-        (st = tensor_check(fn, "norm", H, 1, err)) ||
-        (!tied && (st = tensor_check(lmh, "lm_head", V * H, 1, err))))
-        goto fail;
-    size_t total = V * H + H + (tied ? 0 : V * H);
-    for (size_t l = 0; l < L; l++) {
-        const tm_layer_weights *w = tm_model_layer(m, (int)l);
-        if (!w) {
-            st = tm_errf(err, TM_ERR_INPUT, "cpu backend: layer %zu is missing", l);
-            goto fail;
-        }
-        struct { const tm_tensor *t; const char *name; size_t n; int req; } ts[] = {
-            {&w->attn_norm, "input_layernorm", H, 1}, {&w->wq, "q_proj", Q * H, 1},
-            {&w->wk, "k_proj", KV * H, 1},            {&w->wv, "v_proj", KV * H, 1},
-            {&w->wo, "o_proj", H * Q, 1},             {&w->bq, "q_proj.bias", Q, 0},
-            {&w->bk, "k_proj.bias", KV, 0},           {&w->bv, "v_proj.bias", KV, 0},
-            {&w->q_norm, "q_norm", hd, c->qk_norm},   {&w->k_norm, "k_norm", hd, c->qk_norm},
-            {&w->ffn_norm, "post_attention_layernorm", H, 1}, {&w->w_gate, "gate_proj", I * H, 1},
-            {&w->w_up, "up_proj", I * H, 1},          {&w->w_down, "down_proj", H * I, 1},
-        };
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
-            if ((st = tensor_check(ts[i].t, ts[i].name, ts[i].n, ts[i].req, err))) {
-                tm_err_prefix(err, st, "layer %zu", l);
-                goto fail;
-            }
-            if (ts[i].t->data || ts[i].t->q) total += ts[i].n;
-        }
-    }
+    int tied = tm_model_lm_head_tied(m);
+    size_t total = cpu_weight_floats(m);
     b->wbuf = malloc(total * sizeof(float));
     b->layers = calloc(L, sizeof *b->layers);
     b->inv_freq = malloc((hd / 2) * sizeof(double));
@@ -249,7 +247,7 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
         if (b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS) cl->bq = cl->bk = cl->bv = NULL;
         if (b->flags & TM_BACKEND_DEBUG_NO_QK_NORM) cl->q_norm = cl->k_norm = NULL;
     }
-    tm_cpu_rope_inv_freq(c, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), b->inv_freq);
+    tm_rope_inv_freq(c, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), b->inv_freq);
 
     /* --- KV pool --- */
     b->pool_floats = (size_t)b->n_blocks;
@@ -283,11 +281,9 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
     /* --- thread pool and scratch --- */
     if ((st = tm_cpu_pool_create(o->n_threads, &b->pool, err))) goto fail;
     size_t T = (size_t)b->max_tokens, nthr = (size_t)tm_cpu_pool_threads(b->pool);
-    size_t maxk = H > Q ? H : Q;
-    if (I > maxk) maxk = I;
-    size_t sizes[] = {T * H, T * H, T * Q, T * KV, T * KV, T * Q, T * I, T * I, T * H,
-                      T * (hd / 2), T * (hd / 2), nthr * (size_t)b->ctx_max, T * maxk, nthr * hd};
-    float **ptrs[] = {&b->x, &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp,
+    size_t sizes[CPU_NSCRATCH];
+    scratch_sizes(c, T, nthr, (size_t)b->ctx_max, sizes);
+    float **ptrs[CPU_NSCRATCH] = {&b->x, &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp,
                       &b->rcos, &b->rsin, &b->scores, &b->xq, &b->kvtmp};
     size_t sc_total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -550,4 +546,6 @@ const tm_backend_ops tm_backend_cpu = {
     .forward = cpu_forward,
     .copy_block = cpu_copy_block,
     .kv_block_bytes = cpu_kv_block_bytes,
+    .mem_plan = cpu_mem_plan,
+    .mem_available = cpu_mem_available,
 };

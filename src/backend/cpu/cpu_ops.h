@@ -2,7 +2,7 @@
  *
  * A small pthread pool (created once, reused every step) and the per-row ops:
  * a deterministic matmul (y = x W^T), RMSNorm, RoPE (HF rotate-half layout,
- * llama3 frequency scaling), paged causal attention with GQA, SwiGLU.
+ * frequencies from model/rope.h), paged causal attention with GQA, SwiGLU.
  * Every op reduces each output element in an order fixed by the shapes of the
  * model alone, never by the batch or the thread split: a row of the batch
  * gets bit-identical results whatever else is in the batch (batch
@@ -27,6 +27,8 @@ typedef void (*tm_cpu_task)(void *ctx, int64_t begin, int64_t end, int thread);
 tm_status tm_cpu_pool_create(int n_threads, tm_cpu_pool **out, tm_err *err);
 void tm_cpu_pool_destroy(tm_cpu_pool *p);
 int tm_cpu_pool_threads(const tm_cpu_pool *p);
+/* The thread count a pool of n_threads gets (0 = online cores, capped at 256). */
+int tm_cpu_threads_for(int n_threads);
 /* Split [0, n_items) into one contiguous range per thread, run fn on each
  * (the caller runs range 0) and return when all are done. p may be NULL
  * (then the caller runs everything). */
@@ -48,11 +50,7 @@ void tm_cpu_matmul_blas(const float *x, int32_t T, int32_t K, const float *w, in
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i] (w NULL: no weight). out may be x. */
 void tm_cpu_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps);
 
-/* RoPE inverse frequencies inv_freq[i] = theta^(-2i/hd), i < hd/2, with the
- * llama3 scaling of transformers' _compute_llama3_parameters applied when
- * cfg->rope_scaling == TM_ROPE_LLAMA3 and apply_scaling. */
-void tm_cpu_rope_inv_freq(const tm_model_config *cfg, int apply_scaling, double *inv_freq);
-/* cos/sin[i] of pos * inv_freq[i] for i < half. */
+/* cos/sin[i] of pos * inv_freq[i] (model/rope.h) for i < half. */
 void tm_cpu_rope_cos_sin(const double *inv_freq, int32_t half, int32_t pos, float *cos_out,
                          float *sin_out);
 /* Rotate n_heads vectors of head_dim in place, HF rotate-half pairs

@@ -1,7 +1,8 @@
 /* cuda_backend.c — the CUDA backend: backend.h's forward pass on one GPU.
  *
  * create() uploads every weight once into ONE device allocation (matrices
- * bf16 with fused [q;k;v] and [gate;up] per layer, norms and biases fp32),
+ * bf16 with fused [q;k;v] and [gate;up] per layer, norms and biases fp32:
+ * runs of model/arch.h rows, k_runs below; mem_plan sizes it all, no GPU),
  * sizes the bf16 KV pool ([layer][K|V][block][slot][kv_head][head_dim]),
  * the activation scratch for max_batch_tokens, a pinned staging buffer for
  * the batch's int arrays, the stream and the cuBLASLt handle + workspace.
@@ -28,14 +29,15 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/cuda_backend.h"
 #include "kernels.h"
+#include "model/rope.h"
 
 #define CU_ALIGN 256
 #define CU_WS_BYTES ((size_t)32 << 20)
 #define CU_CONV_CHUNK ((size_t)1 << 20)
 #define CU_PLANS 64 /* cached GEMM shapes */
+#define CU_RUNTIME_MARGIN ((size_t)1 << 30) /* CUDA context, cuBLASLt handle, fragmentation */
 
 typedef struct cu_layer {
     const uint16_t *wqkv, *wo, *wgu, *wdown;                      /* bf16 */
@@ -169,38 +171,34 @@ static int mul_ok(size_t *acc, size_t b)
 
 static size_t align_up(size_t n) { return (n + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN; }
 
+/* One bf16 KV block of bs tokens (all layers, K and V); 0 on overflow. */
 static size_t cuda_kv_block_bytes(const tm_model *m, int32_t block_size)
 {
-    const tm_model_config *c = tm_model_config_of(m);
-    if (block_size <= 0 || c->n_layers <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0) return 0;
-    size_t n = (size_t)c->n_layers * 2;
-    if (!mul_ok(&n, (size_t)block_size) || !mul_ok(&n, (size_t)c->n_kv_heads) ||
-        !mul_ok(&n, (size_t)c->head_dim) || !mul_ok(&n, sizeof(uint16_t)))
-        return 0;
-    return n;
+    return (size_t)tm_arch_kv_bytes(tm_model_config_of(m), block_size, (int)sizeof(uint16_t), 0);
 }
 
-/* Whether a tensor is there: data, or (synthetic model) a shape without data. */
-static int present(const tm_tensor *t, int synth) { return t->data || (synth && t->nbytes); }
-
-/* lm_head is embed: same mapping, or (synthetic) the config says so. */
-static int lm_head_tied(const tm_model *m)
+/* Logits come back in chunks of this many rows. */
+static int32_t cu_logit_cap(int32_t max_tokens, int32_t max_seqs)
 {
-    if (tm_model_is_synthetic(m)) return tm_model_config_of(m)->tie_word_embeddings;
-    return tm_model_lm_head(m)->data == tm_model_embed(m)->data;
+    int32_t lc = max_tokens < 256 ? max_tokens : 256;
+    return lc < max_seqs && max_seqs <= max_tokens ? max_seqs : lc;
 }
 
-static tm_status tensor_check(const tm_tensor *t, const char *what, size_t n, int required, int synth, tm_err *err)
+/* Split-context attention scratch: < 2048 (head, token, split) states. */
+static int64_t cu_attn_ws_floats(int32_t head_dim) { return 2048 * (int64_t)(head_dim + 2); }
+
+#define CU_NSCRATCH 9
+
+/* Scratch bytes for T tokens and LC logit rows, in the order of
+ * create_inner's pointers: x, qkv, q, logits (fp32), xn, att (bf16), gu
+ * (fp32), act (bf16), attention workspace. */
+static void scratch_sizes(const tm_model_config *c, size_t T, size_t LC, size_t sz[CU_NSCRATCH])
 {
-    if (!present(t, synth)) {
-        if (required) return tm_errf(err, TM_ERR_INPUT, "cuda backend: tensor %s is missing", what);
-        return TM_OK;
-    }
-    size_t es = tm_dtype_size(t->dtype), need = n;
-    if (!es || !mul_ok(&need, es) || t->nbytes != need)
-        return tm_errf(err, TM_ERR_INPUT, "cuda backend: tensor %s has %zu bytes, expected %zu elements of %s",
-                       t->name ? t->name : what, t->nbytes, n, tm_dtype_name(t->dtype));
-    return TM_OK;
+    size_t H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size, V = (size_t)c->vocab_size;
+    size_t Q = (size_t)tm_arch_dim(c, TM_WD_QDIM), QKV = Q + 2 * (size_t)tm_arch_dim(c, TM_WD_KVDIM);
+    size_t v[CU_NSCRATCH] = {T * H * 4, T * QKV * 4, T * Q * 4, LC * V * 4, T * H * 2, T * Q * 2, T * 2 * I * 4,
+                             T * I * 2, (size_t)cu_attn_ws_floats(c->head_dim) * 4};
+    memcpy(sz, v, sizeof v);
 }
 
 /* ---- weight upload ------------------------------------------------------------ */
@@ -275,96 +273,108 @@ static tm_status put(upload *u, const tm_tensor *t, size_t n, int as_f32, init_k
     return TM_OK;
 }
 
-/* One pass over all weights (sizing when u->base == NULL). */
+/* The device layout of one layer: runs of arch.h tensors in this order, each
+ * run aligned, the parts of a run back to back (fused [q;k;v], [gate;up],
+ * [bq;bk;bv]). Matrices are bf16, norms and biases fp32. */
+enum { CU_QKV, CU_O, CU_GU, CU_DOWN, CU_ATTN_NORM, CU_FFN_NORM, CU_BQKV, CU_Q_NORM, CU_K_NORM, CU_NRUNS };
+static const tm_wid k_runs[CU_NRUNS][4] = {
+    [CU_QKV] = {TM_W_Q, TM_W_K, TM_W_V, TM_W_COUNT}, [CU_O] = {TM_W_O, TM_W_COUNT},
+    [CU_GU] = {TM_W_GATE, TM_W_UP, TM_W_COUNT},      [CU_DOWN] = {TM_W_DOWN, TM_W_COUNT},
+    [CU_ATTN_NORM] = {TM_W_ATTN_NORM, TM_W_COUNT},   [CU_FFN_NORM] = {TM_W_FFN_NORM, TM_W_COUNT},
+    [CU_BQKV] = {TM_W_BQ, TM_W_BK, TM_W_BV, TM_W_COUNT},
+    [CU_Q_NORM] = {TM_W_Q_NORM, TM_W_COUNT},         [CU_K_NORM] = {TM_W_K_NORM, TM_W_COUNT},
+};
+
+static void set_run(cu_layer *cl, int run, void *p)
+{
+    switch (run) {
+    case CU_QKV: cl->wqkv = p; break;
+    case CU_O: cl->wo = p; break;
+    case CU_GU: cl->wgu = p; break;
+    case CU_DOWN: cl->wdown = p; break;
+    case CU_ATTN_NORM: cl->attn_norm = p; break;
+    case CU_FFN_NORM: cl->ffn_norm = p; break;
+    case CU_BQKV: cl->bqkv = p; break;
+    case CU_Q_NORM: cl->q_norm = p; break;
+    case CU_K_NORM: cl->k_norm = p; break;
+    }
+}
+
+/* Whether run r of layer l goes to the device: a part is present and no
+ * debug flag switches it off. */
+static int run_wanted(const tm_model *m, unsigned flags, int r, int l)
+{
+    if (r == CU_BQKV && (flags & TM_BACKEND_DEBUG_NO_QKV_BIAS)) return 0;
+    if ((r == CU_Q_NORM || r == CU_K_NORM) && (flags & TM_BACKEND_DEBUG_NO_QK_NORM)) return 0;
+    for (int i = 0; k_runs[r][i] != TM_W_COUNT; i++)
+        if (tm_tensor_present(tm_model_weight(m, k_runs[r][i], l))) return 1;
+    return 0;
+}
+
+/* Places tensor id (layer l) at u->off as put() does; fp32 for vectors. */
+static tm_status put_id(upload *u, const tm_model *m, tm_wid id, int l, void **dst, tm_err *err)
+{
+    const tm_wspec *s = tm_arch_spec(id);
+    int vec = s->role == TM_WR_NORM || s->role == TM_WR_BIAS;
+    init_kind init = s->role == TM_WR_NORM ? INIT_ONES : s->role == TM_WR_BIAS ? INIT_BIAS : INIT_MATRIX;
+    return put(u, tm_model_weight(m, id, l), (size_t)tm_arch_elems(tm_model_config_of(m), s), vec, init, dst, err);
+}
+
+/* Run r of layer l at u->off; *dst its first part's device address. A
+ * single tensor advances u's synthetic seed; the parts of a fused run take
+ * consecutive seeds from it without advancing it (as the layout always did). */
+static tm_status put_run(upload *u, const tm_model *m, int r, int l, void **dst, tm_err *err)
+{
+    if (k_runs[r][1] == TM_W_COUNT) return put_id(u, m, k_runs[r][0], l, dst, err);
+    upload part = *u;
+    size_t at = u->off;
+    tm_status st;
+    for (int i = 0; k_runs[r][i] != TM_W_COUNT; i++) {
+        const tm_wspec *s = tm_arch_spec(k_runs[r][i]);
+        size_t es = s->role == TM_WR_NORM || s->role == TM_WR_BIAS ? 4 : 2;
+        part.off = at;
+        if ((st = put_id(&part, m, k_runs[r][i], l, i ? NULL : dst, err))) return st;
+        at += (size_t)tm_arch_elems(tm_model_config_of(m), s) * es;
+    }
+    u->off += align_up(at - u->off);
+    return TM_OK;
+}
+
+/* One pass over all weights: sizing when u->base == NULL (then only b->cfg
+ * and b->flags are read, and nothing is written but u->off), else upload. */
 static tm_status place_weights(tm_backend *b, const tm_model *m, upload *u, tm_err *err)
 {
-    size_t H = (size_t)b->H, I = (size_t)b->I, V = (size_t)b->V, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
-    size_t hd = (size_t)b->hd;
-    const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
-    int tied = lm_head_tied(m);
-    void *p;
+    const int sizing = u->base == NULL;
+    int tied = tm_model_lm_head_tied(m);
+    void *p = NULL, *lm = NULL, *fn = NULL;
     tm_status st;
-    if ((st = put(u, emb, V * H, 0, INIT_MATRIX, &p, err))) return st;
-    b->embed = p;
-    if (tied) {
-        b->lm_head = b->embed;
-    } else {
-        if ((st = put(u, lmh, V * H, 0, INIT_MATRIX, &p, err))) return st;
-        b->lm_head = p;
+    if ((st = put_id(u, m, TM_W_EMBED, 0, &p, err))) return st;
+    if (!tied && (st = put_id(u, m, TM_W_LM_HEAD, 0, &lm, err))) return st;
+    if ((st = put_id(u, m, TM_W_FINAL_NORM, 0, &fn, err))) return st;
+    if (!sizing) {
+        b->embed = p;
+        b->lm_head = tied ? b->embed : lm;
+        b->final_norm = fn;
     }
-    if ((st = put(u, fn, H, 1, INIT_ONES, &p, err))) return st;
-    b->final_norm = p;
     /* inv_freq (double), computed exactly as the CPU reference does */
-    size_t half = hd / 2, off = u->off;
+    size_t half = (size_t)b->cfg.head_dim / 2, off = u->off;
     u->off += align_up(half * sizeof(double));
-    b->inv_freq = u->base ? (const double *)(u->base + off) : NULL;
-    if (u->base) {
+    if (!sizing) {
+        b->inv_freq = (const double *)(u->base + off);
         double *inv = malloc(half * sizeof(double));
         if (!inv) return tm_errf(err, TM_ERR_NOMEM, "cuda backend: out of memory");
-        tm_cpu_rope_inv_freq(&b->cfg, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), inv);
+        tm_rope_inv_freq(&b->cfg, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), inv);
         cudaError_t e = cudaMemcpy(u->base + off, inv, half * sizeof(double), cudaMemcpyHostToDevice);
         free(inv);
         if (e != cudaSuccess) return cu_fail(err, e, "cudaMemcpy(inv_freq)");
     }
-    for (int32_t l = 0; l < b->L; l++) {
-        const tm_layer_weights *w = tm_model_layer(m, l);
-        cu_layer *cl = &b->layers[l];
-        void *q;
-        /* fused [q; k; v] rows, then [gate; up] rows: the parts sit back to
-         * back with no alignment padding between them */
-        size_t base_off = u->off;
-        {
-            upload uq = *u;
-            uq.off = base_off;
-            if ((st = put(&uq, &w->wq, Q * H, 0, INIT_MATRIX, &q, err))) return st;
-            uq.off = base_off + Q * H * 2;
-            if ((st = put(&uq, &w->wk, KV * H, 0, INIT_MATRIX, NULL, err))) return st;
-            uq.off = base_off + (Q + KV) * H * 2;
-            if ((st = put(&uq, &w->wv, KV * H, 0, INIT_MATRIX, NULL, err))) return st;
-            u->off = base_off + align_up((Q + 2 * KV) * H * 2);
-        }
-        cl->wqkv = q;
-        if ((st = put(u, &w->wo, H * Q, 0, INIT_MATRIX, &p, err))) return st;
-        cl->wo = p;
-        base_off = u->off;
-        {
-            upload ug = *u;
-            void *g;
-            ug.off = base_off;
-            if ((st = put(&ug, &w->w_gate, I * H, 0, INIT_MATRIX, &g, err))) return st;
-            ug.off = base_off + I * H * 2;
-            if ((st = put(&ug, &w->w_up, I * H, 0, INIT_MATRIX, NULL, err))) return st;
-            cl->wgu = g;
-            u->off = base_off + align_up(2 * I * H * 2);
-        }
-        if ((st = put(u, &w->w_down, H * I, 0, INIT_MATRIX, &p, err))) return st;
-        cl->wdown = p;
-        if ((st = put(u, &w->attn_norm, H, 1, INIT_ONES, &p, err))) return st;
-        cl->attn_norm = p;
-        if ((st = put(u, &w->ffn_norm, H, 1, INIT_ONES, &p, err))) return st;
-        cl->ffn_norm = p;
-        cl->bqkv = NULL;
-        if ((present(&w->bq, u->synth) || present(&w->bk, u->synth) || present(&w->bv, u->synth)) &&
-            !(b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS)) {
-            size_t bo = u->off;
-            upload ub = *u;
-            void *bq;
-            ub.off = bo;
-            if ((st = put(&ub, &w->bq, Q, 1, INIT_BIAS, &bq, err))) return st;
-            ub.off = bo + Q * 4;
-            if ((st = put(&ub, &w->bk, KV, 1, INIT_BIAS, NULL, err))) return st;
-            ub.off = bo + (Q + KV) * 4;
-            if ((st = put(&ub, &w->bv, KV, 1, INIT_BIAS, NULL, err))) return st;
-            cl->bqkv = bq;
-            u->off = bo + align_up((Q + 2 * KV) * 4);
-        }
-        cl->q_norm = cl->k_norm = NULL;
-        if (present(&w->q_norm, u->synth) && present(&w->k_norm, u->synth) &&
-            !(b->flags & TM_BACKEND_DEBUG_NO_QK_NORM)) {
-            if ((st = put(u, &w->q_norm, hd, 1, INIT_ONES, &p, err))) return st;
-            cl->q_norm = p;
-            if ((st = put(u, &w->k_norm, hd, 1, INIT_ONES, &p, err))) return st;
-            cl->k_norm = p;
+    for (int32_t l = 0; l < b->cfg.n_layers; l++) {
+        cu_layer *cl = sizing ? NULL : &b->layers[l];
+        if (cl) memset(cl, 0, sizeof *cl);
+        for (int r = 0; r < CU_NRUNS; r++) {
+            if (!run_wanted(m, b->flags, r, l)) continue;
+            if ((st = put_run(u, m, r, l, &p, err))) return st;
+            if (cl) set_run(cl, r, p);
         }
     }
     return TM_OK;
@@ -395,33 +405,10 @@ static tm_status create_inner(tm_backend *b, const tm_model *m, const tm_backend
 {
     const tm_model_config *c = &b->cfg;
     tm_status st;
-    size_t H = (size_t)b->H, I = (size_t)b->I, V = (size_t)b->V, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
-    size_t hd = (size_t)b->hd;
+    size_t KV = (size_t)b->kvdim;
 
-    /* check every tensor first */
+    /* shapes: config.c checked the config, the loader every tensor (arch.h) */
     const int synth = tm_model_is_synthetic(m);
-    const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
-    int tied = lm_head_tied(m);
-    if ((st = tensor_check(emb, "embed_tokens", V * H, 1, synth, err)) ||
-        (st = tensor_check(fn, "norm", H, 1, synth, err)) ||
-        (!tied && (st = tensor_check(lmh, "lm_head", V * H, 1, synth, err))))
-        return st;
-    for (int32_t l = 0; l < b->L; l++) {
-        const tm_layer_weights *w = tm_model_layer(m, l);
-        if (!w) return tm_errf(err, TM_ERR_INPUT, "cuda backend: layer %d is missing", l);
-        struct { const tm_tensor *t; const char *name; size_t n; int req; } ts[] = {
-            {&w->attn_norm, "input_layernorm", H, 1}, {&w->wq, "q_proj", Q * H, 1},
-            {&w->wk, "k_proj", KV * H, 1},            {&w->wv, "v_proj", KV * H, 1},
-            {&w->wo, "o_proj", H * Q, 1},             {&w->bq, "q_proj.bias", Q, 0},
-            {&w->bk, "k_proj.bias", KV, 0},           {&w->bv, "v_proj.bias", KV, 0},
-            {&w->q_norm, "q_norm", hd, c->qk_norm},   {&w->k_norm, "k_norm", hd, c->qk_norm},
-            {&w->ffn_norm, "post_attention_layernorm", H, 1}, {&w->w_gate, "gate_proj", I * H, 1},
-            {&w->w_up, "up_proj", I * H, 1},          {&w->w_down, "down_proj", H * I, 1},
-        };
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-            if ((st = tensor_check(ts[i].t, ts[i].name, ts[i].n, ts[i].req, synth, err)))
-                return tm_err_prefix(err, st, "layer %d", l);
-    }
     b->layers = calloc((size_t)b->L, sizeof *b->layers);
     if (!b->layers) return tm_errf(err, TM_ERR_NOMEM, "cuda backend: out of memory");
 
@@ -476,15 +463,11 @@ static tm_status create_inner(tm_backend *b, const tm_model *m, const tm_backend
 
     /* scratch */
     size_t T = (size_t)b->max_tokens, S = (size_t)b->max_seqs;
-    /* logits in chunks of logit_cap rows; */
-    b->logit_cap = b->max_tokens < 256 ? b->max_tokens : 256;
-    if (b->logit_cap < b->max_seqs && b->max_seqs <= b->max_tokens) b->logit_cap = b->max_seqs;
-    size_t QKV = (size_t)b->qkvdim, LC = (size_t)b->logit_cap;
-    /* split-context attention scratch: < 2048 (head, token, split) states */
-    b->attn_ws_floats = 2048 * (int64_t)(b->hd + 2);
-    size_t sz[] = {T * H * 4, T * QKV * 4, T * Q * 4, LC * V * 4, T * H * 2, T * Q * 2, T * 2 * I * 4, T * I * 2,
-                   (size_t)b->attn_ws_floats * 4};
-    void **ptr[] = {(void **)&b->x, (void **)&b->qkv, (void **)&b->q, (void **)&b->logits,
+    b->logit_cap = cu_logit_cap(b->max_tokens, b->max_seqs);
+    b->attn_ws_floats = cu_attn_ws_floats(b->hd);
+    size_t sz[CU_NSCRATCH];
+    scratch_sizes(c, T, (size_t)b->logit_cap, sz);
+    void **ptr[CU_NSCRATCH] = {(void **)&b->x, (void **)&b->qkv, (void **)&b->q, (void **)&b->logits,
                     (void **)&b->xn, (void **)&b->att, (void **)&b->gu, (void **)&b->act,
                     (void **)&b->attn_ws};
     size_t total = 0;
@@ -529,6 +512,48 @@ static tm_status create_inner(tm_backend *b, const tm_model *m, const tm_backend
     return TM_OK;
 }
 
+/* What this backend runs (config.c checked the rest of the shape). */
+static tm_status cuda_supported(const tm_model_config *c, const tm_backend_opts *o, tm_err *err)
+{
+    if (o->max_batch_tokens > 65535)
+        return tm_errf(err, TM_ERR_USAGE, "cuda backend: max_batch_tokens %d > 65535", o->max_batch_tokens);
+    if (c->quant.method != TM_QM_NONE || o->kv_dtype == TM_KV_FP8) /* quant.h formats: CPU only so far */
+        return tm_errf(err, TM_ERR_UNAVAILABLE, "cuda backend: %s are not implemented on the GPU yet (use --device cpu)",
+                       o->kv_dtype == TM_KV_FP8 ? "fp8 KV caches" : "quantized weights");
+    if (c->head_dim > TM_K_MAX_HEAD_DIM)
+        return tm_errf(err, TM_ERR_INPUT, "cuda backend: head_dim %d is larger than the kernels' %d", c->head_dim,
+                       TM_K_MAX_HEAD_DIM);
+    return TM_OK;
+}
+
+static tm_status cuda_mem_plan(const tm_model *m, const tm_backend_opts *o, tm_backend_mem *out, tm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const tm_model_config *c = tm_model_config_of(m);
+    if (o->block_size <= 0 || o->max_batch_tokens <= 0 || o->max_seqs <= 0)
+        return tm_errf(err, TM_ERR_USAGE, "cuda backend: block_size (%d), max_batch_tokens (%d) and max_seqs (%d) "
+                       "must be > 0", o->block_size, o->max_batch_tokens, o->max_seqs);
+    tm_status st = cuda_supported(c, o, err);
+    if (st) return st;
+    tm_backend sk; /* the sizing pass reads cfg and flags only */
+    memset(&sk, 0, sizeof sk);
+    sk.cfg = *c;
+    sk.flags = o->flags;
+    upload u = {.synth = tm_model_is_synthetic(m)};
+    if ((st = place_weights(&sk, m, &u, err))) return st;
+    size_t T = (size_t)o->max_batch_tokens, sz[CU_NSCRATCH], scratch = 0;
+    scratch_sizes(c, T, (size_t)cu_logit_cap(o->max_batch_tokens, o->max_seqs), sz);
+    for (size_t i = 0; i < CU_NSCRATCH; i++) scratch += align_up(sz[i]);
+    out->weights = (int64_t)u.off;
+    out->kv_block = (int64_t)cuda_kv_block_bytes(m, o->block_size);
+    out->per_block = (int64_t)o->max_seqs * (int64_t)sizeof(int32_t); /* a block-table column */
+    /* tok, pos, seq, rows, and the fast path's plan (counted whether it is on or not) */
+    out->scratch = (int64_t)(scratch + align_up(7 * T * sizeof(int32_t)));
+    out->reserve = (int64_t)(CU_WS_BYTES + CU_RUNTIME_MARGIN);
+    if (!out->kv_block) return tm_errf(err, TM_ERR_INPUT, "cuda backend: %s: KV block size overflows", tm_model_dir(m));
+    return TM_OK;
+}
+
 static tm_status cuda_create(const tm_model *m, const tm_backend_opts *o, tm_backend **out, tm_err *err)
 {
     *out = NULL;
@@ -538,18 +563,8 @@ static tm_status cuda_create(const tm_model *m, const tm_backend_opts *o, tm_bac
         return tm_errf(err, TM_ERR_USAGE,
                        "cuda backend: n_blocks (%d), block_size (%d), max_batch_tokens (%d) and max_seqs (%d) must be > 0",
                        o->n_blocks, o->block_size, o->max_batch_tokens, o->max_seqs);
-    if (o->max_batch_tokens > 65535)
-        return tm_errf(err, TM_ERR_USAGE, "cuda backend: max_batch_tokens %d > 65535", o->max_batch_tokens);
-    if (c->quant.method != TM_QM_NONE || o->kv_dtype == TM_KV_FP8) /* quant.h formats: CPU only so far */
-        return tm_errf(err, TM_ERR_UNAVAILABLE, "cuda backend: %s are not implemented on the GPU yet (use --device cpu)",
-                       o->kv_dtype == TM_KV_FP8 ? "fp8 KV caches" : "quantized weights");
-    if (c->hidden_size <= 0 || c->intermediate_size <= 0 || c->vocab_size <= 0 || c->n_layers <= 0 ||
-        c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 || c->head_dim % 2 ||
-        c->head_dim > TM_K_MAX_HEAD_DIM || c->n_heads % c->n_kv_heads)
-        return tm_errf(err, TM_ERR_INPUT, "cuda backend: unsupported model shape (hidden %d, inter %d, vocab %d, "
-                       "layers %d, heads %d, kv_heads %d, head_dim %d; head_dim must be even and <= %d)",
-                       c->hidden_size, c->intermediate_size, c->vocab_size, c->n_layers, c->n_heads, c->n_kv_heads,
-                       c->head_dim, TM_K_MAX_HEAD_DIM);
+    tm_status st = cuda_supported(c, o, err);
+    if (st) return st;
     tm_backend *b = calloc(1, sizeof *b);
     if (!b) return tm_errf(err, TM_ERR_NOMEM, "cuda backend: out of memory");
     b->cfg = *c;
@@ -570,7 +585,7 @@ static tm_status cuda_create(const tm_model *m, const tm_backend_opts *o, tm_bac
     b->max_seqs = o->max_seqs;
     const char *fast = getenv("TOKENMILL_CUDA_FAST");
     b->fast = fast && strcmp(fast, "1") == 0 && tm_k_attention_fast_supported(b->hd);
-    tm_status st = create_inner(b, m, o, err);
+    st = create_inner(b, m, o, err);
     if (st) {
         cuda_destroy(b);
         return st;
@@ -791,4 +806,6 @@ const tm_backend_ops tm_backend_cuda = {
     .forward = cuda_forward,
     .copy_block = cuda_copy_block,
     .kv_block_bytes = cuda_kv_block_bytes,
+    .mem_plan = cuda_mem_plan,
+    .mem_available = tm_cuda_mem_info,
 };
