@@ -3,7 +3,7 @@
  * With TOKENMILL_HAVE_CUDA the build links the CUDA runtime; the device probe
  * itself lives in backend/cuda/. Without it, tokenmill is CPU-only.
  */
-#include "cli/cli.h"
+#include "backend/backend.h"
 
 #ifdef TOKENMILL_HAVE_CUDA
 #include <cuda_runtime_api.h>

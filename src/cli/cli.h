@@ -46,8 +46,4 @@ tm_status tm_cli_parse_long(const char *opt, const char *val, long long lo, long
 /* Parse a byte size with an optional binary K/M/G suffix (512M, 4G, 4GiB). */
 tm_status tm_cli_parse_size(const char *opt, const char *val, int64_t *out, tm_err *err);
 
-/* Whether the CUDA backend is compiled in, and a one-line description of it. */
-int tm_cuda_built_in(void);
-const char *tm_cuda_build_info(void);
-
 #endif
