@@ -246,6 +246,11 @@ static tm_status add_to_engine(worker *w, wreq *r, tm_err *err)
         wreq_free(w, r);
         return st;
     }
+    if (st == TM_ERR_BUSY) { /* the engine holds all the choices it can: back to the queue, claimed again later */
+        tm_queue_release(w->q, w->owner, r->claim.request_id, NULL, NULL);
+        wreq_free(w, r);
+        return TM_ERR_BUSY;
+    }
     if (st) { wreq_free(w, r); return tm_errf(err, st, "%s", rerr.msg); }
     if (er.seqs_out)
         for (int32_t i = 0; i < r->prep.n; i++) r->choices[i].seq = seqs[i];

@@ -36,9 +36,14 @@ static tm_status claim(worker *w, double now, int *slept, tm_err *err)
      * again in a while, not on every step (a claim is a write transaction:
      * reclaim, expiry, lost workers) */
     if (got < room) w->next_claim_at = now + TM_WORKER_CLAIM_RETRY_S;
+    int full = 0; /* the engine has no room for more choices: give the rest back */
     for (int i = 0; i < got; i++) {
-        if (!st) st = tm_worker_start_request(w, &w->claims[i], err);
-        else tm_queue_release(w->q, w->owner, w->claims[i].request_id, NULL, NULL);
+        if (!st && !full) {
+            st = tm_worker_start_request(w, &w->claims[i], err);
+            if (st == TM_ERR_BUSY) { st = TM_OK; full = 1; w->next_claim_at = now + TM_WORKER_CLAIM_RETRY_S; }
+        } else {
+            tm_queue_release(w->q, w->owner, w->claims[i].request_id, NULL, NULL);
+        }
         tm_queue_claimed_clear(&w->claims[i]);
     }
     return st;

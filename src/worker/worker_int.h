@@ -134,6 +134,8 @@ tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err);
 void tm_worker_progress(worker *w, int final);
 
 /* request.c */
+/* TM_ERR_BUSY (err untouched): the engine has no room for the request's
+ * choices now; its lease was given back. */
 tm_status tm_worker_start_request(worker *w, tm_queue_claimed *claim, tm_err *err);
 tm_status tm_worker_handle_event(worker *w, const tm_engine_event *ev, tm_err *err);
 tm_status tm_worker_check_cancelled(worker *w, tm_err *err);
