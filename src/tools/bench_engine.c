@@ -296,6 +296,84 @@ static int parse_args(int argc, char **argv, bench_args *a, int *done)
     return 0;
 }
 
+/* KV pool blocks: --kv-memory; on CUDA what --gpu-memory-utilization leaves
+ * after weights and scratch; on the CPU max-seqs + 1 requests; never more
+ * than the requests need. Where the number came from goes to src. */
+static int64_t kv_pool_blocks(const bench_args *a, const tm_model_config *mc, size_t blk_bytes, double weight_bytes,
+                              int cuda_mem, size_t dev_free, size_t dev_total, char *src, size_t srcsz)
+{
+    int64_t per_req = (a->I + a->O + BENCH_BLOCK - 1) / BENCH_BLOCK, n_blocks;
+    double S = (double)a->eo.max_seqs;
+    if (a->eo.kv_memory > 0) {
+        n_blocks = a->eo.kv_memory / (int64_t)blk_bytes;
+        snprintf(src, srcsz, "--kv-memory");
+    } else if (cuda_mem) {
+        double budget = a->util * (double)dev_total - (double)(dev_total - dev_free) - weight_bytes -
+                        cuda_reserve_bytes(mc, (double)a->eo.max_batch_tokens, S);
+        /* each block also costs max_seqs block-table ints on the device */
+        n_blocks = budget > 0 ? (int64_t)(budget / ((double)blk_bytes + 4.0 * S)) : 0;
+        snprintf(src, srcsz, "--gpu-memory-utilization %.2f of %.1f GiB, %.1f GiB free", a->util,
+                 (double)dev_total / 1073741824.0, (double)dev_free / 1073741824.0);
+    } else {
+        n_blocks = per_req * (a->eo.max_seqs + 1); /* CPU: one more sequence than the batch holds */
+        snprintf(src, srcsz, "max-seqs + 1 requests");
+    }
+    if (n_blocks > per_req * a->R) {
+        n_blocks = per_req * a->R;
+        snprintf(src + strlen(src), srcsz - strlen(src), ", capped at what %lld requests need", a->R);
+    }
+    return n_blocks > INT32_MAX ? INT32_MAX : n_blocks;
+}
+
+/* The tables: both modes, the batched run's step classes, its output
+ * summary and its roofline (when the bandwidth is known). */
+static void print_results(const bench_args *a, const bench_result *batched, const bench_result *alone,
+                          const tm_bench_roofline_model *rm, const char *bw_src, const char *dev_kind,
+                          const char *devname)
+{
+    printf("%-22s %10s %12s %14s %14s %8s %14s\n", "mode", "seconds", "requests/s", "input tok/s", "output tok/s",
+           "steps", "total tok/s");
+    const bench_result *b[2] = {batched, alone};
+    const char *names[2] = {"batched (engine)", "one at a time"};
+    for (int i = 0; i < (a->only_batched ? 1 : 2); i++)
+        printf("%-22s %10.4f %12.2f %14.0f %14.0f %8lld %14.0f\n", names[i], b[i]->seconds,
+               (double)a->R / b[i]->seconds, (double)b[i]->prompt_tokens / b[i]->seconds,
+               (double)b[i]->output_tokens / b[i]->seconds, (long long)b[i]->steps,
+               (double)(b[i]->prompt_tokens + b[i]->output_tokens) / b[i]->seconds);
+    if (!a->only_batched)
+        printf("speed-up of batching: %.2fx (requests/s, same requests, same run)\n", alone->seconds / batched->seconds);
+
+    printf("%-22s %8s %12s %12s %12s\n", "batched steps", "count", "mean ms", "forward ms", "host ms");
+    const step_class *sc[2] = {&batched->prefill, &batched->decode};
+    const char *sn[2] = {"with prefill", "pure decode"};
+    for (int i = 0; i < 2; i++) {
+        double n = sc[i]->n ? (double)sc[i]->n : 1;
+        printf("%-22s %8lld %12.3f %12.3f %12.3f\n", sn[i], (long long)sc[i]->n, sc[i]->wall_s * 1e3 / n,
+               sc[i]->fwd_s * 1e3 / n, (sc[i]->wall_s - sc[i]->fwd_s) * 1e3 / n);
+    }
+    printf("generated: %lld distinct token ids in %lld tokens, checksum %016llx%s\n", (long long)batched->distinct,
+           (long long)batched->output_tokens, (unsigned long long)batched->checksum,
+           batched->aborted ? " (some sequences aborted by the sampler!)" : "");
+    if (rm->bandwidth > 0) {
+        const step_class *d = &batched->decode;
+        double ach = d->fwd_s > 0 ? d->bytes / d->fwd_s : 0;
+        printf("decode steps: weights+KV %.3g B/s achieved (bytes / forward time) = %.1f%% of %.3g B/s (%s)\n", ach,
+               100.0 * ach / rm->bandwidth, rm->bandwidth, bw_src);
+        printf("roofline: floor %.4g s = sum over %lld steps of max(bytes / %.3g B/s, flops / %.3g flop/s); "
+               "actual %.4g s; floor/actual %.3f\n",
+               batched->roof.floor_s, (long long)batched->steps, rm->bandwidth, rm->peak_flops, batched->seconds,
+               batched->roof.floor_s / batched->seconds);
+        printf("roofline totals: %.10g bytes, %.10g flops (weights %.10g B per step, KV %.10g B per token)\n",
+               batched->roof.bytes, batched->roof.flops, rm->weight_bytes, rm->kv_bytes_per_token);
+        if (batched->preempted)
+            printf("note: %lld preemptions (recompute): the prefill context in the roofline is approximate\n",
+                   (long long)batched->preempted);
+    } else {
+        printf("roofline: n/a (no HBM bandwidth known for device %s%s%s%s; pass --hbm-bandwidth B/s)\n", dev_kind,
+               devname[0] ? " (" : "", devname, devname[0] ? ")" : "");
+    }
+}
+
 int tm_bench_engine(int argc, char **argv)
 {
     bench_args a;
@@ -303,7 +381,7 @@ int tm_bench_engine(int argc, char **argv)
     if (rc || done) return rc;
     const char *model_dir = a.eo.model_dir, *synth = a.synth;
     long long R = a.R, I = a.I, O = a.O, S = a.eo.max_seqs, T = a.eo.max_batch_tokens, J = a.eo.n_threads;
-    double util = a.util, kv_mem = (double)a.eo.kv_memory, bw = a.bw, peak = a.peak;
+    double kv_mem = (double)a.eo.kv_memory, bw = a.bw, peak = a.peak;
     int only_batched = a.only_batched;
     tm_kv_dtype kv_dtype = a.eo.kv_dtype;
     tm_err err;
@@ -355,31 +433,14 @@ int tm_bench_engine(int argc, char **argv)
     /* KV pool */
     size_t blk_bytes = ops->kv_block_bytes(m, BENCH_BLOCK);
     int64_t per_req = (I + O + BENCH_BLOCK - 1) / BENCH_BLOCK;
-    int64_t need = per_req * R, n_blocks;
+    int64_t n_blocks;
     char kv_src[160];
     if (!blk_bytes) {
         tm_model_destroy(m);
         return tm_cli_fail("bench engine", TM_ERR_INPUT, NULL);
     }
-    if (kv_mem > 0) {
-        n_blocks = (int64_t)(kv_mem / (double)blk_bytes);
-        snprintf(kv_src, sizeof kv_src, "--kv-memory");
-    } else if (is_cuda && have_mem) {
-        double budget = util * (double)dev_total - (double)(dev_total - dev_free) - rm.weight_bytes -
-                        cuda_reserve_bytes(mc, (double)T, (double)S);
-        /* each block also costs max_seqs block-table ints on the device */
-        n_blocks = budget > 0 ? (int64_t)(budget / ((double)blk_bytes + 4.0 * (double)S)) : 0;
-        snprintf(kv_src, sizeof kv_src, "--gpu-memory-utilization %.2f of %.1f GiB, %.1f GiB free", util,
-                 (double)dev_total / 1073741824.0, (double)dev_free / 1073741824.0);
-    } else {
-        n_blocks = per_req * (S + 1); /* CPU: one more sequence than the batch holds */
-        snprintf(kv_src, sizeof kv_src, "max-seqs + 1 requests");
-    }
-    if (n_blocks > need) {
-        n_blocks = need;
-        snprintf(kv_src + strlen(kv_src), sizeof kv_src - strlen(kv_src), ", capped at what %lld requests need", R);
-    }
-    if (n_blocks > INT32_MAX) n_blocks = INT32_MAX;
+    n_blocks = kv_pool_blocks(&a, mc, blk_bytes, rm.weight_bytes, is_cuda && have_mem, dev_free, dev_total, kv_src,
+                              sizeof kv_src);
     if (n_blocks < per_req) {
         tm_model_destroy(m);
         st = tm_errf(&err, kv_mem > 0 ? TM_ERR_USAGE : TM_ERR_NOMEM, "KV pool of %lld blocks (%s) cannot hold one request (%lld blocks of %d)",
@@ -417,46 +478,6 @@ int tm_bench_engine(int argc, char **argv)
     tm_model_destroy(m);
     if (st) return tm_cli_fail("bench engine", st, &err);
 
-    printf("%-22s %10s %12s %14s %14s %8s %14s\n", "mode", "seconds", "requests/s", "input tok/s", "output tok/s",
-           "steps", "total tok/s");
-    const bench_result *b[2] = {&batched, &alone};
-    const char *names[2] = {"batched (engine)", "one at a time"};
-    for (int i = 0; i < (only_batched ? 1 : 2); i++)
-        printf("%-22s %10.4f %12.2f %14.0f %14.0f %8lld %14.0f\n", names[i], b[i]->seconds,
-               (double)R / b[i]->seconds, (double)b[i]->prompt_tokens / b[i]->seconds,
-               (double)b[i]->output_tokens / b[i]->seconds, (long long)b[i]->steps,
-               (double)(b[i]->prompt_tokens + b[i]->output_tokens) / b[i]->seconds);
-    if (!only_batched)
-        printf("speed-up of batching: %.2fx (requests/s, same requests, same run)\n", alone.seconds / batched.seconds);
-
-    printf("%-22s %8s %12s %12s %12s\n", "batched steps", "count", "mean ms", "forward ms", "host ms");
-    const step_class *sc[2] = {&batched.prefill, &batched.decode};
-    const char *sn[2] = {"with prefill", "pure decode"};
-    for (int i = 0; i < 2; i++) {
-        double n = sc[i]->n ? (double)sc[i]->n : 1;
-        printf("%-22s %8lld %12.3f %12.3f %12.3f\n", sn[i], (long long)sc[i]->n, sc[i]->wall_s * 1e3 / n,
-               sc[i]->fwd_s * 1e3 / n, (sc[i]->wall_s - sc[i]->fwd_s) * 1e3 / n);
-    }
-    printf("generated: %lld distinct token ids in %lld tokens, checksum %016llx%s\n", (long long)batched.distinct,
-           (long long)batched.output_tokens, (unsigned long long)batched.checksum,
-           batched.aborted ? " (some sequences aborted by the sampler!)" : "");
-    if (bw > 0) {
-        const step_class *d = &batched.decode;
-        double ach = d->fwd_s > 0 ? d->bytes / d->fwd_s : 0;
-        printf("decode steps: weights+KV %.3g B/s achieved (bytes / forward time) = %.1f%% of %.3g B/s (%s)\n", ach,
-               100.0 * ach / bw, bw, bw_src);
-        printf("roofline: floor %.4g s = sum over %lld steps of max(bytes / %.3g B/s, flops / %.3g flop/s); "
-               "actual %.4g s; floor/actual %.3f\n",
-               batched.roof.floor_s, (long long)batched.steps, bw, peak, batched.seconds,
-               batched.roof.floor_s / batched.seconds);
-        printf("roofline totals: %.10g bytes, %.10g flops (weights %.10g B per step, KV %.10g B per token)\n",
-               batched.roof.bytes, batched.roof.flops, rm.weight_bytes, rm.kv_bytes_per_token);
-        if (batched.preempted)
-            printf("note: %lld preemptions (recompute): the prefill context in the roofline is approximate\n",
-                   (long long)batched.preempted);
-    } else {
-        printf("roofline: n/a (no HBM bandwidth known for device %s%s%s%s; pass --hbm-bandwidth B/s)\n", ops->name,
-               devname[0] ? " (" : "", devname, devname[0] ? ")" : "");
-    }
+    print_results(&a, &batched, &alone, &rm, bw_src, ops->name, devname);
     return 0;
 }
