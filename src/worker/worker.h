@@ -21,6 +21,11 @@
  * time; checkpoint and release the others at once; at the deadline minus
  * the margin (or at a second signal) checkpoint and release everything left;
  * record runs.end_reason; return TM_ERR_STOPPED (exit 75) when work is left.
+ *
+ * Options arrive typed (device, quantization, KV type: parsed once at the
+ * command line, cli/engine_opts.h). Every list the loop fills is sized from
+ * the options at set-up (window up to 65,536). The code: worker_int.h
+ * (private state) and run.c, request.c, drain.c, setup.c.
  */
 #ifndef TM_WORKER_H
 #define TM_WORKER_H
