@@ -83,6 +83,43 @@ static tm_status decode(bench *b, int32_t n_seqs, tm_err *err)
     return TM_OK;
 }
 
+/* Prefill of one sequence, decode of one, decode of the batch: reps
+ * measured runs after a warm-up, best and mean tokens/s printed. */
+static tm_status measure(bench *b, long long reps, tm_err *err)
+{
+    tm_status s;
+    /* phase 1: prefill of one sequence; phase 2: decode 1 sequence; phase 3: decode batch */
+    const char *names[3] = {"prefill (1 seq)", "decode (1 seq)", "decode (batch)"};
+    double best[3] = {0, 0, 0}, sum[3] = {0, 0, 0};
+    double per[3] = {(double)b->n_tokens, (double)b->steps, (double)b->steps * b->batch};
+    for (long long r = 0; r <= reps; r++) {
+        for (int ph = 0; ph < 3; ph++) {
+            if (ph == 2)
+                for (int32_t sq = 0; sq < b->batch; sq++)
+                    if ((s = prefill(b, sq, 0, err))) return s;
+            if (ph == 1 && (s = prefill(b, 0, 0, err))) return s;
+            uint64_t a = tm_now_mono_ns();
+            if (ph == 0) s = prefill(b, 0, 1, err);
+            else s = decode(b, ph == 1 ? 1 : b->batch, err);
+            if (s) return s;
+            double sec = (double)(tm_now_mono_ns() - a) / 1e9;
+            double tps = per[ph] / (sec > 0 ? sec : 1e-9);
+            if (r == 0) continue; /* warm-up */
+            sum[ph] += tps;
+            if (tps > best[ph]) best[ph] = tps;
+        }
+    }
+    for (int ph = 0; ph < 3; ph++) {
+        char what[64];
+        if (ph == 0) snprintf(what, sizeof what, "%d-token prompt", b->n_tokens);
+        else snprintf(what, sizeof what, "%d seq x %d steps at context %d", ph == 1 ? 1 : b->batch, b->steps,
+                      b->n_tokens);
+        printf("%-16s %-36s best %10.1f tok/s   mean %10.1f tok/s\n", names[ph], what, best[ph],
+               sum[ph] / (double)reps);
+    }
+    return TM_OK;
+}
+
 int tm_bench_forward(int argc, char **argv)
 {
     enum { O_TOKENS = 256, O_BATCH, O_STEPS, O_REPS, O_BLAS };
@@ -171,35 +208,7 @@ int tm_bench_forward(int argc, char **argv)
            tm_kv_dtype_name(kv_dtype));
     printf("create (weights -> fp32, KV pool %d blocks): %.3f s\n", n_blocks, create_s);
 
-    /* phase 1: prefill of one sequence; phase 2: decode 1 sequence; phase 3: decode batch */
-    const char *names[3] = {"prefill (1 seq)", "decode (1 seq)", "decode (batch)"};
-    double best[3] = {0, 0, 0}, sum[3] = {0, 0, 0};
-    double per[3] = {(double)b.n_tokens, (double)b.steps, (double)b.steps * b.batch};
-    for (long long r = 0; r <= reps; r++) {
-        for (int ph = 0; ph < 3; ph++) {
-            if (ph == 2)
-                for (int32_t sq = 0; sq < b.batch; sq++)
-                    if ((s = prefill(&b, sq, 0, &err))) goto fail;
-            if (ph == 1 && (s = prefill(&b, 0, 0, &err))) goto fail;
-            uint64_t a = tm_now_mono_ns();
-            if (ph == 0) s = prefill(&b, 0, 1, &err);
-            else s = decode(&b, ph == 1 ? 1 : b.batch, &err);
-            if (s) goto fail;
-            double sec = (double)(tm_now_mono_ns() - a) / 1e9;
-            double tps = per[ph] / (sec > 0 ? sec : 1e-9);
-            if (r == 0) continue; /* warm-up */
-            sum[ph] += tps;
-            if (tps > best[ph]) best[ph] = tps;
-        }
-    }
-    for (int ph = 0; ph < 3; ph++) {
-        char what[64];
-        if (ph == 0) snprintf(what, sizeof what, "%d-token prompt", b.n_tokens);
-        else snprintf(what, sizeof what, "%d seq x %d steps at context %d", ph == 1 ? 1 : b.batch, b.steps,
-                      b.n_tokens);
-        printf("%-16s %-36s best %10.1f tok/s   mean %10.1f tok/s\n", names[ph], what, best[ph],
-               sum[ph] / (double)reps);
-    }
+    if ((s = measure(&b, reps, &err))) goto fail;
     printf("command: tokenmill bench forward --model %s --tokens %d --batch %d --steps %d --reps %lld --threads %lld%s"
            " --quant %s --kv-dtype %s\n",
            model, b.n_tokens, b.batch, b.steps, reps, threads, blas ? " --blas" : "", quant, tm_kv_dtype_name(kv_dtype));
