@@ -12,10 +12,19 @@
 #include "backend/cuda/cuda_backend.h"
 #endif
 
-tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_err *err)
+tm_status tm_device_parse(const char *s, tm_device *out, tm_err *err)
+{
+    static const char *const names[] = {"auto", "cpu", "cuda"};
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, names[i])) { *out = (tm_device)i; return TM_OK; }
+    return tm_errf(err, TM_ERR_USAGE, "--device: '%s' is not one of " TM_DEVICE_NAMES, s ? s : "");
+}
+
+tm_status tm_backend_select(tm_device device, const tm_backend_ops **out, tm_err *err)
 {
     *out = NULL;
-    if (!device || !strcmp(device, "auto")) {
+    switch (device) {
+    case TM_DEVICE_AUTO:
 #ifdef TOKENMILL_HAVE_CUDA
         if (tm_cuda_device_count() > 0) {
             *out = &tm_backend_cuda;
@@ -24,15 +33,12 @@ tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_e
 #endif
         *out = &tm_backend_cpu;
         return TM_OK;
-    }
-    if (!strcmp(device, "cpu")) {
+    case TM_DEVICE_CPU:
         *out = &tm_backend_cpu;
         return TM_OK;
-    }
-    if (!strcmp(device, "cuda")) {
+    case TM_DEVICE_CUDA:
 #ifdef TOKENMILL_HAVE_CUDA
-        int n = tm_cuda_device_count();
-        if (n <= 0)
+        if (tm_cuda_device_count() <= 0)
             return tm_errf(err, TM_ERR_UNAVAILABLE, "--device cuda: no CUDA device is visible (%s); use --device cpu",
                            tm_cuda_build_info());
         *out = &tm_backend_cuda;
@@ -43,7 +49,7 @@ tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_e
                        tm_cuda_build_info());
 #endif
     }
-    return tm_errf(err, TM_ERR_USAGE, "--device: '%s' is not one of auto, cpu, cuda", device);
+    return tm_errf(err, TM_ERR_USAGE, "device %d is not one of " TM_DEVICE_NAMES, (int)device);
 }
 
 int64_t tm_backend_mem_kv_blocks(const tm_backend_mem *p, int64_t avail)

@@ -70,6 +70,10 @@ typedef struct tm_backend_opts {
  * architecture-specific part so tests can prove the golden checks fail
  * without it; never set them outside tests. */
 #define TM_BACKEND_BLAS_GEMM             (1u << 0)
+/* TM_BACKEND_CUDA_FAST: the CUDA backend's tensor-core prefill and GQA decode
+ * attention kernels (kernels.h fast paths; not yet verified on a GPU). The
+ * environment variable TOKENMILL_CUDA_FAST=1 sets it too (tests/gpu/run.sh). */
+#define TM_BACKEND_CUDA_FAST             (1u << 1)
 #define TM_BACKEND_DEBUG_NO_ROPE_SCALING (1u << 8)  /* ignore rope_scaling llama3 */
 #define TM_BACKEND_DEBUG_NO_QKV_BIAS     (1u << 9)  /* drop q/k/v biases (qwen2) */
 #define TM_BACKEND_DEBUG_NO_QK_NORM      (1u << 10) /* skip q_norm/k_norm (qwen3) */
@@ -110,19 +114,25 @@ typedef struct tm_backend_ops {
 /* The CPU reference backend (always built). */
 extern const tm_backend_ops tm_backend_cpu;
 
-/* The backend for a --device value: "cpu"; "auto" (cuda when built in and a
- * device is visible, else cpu); "cuda" -> TM_ERR_UNAVAILABLE unless a CUDA
- * backend is built in and a GPU is present. Unknown names -> TM_ERR_USAGE. */
-tm_status tm_backend_select(const char *device, const tm_backend_ops **out, tm_err *err);
+/* A --device value, parsed once at the command line. */
+typedef enum tm_device { TM_DEVICE_AUTO = 0, TM_DEVICE_CPU, TM_DEVICE_CUDA } tm_device;
+/* "auto" | "cpu" | "cuda" -> device; anything else TM_ERR_USAGE. */
+tm_status tm_device_parse(const char *s, tm_device *out, tm_err *err);
+#define TM_DEVICE_NAMES "auto, cpu, cuda"
+
+/* The backend for a device: CPU; AUTO: CUDA when it is built in and a GPU is
+ * visible, else the CPU; CUDA: TM_ERR_UNAVAILABLE unless a CUDA backend is
+ * built in and a GPU is visible (never a silent CPU run). */
+tm_status tm_backend_select(tm_device device, const tm_backend_ops **out, tm_err *err);
+
+/* Whether the CUDA backend is compiled in, and a one-line description of it
+ * (cuda_info.c; for --version and error messages). */
+int tm_cuda_built_in(void);
+const char *tm_cuda_build_info(void);
 
 /* KV blocks that fit in avail bytes next to the rest of plan p (weights,
  * scratch, reserve); 0 when none does. */
 int64_t tm_backend_mem_kv_blocks(const tm_backend_mem *p, int64_t avail);
-
-/* Whether the CUDA backend is compiled in, and a one-line description of it
- * (cuda_info.c; for --version and the errors of --device cuda). */
-int tm_cuda_built_in(void);
-const char *tm_cuda_build_info(void);
 
 /* The limits a backend was created with, for tm_batch_check. */
 typedef struct tm_batch_limits {

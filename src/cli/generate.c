@@ -1,12 +1,11 @@
 /* generate.c — `tokenmill generate`: run one prompt through a model.
  *
- * For inspection and end-to-end checks, not throughput: one sequence, the
- * backend driven directly (chunked prefill, then one token per step over a
- * paged KV cache), the engine's sampler (greedy unless --temperature);
- * --quant quantizes the weights at load and --kv-dtype picks the KV cache
- * element type (quant/quant.h). The prompt: token ids, text (BOS per the
- * tokenizer, as a completions request), or one user chat message through
- * the chat template. --json prints
+ * For inspection and end-to-end checks, not throughput: one request through
+ * the batching engine (engine/engine.h: chunked prefill, paged KV cache, the
+ * engine's sampler and EOS / length checks), greedy unless --temperature;
+ * the model and engine options are the shared ones (cli/engine_opts.h). The
+ * prompt: token ids, text (BOS per the tokenizer, as a completions request),
+ * or one user chat message through the chat template. --json prints
  *   {"prompt_ids", "ids", "text" (null without tokenizer), "finish_reason",
  *    "last_logits" (final prompt position; only with --logits last)}
  */
@@ -22,41 +21,38 @@
 
 #include "backend/backend.h"
 #include "cli/cli.h"
-#include "engine/sampler.h"
+#include "cli/engine_opts.h"
+#include "engine/engine.h"
 #include "model/model.h"
 #include "quant/quant.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
 #include "util/buf.h"
 
-#define GEN_BLOCK_SIZE 16
-#define GEN_MAX_CHUNK 256     /* prefill tokens per forward */
+#define GEN_BLOCK_SIZE 16     /* tokens per KV block */
+#define GEN_MAX_CHUNK 256     /* prefill tokens per engine step */
 #define GEN_MAX_PROMPT 1000000
 
-static void usage(FILE *f)
+static void usage(FILE *f, const tm_engine_opts *eo)
 {
     fprintf(f,
             "usage: tokenmill generate --model DIR (--ids 1,2,3 | --prompt TEXT | --chat TEXT) [options]\n"
             "\n"
             "Runs one prompt through the model and prints the generated text.\n"
             "\n"
-            "  --model DIR          Hugging Face model directory\n"
-            "  --ids LIST           prompt as comma-separated token ids (no tokenizer needed)\n"
-            "  --prompt TEXT        prompt text, tokenized as a completions request (BOS per tokenizer)\n"
-            "  --chat TEXT          one user message, rendered with the model's chat template\n"
-            "  --chat-template NAME override the detected chat template (%s)\n"
-            "  -n, --max-tokens N   tokens to generate (default 16); stops earlier at EOS\n"
-            "  --ignore-eos         do not stop at EOS\n"
-            "  --device D           auto | cpu | cuda (default auto = cpu for now)\n"
-            "  --threads N          CPU threads (default 0 = all cores)\n"
-            "  --quant Q            quantize the weights at load: %s (default none)\n"
-            "  --kv-dtype D         KV cache element type: %s (default auto)\n"
-            "  --temperature T      0 (default) = greedy\n"
+            "  --ids LIST              prompt as comma-separated token ids (no tokenizer needed)\n"
+            "  --prompt TEXT           prompt text, tokenized as a completions request (BOS per tokenizer)\n"
+            "  --chat TEXT             one user message, rendered with the model's chat template\n"
+            "  --chat-template NAME    override the detected chat template (%s)\n"
+            "  -n, --max-tokens N      tokens to generate (default 16); stops earlier at EOS\n"
+            "  --ignore-eos            do not stop at EOS\n"
+            "  --temperature T         0 (default) = greedy\n"
             "  --top-p P, --top-k K, --seed S   sampling (see the sampler's pipeline)\n"
-            "  --logits last        with --json: also print the logits of the final prompt position\n"
-            "  --json               print one JSON object instead of text\n"
+            "  --logits last           with --json: also print the logits of the final prompt position\n"
+            "  --json                  print one JSON object instead of text\n"
             "  --help\n",
-            tm_chat_template_names(), TM_QUANT_SCHEME_NAMES, TM_KV_DTYPE_NAMES);
+            tm_chat_template_names());
+    tm_engine_opts_usage(f, TM_ENGINE_OPTS_MODEL, eo);
 }
 
 static tm_status parse_ids(const char *s, int32_t **out, size_t *n, tm_err *err)
@@ -110,11 +106,11 @@ static tm_status parse_float(const char *opt, const char *val, float lo, float h
 }
 
 typedef struct gen_opts {
-    const char *model, *ids, *prompt, *chat, *tmpl, *device, *quant;
-    tm_kv_dtype kv_dtype;
+    tm_engine_opts eo;
+    const char *model, *ids, *prompt, *chat, *tmpl;
     long long max_tokens;
-    int ignore_eos, json, logits_last, n_threads;
-    tm_sampling_params sp;
+    int json, logits_last;
+    tm_sampling_params sp;      /* .ignore_eos from --ignore-eos */
 } gen_opts;
 
 /* Build the prompt ids from --ids / --prompt / --chat. */
@@ -135,24 +131,6 @@ static tm_status make_prompt(const gen_opts *o, const tm_tokenizer *tok, int32_t
     if (!s) s = tm_tokenizer_encode(tok, text.data, text.len, 0, ids, n, err);
     tm_buf_free(&text);
     return s;
-}
-
-typedef struct gen_state {
-    const tm_backend_ops *ops;
-    tm_backend *be;
-    int32_t *table;
-    int32_t n_blocks;
-} gen_state;
-
-/* Append toks[0..n) at position start; logits of the last one into logits. */
-static tm_status run_tokens(gen_state *g, const int32_t *toks, int32_t n, int32_t start, float *logits, tm_err *err)
-{
-    int32_t pos[GEN_MAX_CHUNK], seq_start[2] = {0, n}, seq_len = start + n, row = n - 1;
-    for (int32_t i = 0; i < n; i++) pos[i] = start + i;
-    tm_batch b = {.n_tokens = n, .token_ids = toks, .positions = pos, .n_seqs = 1, .seq_start = seq_start,
-                  .seq_len = &seq_len, .block_tables = g->table, .max_blocks = g->n_blocks,
-                  .n_logits = logits ? 1 : 0, .logit_rows = &row, .logits = logits};
-    return g->ops->forward(g->be, &b, err);
 }
 
 static json_t *float_array(const float *v, size_t n)
@@ -177,172 +155,178 @@ static json_t *int_array(const int32_t *v, size_t n)
     return a;
 }
 
+typedef struct gen_run {
+    const tm_backend_ops *ops;
+    tm_model *m;
+    tm_tokenizer *tok;
+    tm_engine *e;
+    int32_t *prompt;
+    size_t n_prompt;
+    int32_t *ids;               /* [max_tokens] generated */
+    size_t n_gen;
+    float *last_logits;         /* --logits last */
+    tm_detok *dt;               /* streaming text (no --json) */
+    tm_finish_reason finish;
+} gen_run;
+
+static void gen_free(gen_run *g)
+{
+    tm_detok_destroy(g->dt);
+    tm_engine_destroy(g->e);
+    free(g->last_logits);
+    free(g->ids);
+    free(g->prompt);
+    tm_tokenizer_destroy(g->tok);
+    tm_model_destroy(g->m);
+}
+
+/* Backend, model (quantized when asked), tokenizer when there is one, the
+ * prompt ids, checked against the vocabulary and the context. */
+static tm_status gen_load(const gen_opts *o, gen_run *g, tm_err *err)
+{
+    tm_status s;
+    if ((s = tm_backend_select(o->eo.device, &g->ops, err))) return s;
+    if ((s = tm_model_load(o->model, &g->m, err))) return s;
+    if (o->eo.quant != TM_QS_NONE && (s = tm_model_quantize(g->m, tm_quant_scheme_name(o->eo.quant), err))) return s;
+    const tm_model_config *cfg = tm_model_config_of(g->m);
+    char tpath[4096];
+    struct stat st;
+    if ((s = tm_path_join(tpath, sizeof tpath, o->model, "tokenizer.json", err))) return s;
+    if (!stat(tpath, &st) && (s = tm_tokenizer_load(o->model, &g->tok, err))) return s;
+    if ((s = make_prompt(o, g->tok, &g->prompt, &g->n_prompt, err))) return s;
+    for (size_t i = 0; i < g->n_prompt; i++)
+        if (g->prompt[i] < 0 || g->prompt[i] >= cfg->vocab_size)
+            return tm_errf(err, TM_ERR_INPUT, "prompt token %zu: id %d is not in [0, %d)", i, g->prompt[i],
+                           cfg->vocab_size);
+    int64_t total = (int64_t)g->n_prompt + o->max_tokens;
+    if (cfg->max_position_embeddings > 0 && total > cfg->max_position_embeddings)
+        return tm_errf(err, TM_ERR_USAGE, "prompt (%zu tokens) + --max-tokens %lld exceeds the model's context of %d",
+                       g->n_prompt, o->max_tokens, cfg->max_position_embeddings);
+    if (total > INT32_MAX / 2) return tm_errf(err, TM_ERR_USAGE, "prompt + --max-tokens is too long");
+    return tm_sampling_params_check(&o->sp, cfg->vocab_size, err);
+}
+
+/* An engine sized for this one request, and the request in it. -n 0 still
+ * runs the prompt (one token, not reported) for --logits last. */
+static tm_status gen_start(const gen_opts *o, gen_run *g, tm_err *err)
+{
+    int32_t n_new = o->max_tokens > 0 ? (int32_t)o->max_tokens : 1;
+    int32_t total = (int32_t)g->n_prompt + n_new;
+    tm_engine_config ec = {.block_size = GEN_BLOCK_SIZE, .n_blocks = (total + GEN_BLOCK_SIZE - 1) / GEN_BLOCK_SIZE,
+                           .max_batch_tokens = GEN_MAX_CHUNK, .max_seqs = 1, .max_requests = 1,
+                           .max_context = total, .n_threads = o->eo.n_threads, .kv_dtype = o->eo.kv_dtype,
+                           .backend_flags = o->eo.backend_flags};
+    tm_status s = tm_engine_create(g->ops, g->m, &ec, &g->e, err);
+    if (s) return s;
+    g->ids = malloc(sizeof(int32_t) * (size_t)n_new);
+    if (!g->ids) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    if (g->tok && !o->json && (s = tm_detok_create(g->tok, 1, &g->dt, err))) return s;
+    tm_engine_request er = {.id = 0, .prompt = g->prompt, .n_prompt = (int32_t)g->n_prompt, .n = 1,
+                            .params = o->sp, .seed = o->sp.seed};
+    er.params.max_tokens = n_new;
+    return tm_engine_add(g->e, &er, err);
+}
+
+/* One generated token: kept, and printed as it comes without --json. */
+static tm_status gen_take(const gen_opts *o, gen_run *g, int32_t token, tm_err *err)
+{
+    g->ids[g->n_gen++] = token;
+    if (g->dt) {
+        const char *piece;
+        size_t plen;
+        tm_status s = tm_detok_push(g->dt, token, &piece, &plen, err);
+        if (s) return s;
+        fwrite(piece, 1, plen, stdout);
+    } else if (!o->json) {
+        printf("%s%d", g->n_gen > 1 ? "," : "", token);
+    }
+    fflush(stdout);
+    return TM_OK;
+}
+
+/* Step the engine until the request finishes (EOS, --max-tokens). */
+static tm_status gen_loop(const gen_opts *o, gen_run *g, tm_err *err)
+{
+    const int32_t vocab = tm_model_config_of(g->m)->vocab_size;
+    g->finish = TM_FINISH_NONE;
+    tm_status s = TM_OK;
+    while (!s && g->finish == TM_FINISH_NONE && tm_engine_has_work(g->e)) {
+        tm_engine_step_out so;
+        if ((s = tm_engine_step(g->e, &so, err))) break;
+        for (int32_t i = 0; i < so.n_events && !s; i++) {
+            const tm_engine_event *ev = &so.events[i];
+            if (ev->aborted) return tm_errf(err, TM_ERR_INPUT, "the sampler could not draw a token (all logits -inf/NaN)");
+            if (o->logits_last && !g->last_logits) {
+                g->last_logits = malloc(sizeof(float) * (size_t)vocab);
+                if (!g->last_logits) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+                memcpy(g->last_logits, ev->logits, sizeof(float) * (size_t)vocab);
+            }
+            if (o->max_tokens > 0) s = gen_take(o, g, ev->token, err);
+            if (ev->finished) g->finish = ev->finished;
+        }
+    }
+    if (!s && g->finish == TM_FINISH_NONE) s = tm_errf(err, TM_ERR_INTERNAL, "the engine stopped without finishing");
+    if (!s && g->dt) {
+        const char *piece;
+        size_t plen;
+        if (!(s = tm_detok_flush(g->dt, &piece, &plen, err))) fwrite(piece, 1, plen, stdout);
+    }
+    return s;
+}
+
+static tm_status gen_print_json(const gen_opts *o, const gen_run *g, tm_err *err)
+{
+    char *text = NULL;
+    size_t tlen = 0;
+    tm_status s;
+    if (g->tok && (s = tm_tokenizer_decode(g->tok, g->ids, g->n_gen, 1, &text, &tlen, err))) return s;
+    json_t *out = json_object();
+    s = TM_OK;
+    if (!out || json_object_set_new(out, "prompt_ids", int_array(g->prompt, g->n_prompt)) ||
+        json_object_set_new(out, "ids", int_array(g->ids, g->n_gen)) ||
+        json_object_set_new(out, "text", text ? json_stringn(text, tlen) : json_null()) ||
+        json_object_set_new(out, "finish_reason", json_string(tm_finish_reason_str(g->finish))) ||
+        (g->last_logits &&
+         json_object_set_new(out, "last_logits", float_array(g->last_logits, (size_t)tm_model_config_of(g->m)->vocab_size))) ||
+        json_dumpf(out, stdout, JSON_COMPACT) || putchar('\n') == EOF)
+        s = tm_errf(err, TM_ERR_IO, "writing the JSON result failed");
+    json_decref(out);
+    free(text);
+    return s;
+}
+
 static int generate(const gen_opts *o)
 {
     tm_err err = {{0}};
-    tm_status s;
-    const tm_backend_ops *ops;
-    if ((s = tm_backend_select(o->device, &ops, &err))) return tm_cli_fail("generate", s, &err);
-
-    tm_model *m = NULL;
-    tm_tokenizer *tok = NULL;
-    tm_sampler *smp = NULL;
-    gen_state g = {.ops = ops};
-    int32_t *prompt = NULL, *all = NULL;
-    float *logits = NULL, *last_logits = NULL;
-    char *text = NULL;
-    json_t *out = NULL;
-    size_t n_prompt = 0, n_gen = 0;
-    int rc = 0;
-
-    if ((s = tm_model_load(o->model, &m, &err))) goto fail;
-    if ((s = tm_model_quantize(m, o->quant, &err))) goto fail;
-    const tm_model_config *cfg = tm_model_config_of(m);
-    char tpath[4096];
-    struct stat st;
-    if ((s = tm_path_join(tpath, sizeof tpath, o->model, "tokenizer.json", &err))) goto fail;
-    if (!stat(tpath, &st) && (s = tm_tokenizer_load(o->model, &tok, &err))) goto fail;
-    if ((s = make_prompt(o, tok, &prompt, &n_prompt, &err))) goto fail;
-    for (size_t i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= cfg->vocab_size) {
-            s = tm_errf(&err, TM_ERR_INPUT, "prompt token %zu: id %d is not in [0, %d)", i, prompt[i], cfg->vocab_size);
-            goto fail;
-        }
-    int64_t total = (int64_t)n_prompt + o->max_tokens;
-    if (cfg->max_position_embeddings > 0 && total > cfg->max_position_embeddings) {
-        s = tm_errf(&err, TM_ERR_USAGE, "prompt (%zu tokens) + --max-tokens %lld exceeds the model's context of %d",
-                    n_prompt, o->max_tokens, cfg->max_position_embeddings);
-        goto fail;
-    }
-    if (total > INT32_MAX / 2) {
-        s = tm_errf(&err, TM_ERR_USAGE, "prompt + --max-tokens is too long");
-        goto fail;
-    }
-    if ((s = tm_sampling_params_check(&o->sp, cfg->vocab_size, &err))) goto fail;
-    if ((s = tm_sampler_create(cfg->vocab_size, &smp, &err))) goto fail;
-
-    g.n_blocks = (int32_t)((total + GEN_BLOCK_SIZE - 1) / GEN_BLOCK_SIZE);
-    tm_backend_opts bo = {.n_blocks = g.n_blocks, .block_size = GEN_BLOCK_SIZE,
-                          .max_batch_tokens = n_prompt < GEN_MAX_CHUNK ? (int32_t)n_prompt : GEN_MAX_CHUNK,
-                          .max_seqs = 1, .n_threads = o->n_threads, .kv_dtype = o->kv_dtype};
-    g.table = malloc(sizeof(int32_t) * g.n_blocks);
-    all = malloc(sizeof(int32_t) * (size_t)total);
-    logits = malloc(sizeof(float) * cfg->vocab_size);
-    if (!g.table || !all || !logits) {
-        s = tm_errf(&err, TM_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    for (int32_t i = 0; i < g.n_blocks; i++) g.table[i] = i;
-    if ((s = ops->create(m, &bo, &g.be, &err))) goto fail;
-
-    /* prefill */
-    memcpy(all, prompt, n_prompt * sizeof(int32_t));
-    for (size_t done = 0; done < n_prompt;) {
-        int32_t n = (int32_t)(n_prompt - done < GEN_MAX_CHUNK ? n_prompt - done : GEN_MAX_CHUNK);
-        int last = done + (size_t)n == n_prompt;
-        if ((s = run_tokens(&g, prompt + done, n, (int32_t)done, last ? logits : NULL, &err))) goto fail;
-        done += (size_t)n;
-    }
-    if (o->logits_last) {
-        last_logits = malloc(sizeof(float) * cfg->vocab_size);
-        if (!last_logits) {
-            s = tm_errf(&err, TM_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        memcpy(last_logits, logits, sizeof(float) * cfg->vocab_size);
-    }
-
-    /* decode */
-    const char *finish = "length";
-    tm_detok *dt = NULL;
-    if (tok && !o->json && (s = tm_detok_create(tok, 1, &dt, &err))) goto fail;
-    for (long long i = 0; i < o->max_tokens; i++) {
-        tm_sample_result r;
-        if ((s = tm_sampler_sample(smp, logits, &o->sp, 0, (uint64_t)i, all, n_prompt + n_gen, n_prompt, &r, &err)))
-            break;
-        all[n_prompt + n_gen++] = r.token;
-        if (dt) {
-            const char *piece;
-            size_t plen;
-            if ((s = tm_detok_push(dt, r.token, &piece, &plen, &err))) break;
-            fwrite(piece, 1, plen, stdout);
-            fflush(stdout);
-        } else if (!o->json) {
-            printf("%s%d", n_gen > 1 ? "," : "", r.token);
-            fflush(stdout);
-        }
-        int is_eos = 0;
-        for (int e = 0; e < cfg->n_eos; e++) is_eos |= r.token == cfg->eos_token_ids[e];
-        if (is_eos && !o->ignore_eos) {
-            finish = "stop";
-            break;
-        }
-        if (i + 1 < o->max_tokens &&
-            (s = run_tokens(&g, &r.token, 1, (int32_t)(n_prompt + n_gen - 1), logits, &err)))
-            break;
-    }
-    if (dt) {
-        const char *piece;
-        size_t plen;
-        if (!s && !(s = tm_detok_flush(dt, &piece, &plen, &err))) fwrite(piece, 1, plen, stdout);
-        tm_detok_destroy(dt);
-    }
-    if (s) goto fail;
-    if (!o->json) {
-        putchar('\n');
-    } else {
-        size_t tlen = 0;
-        if (tok && (s = tm_tokenizer_decode(tok, all + n_prompt, n_gen, 1, &text, &tlen, &err))) goto fail;
-        out = json_object();
-        if (!out || json_object_set_new(out, "prompt_ids", int_array(prompt, n_prompt)) ||
-            json_object_set_new(out, "ids", int_array(all + n_prompt, n_gen)) ||
-            json_object_set_new(out, "text", text ? json_stringn(text, tlen) : json_null()) ||
-            json_object_set_new(out, "finish_reason", json_string(finish)) ||
-            (last_logits && json_object_set_new(out, "last_logits", float_array(last_logits, cfg->vocab_size))) ||
-            json_dumpf(out, stdout, JSON_COMPACT) || putchar('\n') == EOF) {
-            s = tm_errf(&err, TM_ERR_IO, "writing the JSON result failed");
-            goto fail;
-        }
-    }
-    if (fflush(stdout) == EOF) {
-        s = tm_errf(&err, TM_ERR_IO, "writing stdout failed");
-        goto fail;
-    }
-    goto done;
-fail:
-    rc = tm_cli_fail("generate", s, &err);
-done:
-    json_decref(out);
-    free(text);
-    free(last_logits);
-    free(logits);
-    free(all);
-    free(prompt);
-    free(g.table);
-    if (g.be) ops->destroy(g.be);
-    tm_sampler_destroy(smp);
-    tm_tokenizer_destroy(tok);
-    tm_model_destroy(m);
-    return rc;
+    gen_run g;
+    memset(&g, 0, sizeof g);
+    tm_status s = gen_load(o, &g, &err);
+    if (!s) s = gen_start(o, &g, &err);
+    if (!s) s = gen_loop(o, &g, &err);
+    if (!s && !o->json && putchar('\n') == EOF) s = tm_errf(&err, TM_ERR_IO, "writing stdout failed");
+    if (!s && o->json) s = gen_print_json(o, &g, &err);
+    if (!s && fflush(stdout) == EOF) s = tm_errf(&err, TM_ERR_IO, "writing stdout failed");
+    gen_free(&g);
+    return s ? tm_cli_fail("generate", s, &err) : 0;
 }
 
 int tm_cmd_generate(int argc, char **argv)
 {
-    enum { O_IDS = 256, O_PROMPT, O_CHAT, O_TMPL, O_DEVICE, O_THREADS, O_TEMP, O_TOPP, O_TOPK, O_SEED, O_LOGITS,
-           O_JSON, O_IGNORE_EOS, O_DB, O_QUANT, O_KV };
+    enum { O_IDS = 256, O_PROMPT, O_CHAT, O_TMPL, O_TEMP, O_TOPP, O_TOPK, O_SEED, O_LOGITS, O_JSON, O_IGNORE_EOS,
+           O_DB };
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},      {"ids", required_argument, NULL, O_IDS},
+        TM_ENGINE_LONGOPTS_MODEL,
+        {"ids", required_argument, NULL, O_IDS},
         {"prompt", required_argument, NULL, O_PROMPT}, {"chat", required_argument, NULL, O_CHAT},
         {"chat-template", required_argument, NULL, O_TMPL}, {"max-tokens", required_argument, NULL, 'n'},
-        {"device", required_argument, NULL, O_DEVICE}, {"threads", required_argument, NULL, O_THREADS},
         {"temperature", required_argument, NULL, O_TEMP}, {"top-p", required_argument, NULL, O_TOPP},
         {"top-k", required_argument, NULL, O_TOPK},   {"seed", required_argument, NULL, O_SEED},
         {"logits", required_argument, NULL, O_LOGITS}, {"json", no_argument, NULL, O_JSON},
         {"ignore-eos", no_argument, NULL, O_IGNORE_EOS}, {"db", required_argument, NULL, O_DB},
-        {"quant", required_argument, NULL, O_QUANT},  {"kv-dtype", required_argument, NULL, O_KV},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
-    gen_opts o = {.device = "auto", .max_tokens = 16, .quant = "none"};
+    gen_opts o = {.max_tokens = 16};
+    tm_engine_opts_default(&o.eo, 1, GEN_MAX_CHUNK);
     tm_sampling_params_default(&o.sp);
     o.sp.temperature = 0.0f; /* greedy unless asked */
     o.sp.seed = tm_sampler_seed_from("generate", NULL);
@@ -352,18 +336,17 @@ int tm_cmd_generate(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "m:n:h", opts, NULL)) != -1) {
         tm_status s = TM_OK;
+        if (tm_engine_opts_parse(&o.eo, ch == 'm' ? TM_EO_MODEL : ch, optarg, &s, &err)) {
+            if (s) return tm_cli_usage_error("generate", "%s", err.msg);
+            continue;
+        }
         switch (ch) {
-        case 'm': o.model = optarg; break;
         case O_IDS: o.ids = optarg; break;
         case O_PROMPT: o.prompt = optarg; break;
         case O_CHAT: o.chat = optarg; break;
         case O_TMPL: o.tmpl = optarg; break;
         case 'n':
             if (!(s = tm_cli_parse_long("--max-tokens", optarg, 0, 1000000, &v, &err))) o.max_tokens = v;
-            break;
-        case O_DEVICE: o.device = optarg; break;
-        case O_THREADS:
-            if (!(s = tm_cli_parse_long("--threads", optarg, 0, 256, &v, &err))) o.n_threads = (int)v;
             break;
         case O_TEMP: s = parse_float("--temperature", optarg, 0.0f, 100.0f, &o.sp.temperature, &err); break;
         case O_TOPP: s = parse_float("--top-p", optarg, 0.0f, 1.0f, &o.sp.top_p, &err); break;
@@ -381,19 +364,14 @@ int tm_cmd_generate(int argc, char **argv)
             o.logits_last = 1;
             break;
         case O_JSON: o.json = 1; break;
-        case O_IGNORE_EOS: o.ignore_eos = 1; break;
+        case O_IGNORE_EOS: o.sp.ignore_eos = 1; break;
         case O_DB: break;
-        case O_QUANT: {
-            tm_quant_scheme qs;
-            if (!(s = tm_quant_scheme_parse(optarg, &qs, &err))) o.quant = optarg;
-            break;
-        }
-        case O_KV: s = tm_kv_dtype_parse(optarg, &o.kv_dtype, &err); break;
-        case 'h': usage(stdout); return 0;
+        case 'h': usage(stdout, &o.eo); return 0;
         default: return tm_cli_usage_error("generate", "bad option");
         }
         if (s) return tm_cli_usage_error("generate", "%s", err.msg);
     }
+    o.model = o.eo.model_dir;
     if (optind < argc) return tm_cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);
     if (!o.model) return tm_cli_usage_error("generate", "--model DIR is required");
     if (!!o.ids + !!o.prompt + !!o.chat != 1)

@@ -8,34 +8,31 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "quant/quant.h"
+#include "cli/engine_opts.h"
 #include "util/timeutil.h"
 #include "worker/worker.h"
 
-static void usage(FILE *f)
+static void usage(FILE *f, const tm_engine_opts *eo)
 {
     fprintf(f,
             "usage: tokenmill run --model DIR [options]\n\n"
             "Claims queued requests, runs them through the batching engine and stores\n"
-            "OpenAI-format results in the queue (see 'tokenmill results').\n\n"
-            "  --model DIR             Hugging Face model directory (config.json, *.safetensors,\n"
-            "                          tokenizer.json, tokenizer_config.json)\n"
-            "  --device auto|cpu|cuda  compute device (default auto: cpu for now)\n"
+            "OpenAI-format results in the queue (see 'tokenmill results').\n\n");
+    tm_engine_opts_usage(f, TM_ENGINE_OPTS_MODEL | TM_ENGINE_OPTS_BATCH, eo);
+    fprintf(f,
+            "                          (automatic: the memory left after the weights, less a 10%% margin,\n"
+            "                          capped at what the window can use)\n"
             "  --until-empty           exit when no work is left (default)\n"
             "  --watch                 keep polling for new work until stopped\n"
             "  --time-limit DURATION   stop by DURATION (e.g. 90s, 30m, 4h): drains over the last\n"
             "                          min(--drain-grace, a quarter of it); exit 75 if work is left\n"
-            "  --max-batch-tokens N    tokens per engine step (default 2048)\n"
-            "  --max-seqs N            sequences per engine step (default 64)\n"
-            "  --window N              requests claimed ahead of the engine (default 2 x max-seqs)\n"
+            "  --window N              requests claimed ahead of the engine (default 2 x max-seqs, max 65536)\n"
             "  --max-model-len N       context length cap (default: the model's)\n"
-            "  --kv-memory BYTES       KV cache budget, e.g. 512M, 4G (default: the memory left after the\n"
-            "                          weights, less a 10%% margin, capped at what the window can use)\n"
             "  --lease-seconds S       lease length (default 60; renewed while running)\n"
             "  --chat-template NAME    override the chat template picked from tokenizer_config.json\n"
-            "  --threads N             CPU threads (default: all cores)\n"
             "  --price NAME|USD        price per GPU-hour: a profile of 'tokenmill prices list' or a number\n"
-            "                          (default: 'cpu' on the CPU, 'h100-ondemand' on CUDA); recorded on the run\n"
+            "                          (default: '" TM_WORKER_PRICE_CPU "' on the CPU, '" TM_WORKER_PRICE_GPU
+            "' on CUDA); recorded on the run\n"
             "  --checkpoint-every S    save in-flight requests' generated tokens every S seconds (default 30;\n"
             "                          0: only when stopping); a resumed request continues where it was\n"
             "  --preemption-notice SPEC  poll for a spot/preemption notice every 5 s and drain before it:\n"
@@ -44,9 +41,6 @@ static void usage(FILE *f)
             "                          checkpoints at once\n"
             "  --drain-margin S        stop this long before a deadline (default 5)\n"
             "  --exclusive             do nothing (exit 0) if another worker of this DB is alive (for cron)\n"
-            "  --quant Q               quantize the weights at load: " TM_QUANT_SCHEME_NAMES " (default none;\n"
-            "                          GPTQ/AWQ/FP8 checkpoints load as they are). CPU only for now\n"
-            "  --kv-dtype D            KV cache element type: " TM_KV_DTYPE_NAMES " (default auto)\n"
             "  --quiet                 no progress output\n"
             "  --db PATH               queue database (default ./tokenmill.db or $TOKENMILL_DB)\n\n"
             "Draining (a signal, a notice, the time limit): no new requests; requests that can finish\n"
@@ -110,63 +104,80 @@ static void signals_remove(int fds[2], struct sigaction old[3])
     close(fds[1]);
 }
 
-int tm_cmd_run(int argc, char **argv)
+/* Parse argv into o (engine options through the shared parser); 0 to run,
+ * else the exit code (help: 0 via *done). */
+static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db, int *done)
 {
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},      {"device", required_argument, 0, 'd'},
+        TM_ENGINE_LONGOPTS_MODEL, TM_ENGINE_LONGOPTS_BATCH,
         {"until-empty", no_argument, 0, 'u'},      {"watch", no_argument, 0, 'w'},
-        {"time-limit", required_argument, 0, 't'}, {"max-batch-tokens", required_argument, 0, 'B'},
-        {"max-seqs", required_argument, 0, 'S'},   {"window", required_argument, 0, 'W'},
-        {"max-model-len", required_argument, 0, 'L'}, {"kv-memory", required_argument, 0, 'K'},
+        {"time-limit", required_argument, 0, 't'}, {"window", required_argument, 0, 'W'},
+        {"max-model-len", required_argument, 0, 'L'},
         {"lease-seconds", required_argument, 0, 'l'}, {"chat-template", required_argument, 0, 'c'},
-        {"threads", required_argument, 0, 'j'},    {"quiet", no_argument, 0, 'q'},
-        {"price", required_argument, 0, 'P'},
+        {"quiet", no_argument, 0, 'q'},            {"price", required_argument, 0, 'P'},
         {"checkpoint-every", required_argument, 0, 'C'}, {"preemption-notice", required_argument, 0, 'N'},
         {"drain-grace", required_argument, 0, 'G'}, {"drain-margin", required_argument, 0, 'M'},
         {"exclusive", no_argument, 0, 'X'},
-        {"quant", required_argument, 0, 'Q'}, {"kv-dtype", required_argument, 0, 'V'},
         {"db", required_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    tm_worker_opts o;
-    tm_worker_opts_default(&o);
-    const char *db = NULL;
+    tm_engine_opts eo;
+    tm_engine_opts_default(&eo, o->max_seqs, o->max_batch_tokens);
     tm_err err;
     long long v;
     tm_cli_getopt_reset();
     int c;
+    *done = 0;
     while ((c = getopt_long(argc, argv, "m:d:t:qh", opts, NULL)) != -1) {
         tm_status st = TM_OK;
+        if (c == 'm') c = TM_EO_MODEL;
+        else if (c == 'd') c = TM_EO_DEVICE;
+        if (tm_engine_opts_parse(&eo, c, optarg, &st, &err)) {
+            if (st) return tm_cli_usage_error("run", "%s", err.msg);
+            continue;
+        }
         switch (c) {
-        case 'm': o.model_dir = optarg; break;
-        case 'd': o.device = optarg; break;
-        case 'u': o.watch = 0; break;
-        case 'w': o.watch = 1; break;
-        case 't': st = tm_parse_duration(optarg, &o.time_limit_s, &err); break;
-        case 'B': if (!(st = tm_cli_parse_long("--max-batch-tokens", optarg, 1, 1 << 20, &v, &err))) o.max_batch_tokens = (int32_t)v; break;
-        case 'S': if (!(st = tm_cli_parse_long("--max-seqs", optarg, 1, 4096, &v, &err))) o.max_seqs = (int32_t)v; break;
-        case 'W': if (!(st = tm_cli_parse_long("--window", optarg, 1, 1 << 16, &v, &err))) o.window = (int32_t)v; break;
-        case 'L': if (!(st = tm_cli_parse_long("--max-model-len", optarg, 2, 1 << 24, &v, &err))) o.max_model_len = (int32_t)v; break;
-        case 'K': st = tm_cli_parse_size("--kv-memory", optarg, &o.kv_memory, &err); break;
-        case 'l': if (!(st = tm_cli_parse_long("--lease-seconds", optarg, 5, 86400, &v, &err))) o.lease_s = (double)v; break;
-        case 'c': o.chat_template = optarg; break;
-        case 'j': if (!(st = tm_cli_parse_long("--threads", optarg, 0, 1024, &v, &err))) o.n_threads = (int)v; break;
-        case 'q': o.quiet = 1; break;
-        case 'P': o.price = optarg; break;
-        case 'C': st = parse_seconds("--checkpoint-every", optarg, 0, &o.checkpoint_every_s, &err); break;
-        case 'N': o.preemption_notice = optarg; break;
-        case 'G': st = parse_seconds("--drain-grace", optarg, 0, &o.drain_grace_s, &err); break;
-        case 'M': st = parse_seconds("--drain-margin", optarg, 0, &o.drain_margin_s, &err); break;
-        case 'X': o.exclusive = 1; break;
-        case 'Q': { tm_quant_scheme qs; if (!(st = tm_quant_scheme_parse(optarg, &qs, &err))) o.quant = optarg; break; }
-        case 'V': { tm_kv_dtype kd; if (!(st = tm_kv_dtype_parse(optarg, &kd, &err))) o.kv_dtype = optarg; break; }
-        case 'D': db = optarg; break;
-        case 'h': usage(stdout); return 0;
+        case 'u': o->watch = 0; break;
+        case 'w': o->watch = 1; break;
+        case 't': st = tm_parse_duration(optarg, &o->time_limit_s, &err); break;
+        case 'W': if (!(st = tm_cli_parse_long("--window", optarg, 1, 1 << 16, &v, &err))) o->window = (int32_t)v; break;
+        case 'L': if (!(st = tm_cli_parse_long("--max-model-len", optarg, 2, 1 << 24, &v, &err))) o->max_model_len = (int32_t)v; break;
+        case 'l': if (!(st = tm_cli_parse_long("--lease-seconds", optarg, 5, 86400, &v, &err))) o->lease_s = (double)v; break;
+        case 'c': o->chat_template = optarg; break;
+        case 'q': o->quiet = 1; break;
+        case 'P': o->price = optarg; break;
+        case 'C': st = parse_seconds("--checkpoint-every", optarg, 0, &o->checkpoint_every_s, &err); break;
+        case 'N': o->preemption_notice = optarg; break;
+        case 'G': st = parse_seconds("--drain-grace", optarg, 0, &o->drain_grace_s, &err); break;
+        case 'M': st = parse_seconds("--drain-margin", optarg, 0, &o->drain_margin_s, &err); break;
+        case 'X': o->exclusive = 1; break;
+        case 'D': *db = optarg; break;
+        case 'h': usage(stdout, &eo); *done = 1; return 0;
         default: return tm_cli_usage_error("run", "unknown option");
         }
         if (st) return tm_cli_usage_error("run", "%s", err.msg);
     }
     if (optind < argc) return tm_cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
-    if (!o.model_dir) return tm_cli_usage_error("run", "--model DIR is required");
+    if (!eo.model_dir) return tm_cli_usage_error("run", "--model DIR is required");
+    o->model_dir = eo.model_dir;
+    o->device = eo.device;
+    o->n_threads = eo.n_threads;
+    o->quant = eo.quant;
+    o->kv_dtype = eo.kv_dtype;
+    o->backend_flags = eo.backend_flags;
+    o->max_seqs = eo.max_seqs;
+    o->max_batch_tokens = eo.max_batch_tokens;
+    o->kv_memory = eo.kv_memory;
+    return 0;
+}
+
+int tm_cmd_run(int argc, char **argv)
+{
+    tm_worker_opts o;
+    tm_worker_opts_default(&o);
+    const char *db = NULL;
+    int done = 0, rc = parse_args(argc, argv, &o, &db, &done);
+    if (rc || done) return rc;
+    tm_err err;
     o.db_path = tm_cli_db_path(db);
     tm_worker_summary sum;
     int fds[2] = {-1, -1};

@@ -17,8 +17,7 @@ struct tm_engine_seq {
     int64_t request_id;
     int32_t choice;
     void *user;
-    tm_sampling_params params;
-    uint64_t seed;
+    tm_sampling_params params;  /* params.seed: the request's effective seed */
     int32_t max_new;
     tm_finish_reason finished;
     int done;                   /* finished or aborted: no longer scheduled */
@@ -119,7 +118,7 @@ tm_status tm_engine_create(const tm_backend_ops *ops, const tm_model *m, const t
     }
     tm_backend_opts bo = {.n_blocks = cfg->n_blocks, .block_size = cfg->block_size,
                           .max_batch_tokens = cfg->max_batch_tokens, .max_seqs = cfg->max_seqs,
-                          .n_threads = cfg->n_threads, .kv_dtype = cfg->kv_dtype};
+                          .n_threads = cfg->n_threads, .flags = cfg->backend_flags, .kv_dtype = cfg->kv_dtype};
     if ((st = ops->create(m, &bo, &e->backend, err))) goto fail;
     *out = e;
     return TM_OK;
@@ -197,7 +196,6 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
         s->choice = c;
         s->user = r->user;
         s->params = r->params;
-        s->seed = r->seed;
         s->params.seed = r->seed;
         s->params.has_seed = 1;
         s->max_new = max_new;
@@ -316,6 +314,7 @@ tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
         ev->request_id = s->request_id;
         ev->choice = s->choice;
         ev->user = s->user;
+        ev->logits = row;
         st = tm_sampler_sample(e->sampler, row, &s->params, (uint64_t)s->choice, (uint64_t)gen,
                                q->tokens, (size_t)q->n_tokens, (size_t)q->n_prompt, &ev->sample, err);
         if (st) {

@@ -37,6 +37,7 @@ typedef struct tm_engine_config {
     int32_t max_context;       /* prompt + output cap (<= max_position_embeddings) */
     int n_threads;             /* backend threads (0 = all cores) */
     tm_kv_dtype kv_dtype;      /* KV cache element type (quant.h; 0 = backend's own) */
+    unsigned backend_flags;    /* tm_backend_opts.flags (TM_BACKEND_*; 0 = the normal path) */
 } tm_engine_config;
 
 /* A request as the engine sees it. */
@@ -73,6 +74,7 @@ typedef struct tm_engine_event {
     void *user;
     int32_t token;             /* the token appended this step */
     tm_sample_result sample;   /* logprob / top_logprobs when asked */
+    const float *logits;       /* [vocab] the row sampled from; valid until the next step */
     tm_finish_reason finished; /* NONE while running (stop.h) */
     int aborted;               /* the sequence was dropped (sampler error) */
 } tm_engine_event;

@@ -164,10 +164,11 @@ tm_status tm_prepare_request(const tm_prepare_ctx *ctx, const char *url, const c
         }
     }
     if ((st = add_stop(sp, json_object_get(body, "stop"), err))) goto done;
-    out->n = 1;
-    if ((v = json_object_get(body, "n")) && json_is_integer(v)) out->n = (int32_t)json_integer_value(v);
-    if (out->n < 1 || out->n > 128) {
-        st = tm_errf(err, TM_ERR_INPUT, "body.n: must be between 1 and 128");
+    json_int_t n_req = 1;
+    if ((v = json_object_get(body, "n")) && json_is_integer(v)) n_req = json_integer_value(v);
+    out->n = n_req >= 1 && n_req <= TM_PREPARE_MAX_N ? (int32_t)n_req : 0;
+    if (!out->n) {
+        st = tm_errf(err, TM_ERR_INPUT, "body.n: must be between 1 and %d", TM_PREPARE_MAX_N);
         goto done;
     }
     out->return_token_ids = json_is_true(json_object_get(body, "return_token_ids"));

@@ -20,6 +20,9 @@
 #include "tokenizer/tokenizer.h"
 #include "util/status.h"
 
+/* Choices per request (body.n), the most a request may ask for. */
+#define TM_PREPARE_MAX_N 128
+
 typedef struct tm_prepared {
     tm_endpoint endpoint;
     int32_t *prompt;            /* malloc'd ids */
@@ -27,7 +30,6 @@ typedef struct tm_prepared {
     int32_t n;                  /* choices */
     tm_sampling_params params;  /* seed filled (request's or derived) */
     int return_token_ids;
-    int echo_model_name;        /* unused for now */
 } tm_prepared;
 
 typedef struct tm_prepare_ctx {

@@ -21,17 +21,29 @@
  * time; checkpoint and release the others at once; at the deadline minus
  * the margin (or at a second signal) checkpoint and release everything left;
  * record runs.end_reason; return TM_ERR_STOPPED (exit 75) when work is left.
+ *
+ * Options arrive typed (device, quantization, KV type: parsed once at the
+ * command line, cli/engine_opts.h). Every list the loop fills is sized from
+ * the options at set-up (window up to 65,536). The code: worker_int.h
+ * (private state) and run.c, request.c, drain.c, setup.c.
  */
 #ifndef TM_WORKER_H
 #define TM_WORKER_H
 
 #include <stdint.h>
+#include "backend/backend.h"
+#include "quant/quant.h"
 #include "util/status.h"
+
+/* The price applied when --price is not given: "cpu" on the CPU backend,
+ * this prices profile on a GPU (schemas/migrations seed both). */
+#define TM_WORKER_PRICE_CPU "cpu"
+#define TM_WORKER_PRICE_GPU "h100-ondemand"
 
 typedef struct tm_worker_opts {
     const char *db_path;
     const char *model_dir;
-    const char *device;          /* "auto" | "cpu" | "cuda" */
+    tm_device device;            /* TM_DEVICE_AUTO: CUDA when built in and visible, else CPU */
     const char *chat_template;   /* override, or NULL */
     int watch;                   /* 1: keep polling for new work; 0: exit when empty */
     int64_t time_limit_s;        /* 0: none */
@@ -43,7 +55,7 @@ typedef struct tm_worker_opts {
     double lease_s;              /* default 60 */
     int n_threads;               /* 0: all cores */
     double progress_every_s;     /* plain log line period when stderr is not a TTY */
-    const char *price;           /* prices.name or $/GPU-hour; NULL: "cpu" or "h100-ondemand" by device */
+    const char *price;           /* prices.name or $/GPU-hour; NULL: TM_WORKER_PRICE_CPU / _GPU by device */
     const char *nvml_path;       /* NULL: libnvidia-ml.so.1 (energy); tests point it elsewhere */
     int quiet;
     double checkpoint_every_s;   /* default 30; 0: only when the run stops */
@@ -52,8 +64,9 @@ typedef struct tm_worker_opts {
     const char *preemption_notice; /* notice/notice.h spec, or NULL */
     int signal_fd;               /* read end of a pipe of signal numbers (non-blocking), or -1 */
     int exclusive;               /* do nothing when another worker of the DB is alive */
-    const char *quant;           /* "none" | "int4" | "int4-asym" | "fp8": quantize at load (quant/quant.h); NULL: none */
-    const char *kv_dtype;        /* "auto" | "bf16" | "fp8"; NULL: auto */
+    tm_quant_scheme quant;       /* quantize the weights at load (quant/quant.h); TM_QS_NONE: as stored */
+    tm_kv_dtype kv_dtype;        /* TM_KV_AUTO: the backend's own */
+    unsigned backend_flags;      /* TM_BACKEND_* (backend.h), e.g. TM_BACKEND_CUDA_FAST */
 } tm_worker_opts;
 
 typedef struct tm_worker_summary {

@@ -5,10 +5,10 @@
 # kernels included, and the backend golden checks again with
 # TOKENMILL_CUDA_FAST=1 —, compute-sanitizer, kernel benches);
 # (2) end to end: the golden llama/qwen jobs through `tokenmill run --device
-# cuda` (default attention, then TOKENMILL_CUDA_FAST=1) and `--device cpu`,
+# cuda` (default attention, then --cuda-fast) and `--device cpu`,
 # greedy tokens compared up to the reference's small-margin steps; (3) the
 # demo with --device auto; (4) bench engine on cuda vs cpu, and the
-# synthetic llama3-8b on cuda with and without TOKENMILL_CUDA_FAST=1.
+# synthetic llama3-8b on cuda with and without --cuda-fast.
 # Prints one table at the end. Needs BUILD_DIR (a -DTOKENMILL_CUDA=ON build
 # with tests/gpu/build.sh run), BUILD_DIR/gpu-libs
 # (../shared/tools/pack-runtime-libs) and ./testdata-gpu (copied models).
@@ -43,8 +43,8 @@ PY
   for dev in cuda cuda-fast cpu; do
     db="$T/$m-$dev.db"
     job=$("$BIN" submit "$T/$m.jsonl" --db "$db")
-    fast=0; [ "$dev" = cuda-fast ] && fast=1
-    TOKENMILL_CUDA_FAST=$fast "$BIN" run --model "$TOKENMILL_TESTDATA/models/$m" --device "${dev%-fast}" --db "$db" \
+    flag=(); [ "$dev" = cuda-fast ] && flag=(--cuda-fast)
+    "$BIN" run --model "$TOKENMILL_TESTDATA/models/$m" --device "${dev%-fast}" --db "$db" "${flag[@]}" \
       --quiet --max-batch-tokens 256
     echo "run $m $dev exit $?"
     "$BIN" results "$job" --db "$db" -o "$T/$m-$dev.out"
@@ -85,12 +85,13 @@ for dev in cuda cpu; do
   row "bench engine mistral-tok-mini $dev" "info" "$(echo "$out" | awk '{print $4" req/s, "$5" in tok/s, "$6" out tok/s"}')"
 done
 
-# 5. full-size synthetic llama3-8b on the GPU, default vs TOKENMILL_CUDA_FAST=1
+# 5. full-size synthetic llama3-8b on the GPU, default vs --cuda-fast
 #    (prefill-heavy 2048/128 and decode-heavy 128/512)
 for io in "2048 128 64" "128 512 256"; do
   set -- $io
   for fast in 0 1; do
-    out=$(TOKENMILL_CUDA_FAST=$fast "$BIN" bench engine --synthetic llama3-8b --device cuda --only-batched \
+    flag=(); [ "$fast" = 1 ] && flag=(--cuda-fast)
+    out=$("$BIN" bench engine --synthetic llama3-8b --device cuda --only-batched "${flag[@]}" \
           --input-len "$1" --output-len "$2" --requests "$3" 2>&1)
     echo "$out" | tail -25
     line=$(echo "$out" | grep -E '^batched \(engine\)' | head -1)

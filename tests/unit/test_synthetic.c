@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "cli/bench.h"
+#include "tools/bench.h"
 #include "engine/engine.h"
 #include "kernels.h"
 #include "model/model.h"

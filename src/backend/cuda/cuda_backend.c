@@ -14,8 +14,8 @@
  * becomes a tm_status naming the call. A synthetic model (model.h) gets the
  * same layout, filled on the device by one tm_k_init_synthetic launch per
  * tensor (matrices uniform in +-1/sqrt(in_features), norms 1, biases +-0.02)
- * instead of an upload. With TOKENMILL_CUDA_FAST=1 in the environment at
- * create() (and a head_dim tm_k_attention_fast_supported() takes), attention
+ * instead of an upload. With TM_BACKEND_CUDA_FAST in opts.flags (--cuda-fast;
+ * TOKENMILL_CUDA_FAST=1 in the environment also works) at create() (and a head_dim tm_k_attention_fast_supported() takes), attention
  * runs on the tensor-core kernels instead of tm_k_attention: sequences with
  * one new token through tm_k_attention_decode_gqa, the others through
  * tm_k_attention_prefill_fa2 in tiles of 64 tokens. They are not yet
@@ -84,7 +84,7 @@ struct tm_backend {
     uint16_t *xn, *att, *act;
     int32_t *d_ints, *h_ints; /* [tok | pos | seq | rows | block tables], device and pinned host */
     size_t ints_total;
-    /* TOKENMILL_CUDA_FAST=1 (read at create): tensor-core prefill and GQA
+    /* TM_BACKEND_CUDA_FAST (or TOKENMILL_CUDA_FAST=1): tensor-core prefill and GQA
      * decode attention (kernels.h fast paths, not yet verified on a GPU);
      * their plan [tiles 2T | decode items T] follows the ints above */
     int fast;
@@ -583,8 +583,9 @@ static tm_status cuda_create(const tm_model *m, const tm_backend_opts *o, tm_bac
     b->bs = o->block_size;
     b->max_tokens = o->max_batch_tokens;
     b->max_seqs = o->max_seqs;
-    const char *fast = getenv("TOKENMILL_CUDA_FAST");
-    b->fast = fast && strcmp(fast, "1") == 0 && tm_k_attention_fast_supported(b->hd);
+    const char *fast = getenv("TOKENMILL_CUDA_FAST"); /* fallback for tests/gpu/run.sh */
+    b->fast = ((o->flags & TM_BACKEND_CUDA_FAST) || (fast && strcmp(fast, "1") == 0)) &&
+              tm_k_attention_fast_supported(b->hd);
     st = create_inner(b, m, o, err);
     if (st) {
         cuda_destroy(b);

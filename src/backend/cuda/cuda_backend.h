@@ -7,8 +7,9 @@
  * fp32 residual stream, cuBLASLt GEMMs (bf16 in, fp32 compute) and the
  * kernels of kernels/kernels.h. Debug flags honoured: NO_ROPE_SCALING,
  * NO_QKV_BIAS, NO_QK_NORM (ROPE_INTERLEAVED / GQA_MODULO are CPU-only).
- * TOKENMILL_CUDA_FAST=1 in the environment at create switches attention to
- * the tensor-core prefill / GQA decode kernels (not yet verified on a GPU).
+ * TM_BACKEND_CUDA_FAST in the create flags (--cuda-fast; or TOKENMILL_CUDA_FAST=1
+ * in the environment) switches attention to the tensor-core prefill / GQA
+ * decode kernels (not yet verified on a GPU).
  */
 #ifndef TM_CUDA_BACKEND_H
 #define TM_CUDA_BACKEND_H

@@ -1,7 +1,7 @@
 /* bench.c — dispatch for `tokenmill bench <what>`. */
 #include <string.h>
 
-#include "cli/bench.h"
+#include "tools/bench.h"
 #include "cli/cli.h"
 
 int tm_cmd_bench(int argc, char **argv)

@@ -20,8 +20,9 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "cli/bench.h"
+#include "tools/bench.h"
 #include "cli/cli.h"
+#include "cli/engine_opts.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "quant/quant.h"
@@ -30,7 +31,7 @@
 #include "backend/cuda/cuda_backend.h"
 #endif
 
-#define BENCH_BLOCK 16
+#define BENCH_BLOCK 16 /* tokens per KV block */
 #define BENCH_PEAK_BF16 989e12 /* H100/H200 SXM dense bf16 flop/s */
 #define BENCH_PEAK_FP8 1979e12 /* H100/H200 SXM dense fp8 flop/s */
 
@@ -69,8 +70,8 @@ static void roofline_model_of(const tm_model *m, tm_kv_dtype kvd, tm_bench_roofl
     rm->lm_head_params = V * H;
     double proj = tm_model_is_quantized(m) ? (double)tm_model_projection_bytes(m) : 2 * rm->layer_params;
     rm->weight_bytes = proj + 2 * rm->lm_head_params + 4 * vec; /* bf16 or quantized matrices, fp32 vectors */
-    rm->kv_bytes_per_token = (double)(kvd == TM_KV_FP8 ? tm_arch_kv_bytes(c, 1, 1, 4)  /* fp8 + a float scale */
-                                                        : tm_arch_kv_bytes(c, 1, 2, 0)); /* bf16 */
+    rm->kv_bytes_per_token = kvd == TM_KV_FP8 ? 2.0 * L * (KV + 4.0 * c->n_kv_heads) /* K and V, fp8 + scales */
+                                              : 2.0 * L * KV * 2;                    /* K and V, bf16 */
     rm->attn_flops_per_ctx = 4.0 * L * (double)c->n_heads * c->head_dim;
 }
 
@@ -93,6 +94,7 @@ typedef struct bench_run {
     const tm_model *m;
     int I, O, max_seqs, max_batch_tokens, threads;
     tm_kv_dtype kv_dtype;
+    unsigned backend_flags;
     int32_t n_blocks;
     const tm_bench_roofline_model *rm; /* NULL: no roofline */
 } bench_run;
@@ -118,7 +120,7 @@ static tm_status run_batch(const bench_run *br, const int32_t *prompts, int R, b
     tm_engine_config cfg = {.block_size = BENCH_BLOCK, .n_blocks = br->n_blocks,
                             .max_batch_tokens = br->max_batch_tokens, .max_seqs = br->max_seqs,
                             .max_requests = R + 1, .max_context = br->I + br->O + 1, .n_threads = br->threads,
-                            .kv_dtype = br->kv_dtype};
+                            .kv_dtype = br->kv_dtype, .backend_flags = br->backend_flags};
     int32_t *gen = calloc((size_t)R, sizeof *gen); /* tokens generated per request (decode vs first token) */
     int32_t vocab = tm_model_config_of(br->m)->vocab_size;
     uint8_t *seen = calloc((size_t)vocab, 1);
@@ -197,27 +199,27 @@ static tm_status run_batch(const bench_run *br, const int32_t *prompts, int R, b
     return st;
 }
 
-static void usage(FILE *f)
+static void usage(FILE *f, const tm_engine_opts *eo)
 {
     fprintf(f,
             "usage: tokenmill bench engine (--model DIR | --synthetic NAME) [--requests R] [--input-len I]\n"
             "                              [--output-len O] [--max-seqs N] [--max-batch-tokens T] [--threads N]\n"
             "                              [--device D] [--only-batched] [--gpu-memory-utilization F]\n"
             "                              [--kv-memory SIZE] [--hbm-bandwidth B/s] [--peak-flops F/s]\n"
-            "                              [--quant Q] [--kv-dtype D]\n\n"
+            "                              [--quant Q] [--kv-dtype D] [--cuda-fast]\n\n"
             "Runs R random-prompt requests (I prompt tokens, O generated, greedy, ignore_eos) through the\n"
             "batching engine, then (unless --only-batched) the same requests one at a time, and prints both,\n"
             "the step times (prefill-containing vs pure decode) and the roofline of the run.\n\n"
             "  --synthetic NAME   full-size model with device-generated weights (CUDA only): %s;\n"
             "                     add --only-batched (one request at a time at 8B takes very long)\n"
+            "  --requests R, --input-len I, --output-len O   (default 32, 64, 32)\n"
             "  --only-batched     skip the one-at-a-time pass\n"
             "  --gpu-memory-utilization F  CUDA: share of device memory for weights + KV + scratch (0.90)\n"
-            "  --kv-memory SIZE   KV pool size (e.g. 2G) instead of the automatic one\n"
             "  --hbm-bandwidth    bytes/s for the roofline (default by device name: H200 4.8e12, H100 3.35e12)\n"
-            "  --peak-flops       flop/s for the roofline (default 989e12 dense bf16; 1979e12 dense fp8 with --quant fp8)\n"
-            "  --quant Q          quantize the weights at load: %s (default none)\n"
-            "  --kv-dtype D       KV cache element type: %s (default auto)\n",
-            tm_model_synthetic_names(), TM_QUANT_SCHEME_NAMES, TM_KV_DTYPE_NAMES);
+            "  --peak-flops       flop/s for the roofline (default 989e12 dense bf16; 1979e12 dense fp8 with --quant fp8)\n",
+            tm_model_synthetic_names());
+    tm_engine_opts_usage(f, TM_ENGINE_OPTS_MODEL | TM_ENGINE_OPTS_BATCH, eo);
+    fprintf(f, "                          (automatic here: CUDA by --gpu-memory-utilization, CPU max-seqs + 1 requests)\n");
 }
 
 static tm_status parse_double(const char *opt, const char *v, double lo, double hi, double *out, tm_err *err)
@@ -230,54 +232,144 @@ static tm_status parse_double(const char *opt, const char *v, double lo, double 
     return TM_OK;
 }
 
-int tm_bench_engine(int argc, char **argv)
+typedef struct bench_args {
+    tm_engine_opts eo;
+    const char *synth;
+    long long R, I, O;
+    double util, bw, peak;
+    int only_batched;
+} bench_args;
+
+/* 0 to run, else the exit code (help: 0 with *done). */
+static int parse_args(int argc, char **argv, bench_args *a, int *done)
 {
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},      {"synthetic", required_argument, 0, 'y'},
+        TM_ENGINE_LONGOPTS_MODEL, TM_ENGINE_LONGOPTS_BATCH,
+        {"synthetic", required_argument, 0, 'y'},
         {"requests", required_argument, 0, 'r'},   {"input-len", required_argument, 0, 'i'},
-        {"output-len", required_argument, 0, 'o'}, {"max-seqs", required_argument, 0, 's'},
-        {"max-batch-tokens", required_argument, 0, 'b'}, {"threads", required_argument, 0, 'j'},
-        {"device", required_argument, 0, 'd'},     {"only-batched", no_argument, 0, 'B'},
-        {"gpu-memory-utilization", required_argument, 0, 'u'}, {"kv-memory", required_argument, 0, 'K'},
+        {"output-len", required_argument, 0, 'o'}, {"only-batched", no_argument, 0, 'B'},
+        {"gpu-memory-utilization", required_argument, 0, 'u'},
         {"hbm-bandwidth", required_argument, 0, 'W'}, {"peak-flops", required_argument, 0, 'F'},
-        {"quant", required_argument, 0, 'Q'},      {"kv-dtype", required_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
-    const char *model_dir = NULL, *synth = NULL, *device = "auto";
-    long long R = 32, I = 64, O = 32, S = 32, T = 2048, J = 0;
-    double util = 0.90, kv_mem = 0, bw = 0, peak = 0;
-    int only_batched = 0;
-    const char *quant = "none";
-    tm_quant_scheme qs = TM_QS_NONE;
-    tm_kv_dtype kv_dtype = TM_KV_AUTO;
+    *a = (bench_args){.R = 32, .I = 64, .O = 32, .util = 0.90};
+    tm_engine_opts_default(&a->eo, 32, 2048);
+    *done = 0;
     tm_err err;
     tm_cli_getopt_reset();
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         tm_status st = TM_OK;
+        if (tm_engine_opts_parse(&a->eo, c, optarg, &st, &err)) {
+            if (st) return tm_cli_usage_error("bench engine", "%s", err.msg);
+            continue;
+        }
         switch (c) {
-        case 'm': model_dir = optarg; break;
-        case 'y': synth = optarg; break;
-        case 'd': device = optarg; break;
-        case 'B': only_batched = 1; break;
-        case 'r': st = tm_cli_parse_long("--requests", optarg, 1, 100000, &R, &err); break;
-        case 'i': st = tm_cli_parse_long("--input-len", optarg, 1, 1 << 20, &I, &err); break;
-        case 'o': st = tm_cli_parse_long("--output-len", optarg, 1, 1 << 20, &O, &err); break;
-        case 's': st = tm_cli_parse_long("--max-seqs", optarg, 1, 4096, &S, &err); break;
-        case 'b': st = tm_cli_parse_long("--max-batch-tokens", optarg, 1, 1 << 20, &T, &err); break;
-        case 'j': st = tm_cli_parse_long("--threads", optarg, 0, 1024, &J, &err); break;
-        case 'u': st = parse_double("--gpu-memory-utilization", optarg, 0.01, 1.0, &util, &err); break;
-        case 'K': { int64_t kb = 0; st = tm_cli_parse_size("--kv-memory", optarg, &kb, &err); kv_mem = (double)kb; } break;
-        case 'W': st = parse_double("--hbm-bandwidth", optarg, 1e6, 1e16, &bw, &err); break;
-        case 'F': st = parse_double("--peak-flops", optarg, 1e6, 1e18, &peak, &err); break;
-        case 'Q': if (!(st = tm_quant_scheme_parse(optarg, &qs, &err))) quant = optarg; break;
-        case 'V': st = tm_kv_dtype_parse(optarg, &kv_dtype, &err); break;
-        case 'h': usage(stdout); return 0;
+        case 'y': a->synth = optarg; break;
+        case 'B': a->only_batched = 1; break;
+        case 'r': st = tm_cli_parse_long("--requests", optarg, 1, 100000, &a->R, &err); break;
+        case 'i': st = tm_cli_parse_long("--input-len", optarg, 1, 1 << 20, &a->I, &err); break;
+        case 'o': st = tm_cli_parse_long("--output-len", optarg, 1, 1 << 20, &a->O, &err); break;
+        case 'u': st = parse_double("--gpu-memory-utilization", optarg, 0.01, 1.0, &a->util, &err); break;
+        case 'W': st = parse_double("--hbm-bandwidth", optarg, 1e6, 1e16, &a->bw, &err); break;
+        case 'F': st = parse_double("--peak-flops", optarg, 1e6, 1e18, &a->peak, &err); break;
+        case 'h': usage(stdout, &a->eo); *done = 1; return 0;
         default: return tm_cli_usage_error("bench engine", "unknown option");
         }
         if (st) return tm_cli_usage_error("bench engine", "%s", err.msg);
     }
     if (optind < argc) return tm_cli_usage_error("bench engine", "unexpected argument '%s'", argv[optind]);
-    if (!model_dir == !synth) return tm_cli_usage_error("bench engine", "give one of --model DIR or --synthetic NAME");
+    if (!a->eo.model_dir == !a->synth)
+        return tm_cli_usage_error("bench engine", "give one of --model DIR or --synthetic NAME");
+    return 0;
+}
+
+/* KV pool blocks: --kv-memory; on CUDA what --gpu-memory-utilization leaves
+ * after weights and scratch; on the CPU max-seqs + 1 requests; never more
+ * than the requests need. Where the number came from goes to src. */
+static int64_t kv_pool_blocks(const bench_args *a, const tm_backend_mem *mp, int cuda_mem, size_t dev_free,
+                              size_t dev_total, char *src, size_t srcsz)
+{
+    int64_t per_req = (a->I + a->O + BENCH_BLOCK - 1) / BENCH_BLOCK, n_blocks;
+    if (a->eo.kv_memory > 0) {
+        n_blocks = a->eo.kv_memory / mp->kv_block;
+        snprintf(src, srcsz, "--kv-memory");
+    } else if (cuda_mem) {
+        /* what the backend says it allocates besides the pool (mem_plan) */
+        double budget = a->util * (double)dev_total - (double)(dev_total - dev_free);
+        n_blocks = tm_backend_mem_kv_blocks(mp, budget > 0 ? (int64_t)budget : 0);
+        snprintf(src, srcsz, "--gpu-memory-utilization %.2f of %.1f GiB, %.1f GiB free", a->util,
+                 (double)dev_total / 1073741824.0, (double)dev_free / 1073741824.0);
+    } else {
+        n_blocks = per_req * (a->eo.max_seqs + 1); /* CPU: one more sequence than the batch holds */
+        snprintf(src, srcsz, "max-seqs + 1 requests");
+    }
+    if (n_blocks > per_req * a->R) {
+        n_blocks = per_req * a->R;
+        snprintf(src + strlen(src), srcsz - strlen(src), ", capped at what %lld requests need", a->R);
+    }
+    return n_blocks > INT32_MAX ? INT32_MAX : n_blocks;
+}
+
+/* The tables: both modes, the batched run's step classes, its output
+ * summary and its roofline (when the bandwidth is known). */
+static void print_results(const bench_args *a, const bench_result *batched, const bench_result *alone,
+                          const tm_bench_roofline_model *rm, const char *bw_src, const char *dev_kind,
+                          const char *devname)
+{
+    printf("%-22s %10s %12s %14s %14s %8s %14s\n", "mode", "seconds", "requests/s", "input tok/s", "output tok/s",
+           "steps", "total tok/s");
+    const bench_result *b[2] = {batched, alone};
+    const char *names[2] = {"batched (engine)", "one at a time"};
+    for (int i = 0; i < (a->only_batched ? 1 : 2); i++)
+        printf("%-22s %10.4f %12.2f %14.0f %14.0f %8lld %14.0f\n", names[i], b[i]->seconds,
+               (double)a->R / b[i]->seconds, (double)b[i]->prompt_tokens / b[i]->seconds,
+               (double)b[i]->output_tokens / b[i]->seconds, (long long)b[i]->steps,
+               (double)(b[i]->prompt_tokens + b[i]->output_tokens) / b[i]->seconds);
+    if (!a->only_batched)
+        printf("speed-up of batching: %.2fx (requests/s, same requests, same run)\n", alone->seconds / batched->seconds);
+
+    printf("%-22s %8s %12s %12s %12s\n", "batched steps", "count", "mean ms", "forward ms", "host ms");
+    const step_class *sc[2] = {&batched->prefill, &batched->decode};
+    const char *sn[2] = {"with prefill", "pure decode"};
+    for (int i = 0; i < 2; i++) {
+        double n = sc[i]->n ? (double)sc[i]->n : 1;
+        printf("%-22s %8lld %12.3f %12.3f %12.3f\n", sn[i], (long long)sc[i]->n, sc[i]->wall_s * 1e3 / n,
+               sc[i]->fwd_s * 1e3 / n, (sc[i]->wall_s - sc[i]->fwd_s) * 1e3 / n);
+    }
+    printf("generated: %lld distinct token ids in %lld tokens, checksum %016llx%s\n", (long long)batched->distinct,
+           (long long)batched->output_tokens, (unsigned long long)batched->checksum,
+           batched->aborted ? " (some sequences aborted by the sampler!)" : "");
+    if (rm->bandwidth > 0) {
+        const step_class *d = &batched->decode;
+        double ach = d->fwd_s > 0 ? d->bytes / d->fwd_s : 0;
+        printf("decode steps: weights+KV %.3g B/s achieved (bytes / forward time) = %.1f%% of %.3g B/s (%s)\n", ach,
+               100.0 * ach / rm->bandwidth, rm->bandwidth, bw_src);
+        printf("roofline: floor %.4g s = sum over %lld steps of max(bytes / %.3g B/s, flops / %.3g flop/s); "
+               "actual %.4g s; floor/actual %.3f\n",
+               batched->roof.floor_s, (long long)batched->steps, rm->bandwidth, rm->peak_flops, batched->seconds,
+               batched->roof.floor_s / batched->seconds);
+        printf("roofline totals: %.10g bytes, %.10g flops (weights %.10g B per step, KV %.10g B per token)\n",
+               batched->roof.bytes, batched->roof.flops, rm->weight_bytes, rm->kv_bytes_per_token);
+        if (batched->preempted)
+            printf("note: %lld preemptions (recompute): the prefill context in the roofline is approximate\n",
+                   (long long)batched->preempted);
+    } else {
+        printf("roofline: n/a (no HBM bandwidth known for device %s%s%s%s; pass --hbm-bandwidth B/s)\n", dev_kind,
+               devname[0] ? " (" : "", devname, devname[0] ? ")" : "");
+    }
+}
+
+int tm_bench_engine(int argc, char **argv)
+{
+    bench_args a;
+    int done = 0, rc = parse_args(argc, argv, &a, &done);
+    if (rc || done) return rc;
+    const char *model_dir = a.eo.model_dir, *synth = a.synth;
+    long long R = a.R, I = a.I, O = a.O, S = a.eo.max_seqs, T = a.eo.max_batch_tokens, J = a.eo.n_threads;
+    double kv_mem = (double)a.eo.kv_memory, bw = a.bw, peak = a.peak;
+    int only_batched = a.only_batched;
+    tm_kv_dtype kv_dtype = a.eo.kv_dtype;
+    tm_err err;
 
     /* the exact command line first */
     printf("tokenmill bench");
@@ -286,11 +378,12 @@ int tm_bench_engine(int argc, char **argv)
     fflush(stdout);
 
     const tm_backend_ops *ops;
-    tm_status st = tm_backend_select(device, &ops, &err);
+    tm_status st = tm_backend_select(a.eo.device, &ops, &err);
     if (st) return tm_cli_fail("bench engine", st, &err);
     tm_model *m = NULL;
     st = synth ? tm_model_synthetic(synth, &m, &err) : tm_model_load(model_dir, &m, &err);
-    if (!st && (st = tm_model_quantize(m, quant, &err))) tm_model_destroy(m);
+    if (!st && a.eo.quant != TM_QS_NONE && (st = tm_model_quantize(m, tm_quant_scheme_name(a.eo.quant), &err)))
+        tm_model_destroy(m);
     if (st) return tm_cli_fail("bench engine", st, &err);
     if (peak <= 0) peak = tm_model_config_of(m)->quant.act_fp8 ? BENCH_PEAK_FP8 : BENCH_PEAK_BF16;
     const tm_model_config *mc = tm_model_config_of(m);
@@ -324,7 +417,7 @@ int tm_bench_engine(int argc, char **argv)
 
     /* KV pool, from what the backend says it allocates */
     tm_backend_opts bo = {.block_size = BENCH_BLOCK, .max_batch_tokens = (int32_t)T, .max_seqs = (int32_t)S,
-                          .n_threads = (int)J, .kv_dtype = kv_dtype};
+                          .n_threads = (int)J, .flags = a.eo.backend_flags, .kv_dtype = kv_dtype};
     tm_backend_mem mp;
     if ((st = ops->mem_plan(m, &bo, &mp, &err))) {
         tm_model_destroy(m);
@@ -332,29 +425,13 @@ int tm_bench_engine(int argc, char **argv)
     }
     size_t blk_bytes = (size_t)mp.kv_block;
     int64_t per_req = (I + O + BENCH_BLOCK - 1) / BENCH_BLOCK;
-    int64_t need = per_req * R, n_blocks;
+    int64_t n_blocks;
     char kv_src[160];
     if (!blk_bytes) {
         tm_model_destroy(m);
         return tm_cli_fail("bench engine", TM_ERR_INPUT, NULL);
     }
-    if (kv_mem > 0) {
-        n_blocks = (int64_t)(kv_mem / (double)blk_bytes);
-        snprintf(kv_src, sizeof kv_src, "--kv-memory");
-    } else if (is_cuda && have_mem) {
-        double budget = util * (double)dev_total - (double)(dev_total - dev_free);
-        n_blocks = tm_backend_mem_kv_blocks(&mp, budget > 0 ? (int64_t)budget : 0);
-        snprintf(kv_src, sizeof kv_src, "--gpu-memory-utilization %.2f of %.1f GiB, %.1f GiB free", util,
-                 (double)dev_total / 1073741824.0, (double)dev_free / 1073741824.0);
-    } else {
-        n_blocks = per_req * (S + 1); /* CPU: one more sequence than the batch holds */
-        snprintf(kv_src, sizeof kv_src, "max-seqs + 1 requests");
-    }
-    if (n_blocks > need) {
-        n_blocks = need;
-        snprintf(kv_src + strlen(kv_src), sizeof kv_src - strlen(kv_src), ", capped at what %lld requests need", R);
-    }
-    if (n_blocks > INT32_MAX) n_blocks = INT32_MAX;
+    n_blocks = kv_pool_blocks(&a, &mp, is_cuda && have_mem, dev_free, dev_total, kv_src, sizeof kv_src);
     if (n_blocks < per_req) {
         tm_model_destroy(m);
         st = tm_errf(&err, kv_mem > 0 ? TM_ERR_USAGE : TM_ERR_NOMEM, "KV pool of %lld blocks (%s) cannot hold one request (%lld blocks of %d)",
@@ -381,7 +458,7 @@ int tm_bench_engine(int argc, char **argv)
 
     bench_result batched = {0}, alone = {0};
     bench_run br = {.ops = ops, .m = m, .I = (int)I, .O = (int)O, .max_seqs = (int)S, .max_batch_tokens = (int)T,
-                    .threads = (int)J, .kv_dtype = kv_dtype, .n_blocks = (int32_t)n_blocks, .rm = bw > 0 ? &rm : NULL};
+                    .threads = (int)J, .kv_dtype = kv_dtype, .backend_flags = a.eo.backend_flags, .n_blocks = (int32_t)n_blocks, .rm = bw > 0 ? &rm : NULL};
     st = run_batch(&br, prompts, (int)R, &batched, &err);
     bench_run b1 = br;
     b1.max_seqs = 1;
@@ -392,46 +469,6 @@ int tm_bench_engine(int argc, char **argv)
     tm_model_destroy(m);
     if (st) return tm_cli_fail("bench engine", st, &err);
 
-    printf("%-22s %10s %12s %14s %14s %8s %14s\n", "mode", "seconds", "requests/s", "input tok/s", "output tok/s",
-           "steps", "total tok/s");
-    const bench_result *b[2] = {&batched, &alone};
-    const char *names[2] = {"batched (engine)", "one at a time"};
-    for (int i = 0; i < (only_batched ? 1 : 2); i++)
-        printf("%-22s %10.4f %12.2f %14.0f %14.0f %8lld %14.0f\n", names[i], b[i]->seconds,
-               (double)R / b[i]->seconds, (double)b[i]->prompt_tokens / b[i]->seconds,
-               (double)b[i]->output_tokens / b[i]->seconds, (long long)b[i]->steps,
-               (double)(b[i]->prompt_tokens + b[i]->output_tokens) / b[i]->seconds);
-    if (!only_batched)
-        printf("speed-up of batching: %.2fx (requests/s, same requests, same run)\n", alone.seconds / batched.seconds);
-
-    printf("%-22s %8s %12s %12s %12s\n", "batched steps", "count", "mean ms", "forward ms", "host ms");
-    const step_class *sc[2] = {&batched.prefill, &batched.decode};
-    const char *sn[2] = {"with prefill", "pure decode"};
-    for (int i = 0; i < 2; i++) {
-        double n = sc[i]->n ? (double)sc[i]->n : 1;
-        printf("%-22s %8lld %12.3f %12.3f %12.3f\n", sn[i], (long long)sc[i]->n, sc[i]->wall_s * 1e3 / n,
-               sc[i]->fwd_s * 1e3 / n, (sc[i]->wall_s - sc[i]->fwd_s) * 1e3 / n);
-    }
-    printf("generated: %lld distinct token ids in %lld tokens, checksum %016llx%s\n", (long long)batched.distinct,
-           (long long)batched.output_tokens, (unsigned long long)batched.checksum,
-           batched.aborted ? " (some sequences aborted by the sampler!)" : "");
-    if (bw > 0) {
-        const step_class *d = &batched.decode;
-        double ach = d->fwd_s > 0 ? d->bytes / d->fwd_s : 0;
-        printf("decode steps: weights+KV %.3g B/s achieved (bytes / forward time) = %.1f%% of %.3g B/s (%s)\n", ach,
-               100.0 * ach / bw, bw, bw_src);
-        printf("roofline: floor %.4g s = sum over %lld steps of max(bytes / %.3g B/s, flops / %.3g flop/s); "
-               "actual %.4g s; floor/actual %.3f\n",
-               batched.roof.floor_s, (long long)batched.steps, bw, peak, batched.seconds,
-               batched.roof.floor_s / batched.seconds);
-        printf("roofline totals: %.10g bytes, %.10g flops (weights %.10g B per step, KV %.10g B per token)\n",
-               batched.roof.bytes, batched.roof.flops, rm.weight_bytes, rm.kv_bytes_per_token);
-        if (batched.preempted)
-            printf("note: %lld preemptions (recompute): the prefill context in the roofline is approximate\n",
-                   (long long)batched.preempted);
-    } else {
-        printf("roofline: n/a (no HBM bandwidth known for device %s%s%s%s; pass --hbm-bandwidth B/s)\n", ops->name,
-               devname[0] ? " (" : "", devname, devname[0] ? ")" : "");
-    }
+    print_results(&a, &batched, &alone, &rm, bw_src, ops->name, devname);
     return 0;
 }

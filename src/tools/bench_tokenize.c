@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/bench.h"
+#include "tools/bench.h"
 #include "cli/cli.h"
 #include "tokenizer/tokenizer.h"
 #include "util/buf.h"

@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/bench.h"
+#include "tools/bench.h"
 #include "cli/cli.h"
 #include "util/timeutil.h"
 

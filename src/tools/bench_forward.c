@@ -16,29 +16,28 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "cli/bench.h"
+#include "tools/bench.h"
 #include "cli/cli.h"
+#include "cli/engine_opts.h"
 #include "model/model.h"
 #include "quant/quant.h"
 #include "util/timeutil.h"
 
 #define BF_BS 16
 
-static void usage(FILE *f)
+static void usage(FILE *f, const tm_engine_opts *eo)
 {
     fprintf(f,
             "usage: tokenmill bench forward --model DIR [--tokens N] [--batch B] [--steps S] [--reps R]\n"
             "                               [--threads T] [--device D] [--blas] [--quant Q] [--kv-dtype D]\n"
+            "                               [--cuda-fast]\n"
             "\n"
             "  --tokens N   prompt length for prefill and the decode context (default 512)\n"
             "  --batch B    sequences decoding together in the batched phase (default 8)\n"
             "  --steps S    decode steps per measurement (default 32)\n"
             "  --reps R     measured repetitions after one warm-up (default 3)\n"
-            "  --threads T  CPU threads (default 0 = all cores)\n"
-            "  --blas       project with cblas_sgemm (faster prefill, not batch invariant)\n"
-            "  --quant Q    quantize the weights at load: %s (default none)\n"
-            "  --kv-dtype D KV cache element type: %s (default auto)\n",
-            TM_QUANT_SCHEME_NAMES, TM_KV_DTYPE_NAMES);
+            "  --blas       project with cblas_sgemm (faster prefill, not batch invariant)\n");
+    tm_engine_opts_usage(f, TM_ENGINE_OPTS_MODEL, eo);
 }
 
 typedef struct bench {
@@ -84,54 +83,91 @@ static tm_status decode(bench *b, int32_t n_seqs, tm_err *err)
     return TM_OK;
 }
 
+/* Prefill of one sequence, decode of one, decode of the batch: reps
+ * measured runs after a warm-up, best and mean tokens/s printed. */
+static tm_status measure(bench *b, long long reps, tm_err *err)
+{
+    tm_status s;
+    /* phase 1: prefill of one sequence; phase 2: decode 1 sequence; phase 3: decode batch */
+    const char *names[3] = {"prefill (1 seq)", "decode (1 seq)", "decode (batch)"};
+    double best[3] = {0, 0, 0}, sum[3] = {0, 0, 0};
+    double per[3] = {(double)b->n_tokens, (double)b->steps, (double)b->steps * b->batch};
+    for (long long r = 0; r <= reps; r++) {
+        for (int ph = 0; ph < 3; ph++) {
+            if (ph == 2)
+                for (int32_t sq = 0; sq < b->batch; sq++)
+                    if ((s = prefill(b, sq, 0, err))) return s;
+            if (ph == 1 && (s = prefill(b, 0, 0, err))) return s;
+            uint64_t a = tm_now_mono_ns();
+            if (ph == 0) s = prefill(b, 0, 1, err);
+            else s = decode(b, ph == 1 ? 1 : b->batch, err);
+            if (s) return s;
+            double sec = (double)(tm_now_mono_ns() - a) / 1e9;
+            double tps = per[ph] / (sec > 0 ? sec : 1e-9);
+            if (r == 0) continue; /* warm-up */
+            sum[ph] += tps;
+            if (tps > best[ph]) best[ph] = tps;
+        }
+    }
+    for (int ph = 0; ph < 3; ph++) {
+        char what[64];
+        if (ph == 0) snprintf(what, sizeof what, "%d-token prompt", b->n_tokens);
+        else snprintf(what, sizeof what, "%d seq x %d steps at context %d", ph == 1 ? 1 : b->batch, b->steps,
+                      b->n_tokens);
+        printf("%-16s %-36s best %10.1f tok/s   mean %10.1f tok/s\n", names[ph], what, best[ph],
+               sum[ph] / (double)reps);
+    }
+    return TM_OK;
+}
+
 int tm_bench_forward(int argc, char **argv)
 {
-    enum { O_TOKENS = 256, O_BATCH, O_STEPS, O_REPS, O_THREADS, O_DEVICE, O_BLAS, O_QUANT, O_KV };
+    enum { O_TOKENS = 256, O_BATCH, O_STEPS, O_REPS, O_BLAS };
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},  {"tokens", required_argument, NULL, O_TOKENS},
+        TM_ENGINE_LONGOPTS_MODEL,
+        {"tokens", required_argument, NULL, O_TOKENS},
         {"batch", required_argument, NULL, O_BATCH}, {"steps", required_argument, NULL, O_STEPS},
-        {"reps", required_argument, NULL, O_REPS}, {"threads", required_argument, NULL, O_THREADS},
-        {"device", required_argument, NULL, O_DEVICE}, {"blas", no_argument, NULL, O_BLAS},
-        {"quant", required_argument, NULL, O_QUANT}, {"kv-dtype", required_argument, NULL, O_KV},
+        {"reps", required_argument, NULL, O_REPS}, {"blas", no_argument, NULL, O_BLAS},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    const char *model = NULL, *device = "auto", *quant = "none";
-    tm_kv_dtype kv_dtype = TM_KV_AUTO;
-    tm_quant_scheme qs;
-    long long n_tokens = 512, batch = 8, steps = 32, reps = 3, threads = 0, v;
+    tm_engine_opts eo;
+    tm_engine_opts_default(&eo, 1, 1);
+    long long n_tokens = 512, batch = 8, steps = 32, reps = 3, v;
     int blas = 0;
     tm_err err = {{0}};
     tm_cli_getopt_reset();
     int ch;
     while ((ch = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         tm_status s = TM_OK;
+        if (tm_engine_opts_parse(&eo, ch == 'm' ? TM_EO_MODEL : ch, optarg, &s, &err)) {
+            if (s) return tm_cli_usage_error("bench forward", "%s", err.msg);
+            continue;
+        }
         switch (ch) {
-        case 'm': model = optarg; break;
         case O_TOKENS: if (!(s = tm_cli_parse_long("--tokens", optarg, 1, 65536, &v, &err))) n_tokens = v; break;
         case O_BATCH: if (!(s = tm_cli_parse_long("--batch", optarg, 1, 1024, &v, &err))) batch = v; break;
         case O_STEPS: if (!(s = tm_cli_parse_long("--steps", optarg, 1, 65536, &v, &err))) steps = v; break;
         case O_REPS: if (!(s = tm_cli_parse_long("--reps", optarg, 1, 1000, &v, &err))) reps = v; break;
-        case O_THREADS: if (!(s = tm_cli_parse_long("--threads", optarg, 0, 256, &v, &err))) threads = v; break;
-        case O_DEVICE: device = optarg; break;
         case O_BLAS: blas = 1; break;
-        case O_QUANT: if (!(s = tm_quant_scheme_parse(optarg, &qs, &err))) quant = optarg; break;
-        case O_KV: s = tm_kv_dtype_parse(optarg, &kv_dtype, &err); break;
-        case 'h': usage(stdout); return 0;
+        case 'h': usage(stdout, &eo); return 0;
         default: return tm_cli_usage_error("bench forward", "bad option");
         }
         if (s) return tm_cli_usage_error("bench forward", "%s", err.msg);
     }
     if (optind < argc) return tm_cli_usage_error("bench forward", "unexpected argument '%s'", argv[optind]);
-    if (!model) return tm_cli_usage_error("bench forward", "--model DIR is required");
+    if (!eo.model_dir) return tm_cli_usage_error("bench forward", "--model DIR is required");
+    const char *model = eo.model_dir, *quant = tm_quant_scheme_name(eo.quant);
+    tm_kv_dtype kv_dtype = eo.kv_dtype;
+    long long threads = eo.n_threads;
 
     tm_status s;
     bench b;
     memset(&b, 0, sizeof b);
     tm_model *m = NULL;
     int rc = 0;
-    if ((s = tm_backend_select(device, &b.ops, &err))) return tm_cli_fail("bench forward", s, &err);
+    if ((s = tm_backend_select(eo.device, &b.ops, &err))) return tm_cli_fail("bench forward", s, &err);
     if ((s = tm_model_load(model, &m, &err))) return tm_cli_fail("bench forward", s, &err);
-    if ((s = tm_model_quantize(m, quant, &err))) {
+    if (eo.quant != TM_QS_NONE && (s = tm_model_quantize(m, quant, &err))) {
         tm_model_destroy(m);
         return tm_cli_fail("bench forward", s, &err);
     }
@@ -156,7 +192,7 @@ int tm_bench_forward(int argc, char **argv)
     }
     for (int32_t i = 0; i < n_blocks; i++) b.tables[i] = i;
     tm_backend_opts bo = {.n_blocks = n_blocks, .block_size = BF_BS, .max_batch_tokens = max_tok,
-                          .max_seqs = b.batch, .n_threads = (int)threads, .flags = blas ? TM_BACKEND_BLAS_GEMM : 0,
+                          .max_seqs = b.batch, .n_threads = (int)threads, .flags = eo.backend_flags | (blas ? TM_BACKEND_BLAS_GEMM : 0),
                           .kv_dtype = kv_dtype};
     uint64_t t0 = tm_now_mono_ns();
     if ((s = b.ops->create(m, &bo, &b.be, &err))) goto fail;
@@ -172,35 +208,7 @@ int tm_bench_forward(int argc, char **argv)
            tm_kv_dtype_name(kv_dtype));
     printf("create (weights -> fp32, KV pool %d blocks): %.3f s\n", n_blocks, create_s);
 
-    /* phase 1: prefill of one sequence; phase 2: decode 1 sequence; phase 3: decode batch */
-    const char *names[3] = {"prefill (1 seq)", "decode (1 seq)", "decode (batch)"};
-    double best[3] = {0, 0, 0}, sum[3] = {0, 0, 0};
-    double per[3] = {(double)b.n_tokens, (double)b.steps, (double)b.steps * b.batch};
-    for (long long r = 0; r <= reps; r++) {
-        for (int ph = 0; ph < 3; ph++) {
-            if (ph == 2)
-                for (int32_t sq = 0; sq < b.batch; sq++)
-                    if ((s = prefill(&b, sq, 0, &err))) goto fail;
-            if (ph == 1 && (s = prefill(&b, 0, 0, &err))) goto fail;
-            uint64_t a = tm_now_mono_ns();
-            if (ph == 0) s = prefill(&b, 0, 1, &err);
-            else s = decode(&b, ph == 1 ? 1 : b.batch, &err);
-            if (s) goto fail;
-            double sec = (double)(tm_now_mono_ns() - a) / 1e9;
-            double tps = per[ph] / (sec > 0 ? sec : 1e-9);
-            if (r == 0) continue; /* warm-up */
-            sum[ph] += tps;
-            if (tps > best[ph]) best[ph] = tps;
-        }
-    }
-    for (int ph = 0; ph < 3; ph++) {
-        char what[64];
-        if (ph == 0) snprintf(what, sizeof what, "%d-token prompt", b.n_tokens);
-        else snprintf(what, sizeof what, "%d seq x %d steps at context %d", ph == 1 ? 1 : b.batch, b.steps,
-                      b.n_tokens);
-        printf("%-16s %-36s best %10.1f tok/s   mean %10.1f tok/s\n", names[ph], what, best[ph],
-               sum[ph] / (double)reps);
-    }
+    if ((s = measure(&b, reps, &err))) goto fail;
     printf("command: tokenmill bench forward --model %s --tokens %d --batch %d --steps %d --reps %lld --threads %lld%s"
            " --quant %s --kv-dtype %s\n",
            model, b.n_tokens, b.batch, b.steps, reps, threads, blas ? " --blas" : "", quant, tm_kv_dtype_name(kv_dtype));

@@ -1,0 +1,153 @@
+/* worker_int.h — the worker's private state, shared by its files (not an API).
+ *
+ *   run.c      tm_worker_run: the loop, one step = claim → schedule (engine
+ *              add) → execute (engine step) → update (tokens, cost) → commit
+ *              (results, cancels, progress)
+ *   request.c  one request: start (prepare, resume from a checkpoint, engine
+ *              add), take a token (detok, stop strings), finish (response,
+ *              queue complete), fail, cancel
+ *   drain.c    signals, preemption notice, time limit, drain, checkpoints,
+ *              leases, "is the queue really empty"
+ *   setup.c    options' defaults, backend/model/engine set-up (KV sizing),
+ *              price and meter, progress line, teardown
+ *
+ * Every list the loop fills is sized at set-up from the options (window:
+ * in-flight requests never exceed it), so a step allocates nothing.
+ */
+#ifndef TM_WORKER_INT_H
+#define TM_WORKER_INT_H
+
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "cost/meter.h"
+#include "engine/engine.h"
+#include "notice/notice.h"
+#include "queue/queue.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
+#include "util/buf.h"
+#include "worker/prepare.h"
+#include "worker/worker.h"
+
+/* Named constants of the loop (seconds unless said). */
+#define TM_WORKER_BLOCK_SIZE 16             /* tokens per KV block */
+#define TM_WORKER_CHOICE_ROOM TM_PREPARE_MAX_N /* engine room for one request's choices beyond the window */
+#define TM_WORKER_IDLE_SLEEP_US 200000      /* nothing in flight, nothing claimable */
+#define TM_WORKER_CLAIM_RETRY_S 0.5         /* a short claim is retried this often while work is in flight */
+#define TM_WORKER_BUSY_MS_INFLIGHT 200      /* claim's SQLite busy timeout with work in flight... */
+#define TM_WORKER_BUSY_MS_IDLE 2000         /* ...and with none */
+#define TM_WORKER_NOTICE_POLL_S 5.0         /* preemption notice poll period */
+#define TM_WORKER_TTY_PROGRESS_S 0.2        /* progress line refresh on a terminal */
+#define TM_WORKER_LEFT_COUNT_S 2.0          /* the "left" count (all jobs) is refreshed this often */
+#define TM_WORKER_STEP_GUESS_S 0.05         /* step time before one was measured */
+#define TM_WORKER_DRAIN_SAFETY 1.2          /* drain: margin on the remaining-time estimate */
+#define TM_WORKER_HOLDERS_MIN 32            /* first size of the other-lease-holders lists (they grow) */
+
+typedef struct wchoice {
+    tm_engine_seq *seq;
+    tm_detok *detok;
+    tm_stop *stop;
+    tm_buf text;
+    tm_sample_result *samples;   /* [max_new] when logprobs */
+    int32_t n_samples, cap_samples;
+    tm_finish_reason finish;
+    int done;
+} wchoice;
+
+typedef struct wreq {
+    tm_queue_claimed claim;
+    tm_prepared prep;
+    wchoice *choices;
+    int32_t n_done;
+    int failed;                  /* a choice was aborted by the engine */
+    double cost_s, cost_j, cost_usd; /* attributed step shares, earlier attempts included (cost_j < 0: unknown) */
+    double wasted_s, wasted_usd; /* of which recomputing work done before */
+    double carried_s, carried_j, carried_usd; /* from earlier attempts (checkpoint) */
+    int keep_cost;               /* checkpointed: its cost travels with the checkpoint */
+    int32_t max_new;             /* the engine's cap on generated tokens per choice */
+    struct wreq *next;
+} wreq;
+
+typedef struct worker {
+    const tm_worker_opts *o;
+    tm_worker_summary *sum;
+    tm_queue *q;
+    char owner[128];
+    char run_id[TM_QUEUE_ID_MAX];
+    int registered;
+    int tty;
+    double t0;                   /* start of the run */
+    const tm_backend_ops *ops;
+    tm_model *model;
+    tm_tokenizer *tok;
+    const tm_chat_template *chat;
+    tm_engine *engine;
+    int32_t max_requests;        /* the engine's (window + TM_WORKER_CHOICE_ROOM) */
+    tm_prepare_ctx pctx;
+    int32_t window;              /* claimed requests ahead of the engine: n_inflight <= window */
+    wreq *inflight;
+    int32_t n_inflight;
+    int32_t live_seqs;
+    int32_t max_context;
+    tm_buf json;                 /* response scratch */
+    int64_t left;                /* pending + running in the queue at the last look */
+    double left_at;
+    /* cost */
+    tm_cost_meter *meter;
+    tm_cost_price price;
+    tm_cost_work *work;          /* [max_seqs] per-step scratch */
+    double *share_s, *share_j, *share_usd;
+    double mark, mark_ck;        /* end of the last accounted interval; ckpt_seconds then */
+    /* lists sized [window] at set-up */
+    tm_queue_claimed *claims;
+    wreq **reqs;                 /* drain / checkpoint selections */
+    const char **ids;            /* lease check ids; cancel check job ids */
+    int *held;
+    tm_queue_checkpoint *cks;
+    size_t *ck_off;
+    tm_buf ckbuf;                /* checkpoint encoding scratch */
+    /* timers */
+    double last_renew, last_progress, last_ckpt, next_claim_at;
+    double tl_deadline;          /* --time-limit as a unix time; 0: none */
+    /* drain */
+    int draining;
+    double drain_deadline;       /* unix time the machine goes away */
+    double drain_start;          /* when the drain began */
+    int hard_stop;               /* second signal: checkpoint now, exit */
+    double step_ewma;            /* seconds per loop iteration with a step */
+    double ckpt_seconds;         /* time spent saving checkpoints (overhead, not a step's) */
+    int busy_noted;
+    tm_notice *notice;
+    /* --until-empty with nothing to claim: holders of other leases (grown as needed) */
+    tm_queue_holder *holders, *seen;
+    int holders_cap, n_seen;
+    double waiting_since;
+} worker;
+
+/* The "\r\033[K" that clears a progress line on a terminal, else "". */
+const char *tm_worker_cr(const worker *w);
+
+/* setup.c */
+tm_status tm_worker_setup(worker *w, const tm_worker_opts *o, tm_worker_summary *sum, tm_err *err);
+tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err);
+void tm_worker_progress(worker *w, int final);
+
+/* request.c */
+/* TM_ERR_BUSY (err untouched): the engine has no room for the request's
+ * choices now; its lease was given back. */
+tm_status tm_worker_start_request(worker *w, tm_queue_claimed *claim, tm_err *err);
+tm_status tm_worker_handle_event(worker *w, const tm_engine_event *ev, tm_err *err);
+tm_status tm_worker_check_cancelled(worker *w, tm_err *err);
+void tm_worker_drop_request(worker *w, wreq *r); /* unlink and free */
+int32_t tm_worker_generated(const wreq *r);       /* tokens generated over its choices */
+
+/* drain.c */
+void tm_worker_watch_stops(worker *w, double now);   /* signals, notice, time limit -> drain */
+void tm_worker_keep_leases(worker *w, double now);   /* renew, heartbeat, drop lost leases */
+/* Drain tick while draining, periodic checkpoints otherwise; *end: the loop ends. */
+tm_status tm_worker_drain_or_checkpoint(worker *w, double now, int *end, tm_err *err);
+tm_status tm_worker_checkpoint_all(worker *w, tm_err *err);
+int tm_worker_nothing_left(worker *w, double now);
+
+#endif
