@@ -247,10 +247,12 @@ tm_status tm_output_result_line(tm_out *o, const char *request_id, const char *c
 tm_status tm_output_error_line(tm_out *o, const char *request_id, const char *custom_id, const char *state,
                                const char *code, const char *message, tm_err *err)
 {
-    json_t *e = json_pack("{s:s, s:s}", "code", code ? code : state ? state : "error", "message",
+    const char *fallback = state ? state : "error";
+    json_t *e = json_pack("{s:s, s:s}", "code", code ? code : fallback, "message",
                           message ? message : "no error recorded");
-    if (!e) return tm_errf(err, TM_ERR_INPUT, "output: %s: error code or message is not UTF-8",
-                           request_id ? request_id : "?");
+    if (!e) /* not UTF-8 (an edited DB): as when nothing usable was recorded */
+        e = json_pack("{s:s, s:s}", "code", fallback, "message", "no error recorded");
+    if (!e) return tm_errf(err, TM_ERR_INPUT, "output: %s: state is not UTF-8", request_id ? request_id : "?");
     json_t *line = json_pack("{s:o, s:o, s:n, s:o}", "id", batch_req_id(request_id ? request_id : ""),
                              "custom_id", str_or_null(custom_id), "response", "error", e);
     return write_json_line(o, line, err);

@@ -45,7 +45,8 @@ void tm_out_abort(tm_out *o); /* free without finishing; removes PATH.partial; N
 tm_status tm_output_result_line(tm_out *o, const char *request_id, const char *custom_id, const char *body,
                                 size_t len, tm_err *err);
 /* A failed / cancelled / expired request's error line. code NULL: the state
- * is the code; message NULL: "no error recorded". */
+ * is the code; message NULL: "no error recorded"; either not UTF-8: both
+ * replaced so (as for an error that was never recorded). */
 tm_status tm_output_error_line(tm_out *o, const char *request_id, const char *custom_id, const char *state,
                                const char *code, const char *message, tm_err *err);
 
