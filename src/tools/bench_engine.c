@@ -345,7 +345,7 @@ static void print_results(const bench_args *a, const bench_result *batched, cons
         printf("decode steps: weights+KV %.3g B/s achieved (bytes / forward time) = %.1f%% of %.3g B/s (%s)\n", ach,
                100.0 * ach / rm->bandwidth, rm->bandwidth, bw_src);
         printf("roofline: floor %.4g s = sum over %lld steps of max(bytes / %.3g B/s, flops / %.3g flop/s); "
-               "actual %.4g s; floor/actual %.3g\n",
+               "actual %.4g s; floor/actual %.4g\n",
                batched->roof.floor_s, (long long)batched->steps, rm->bandwidth, rm->peak_flops, batched->seconds,
                batched->roof.floor_s / batched->seconds);
         printf("roofline totals: %.10g bytes, %.10g flops (weights %.10g B per step, KV %.10g B per token)\n",
