@@ -37,9 +37,9 @@
 # Environment: VISIT_DEADLINE_S (default 480), VISIT_STAGE (default: the
 # folder holding this script if it has a MANIFEST, else REPO/gpu-stage),
 # VISIT_DRY_RUN=1 (no GPU: device steps become "skip: no GPU" rows; the bench
-# steps parse a CPU bench of llama-mini instead and the golden steps run
-# --device cpu against the carried CPU results, so everything but the device
-# is exercised; tests/gpu/visit-dry.sh, ctest gpu/visit-dry), VISIT_SPENT_S
+# steps parse a CPU bench of llama-mini instead and the golden default steps
+# run --device cpu against the carried CPU results, so everything but the
+# device is exercised; tests/gpu/visit-dry.sh, ctest gpu/visit-dry), VISIT_SPENT_S
 # (count that many seconds as spent once the stage is loaded: a test hook).
 set -uo pipefail
 
@@ -308,6 +308,9 @@ for m in llama-mini llama31-mini qwen2-mini qwen3-mini; do
   for mode in default fast; do
     if [ "$mode" = fast ] && [ -n "$FAST_HUNG" ]; then
       N=$((N + 1)); row "golden $m $mode" skip 0 "fast path timed out in $FAST_HUNG"; continue
+    fi
+    if [ "$mode" = fast ] && [ "$DRY" = 1 ]; then # on the CPU the same job as the default row
+      N=$((N + 1)); row "golden $m $mode" skip 0 "no GPU (dry run): the default row ran this job on the CPU"; continue
     fi
     step "golden $m $mode" 45 10 p_golden any "${SUB[@]}" __golden "$m" "$mode"
   done
