@@ -10,9 +10,9 @@
 #     run --device cpu (once: the "fast" rows are skips) and go through the
 #     comparison with the carried CPU results; checks the table (every step a row, no FAIL), the log archive;
 #  3. the comparison rejects tampered tokens (it is not vacuous);
-#  4. with the whole budget spent (VISIT_SPENT_S) every later step is a
-#     "deadline" skip and the table is still complete; without a stage the
-#     visit fails with a row saying so.
+#  4. with the whole budget spent (VISIT_SPENT_S) every selected step
+#     (VISIT_ONLY) is a "deadline" skip, the others "not selected", and the
+#     table is still complete; without a stage the visit fails with a row.
 # Exit 0 passed, 1 failed, 77 skipped (no python3/xz/test data, or no CUDA
 # build: then 1-4 still ran on the CPU parts and a failure still fails).
 set -uo pipefail
@@ -103,12 +103,13 @@ echo "tampered: $v"
 check "compare rejects tampered first tokens" test "${v%% *}" = FAIL
 
 # 4. deadline spent; no stage
-(cd "$T" && VISIT_DRY_RUN=1 VISIT_STAGE="$T/stage" VISIT_SPENT_S=10000 OUT="$T/out2" bash "$T/stage/visit.sh") > "$T/visit2.log" 2>&1
+(cd "$T" && VISIT_DRY_RUN=1 VISIT_STAGE="$T/stage" VISIT_SPENT_S=10000 VISIT_ONLY='^(kernels|golden .*default)$' \
+  OUT="$T/out2" bash "$T/stage/visit.sh") > "$T/visit2.log" 2>&1
 rc=$?
 R2=$T/out2/results.md
-check "spent deadline: exit 0, setup ok, every later step a deadline skip" bash -c \
+check "spent deadline + VISIT_ONLY: exit 0, setup ok, the 5 selected steps deadline skips, 16 not selected" bash -c \
   "test $rc = 0 && has_rows $R2 'ok|info' \"\$SETUP\" && has_rows $R2 skip \"\$DEVICE \$BENCH \$GOLDEN \$GOLDEN_FAST\" &&
-   test \$(grep -c '| skip | 0 | deadline:' $R2) = 21"
+   test \$(grep -c '| skip | 0 | deadline:' $R2) = 5 && test \$(grep -c '| skip | 0 | not selected' $R2) = 16"
 (cd "$T" && VISIT_DRY_RUN=1 VISIT_STAGE="$T/none" OUT="$T/out3" bash "$T/stage/visit.sh") > "$T/visit3.log" 2>&1
 rc=$?
 check "no stage: exit 1 and a FAIL row saying so" bash -c \

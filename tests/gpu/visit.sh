@@ -40,7 +40,9 @@
 # steps parse a CPU bench of llama-mini instead and the golden default steps
 # run --device cpu against the carried CPU results, so everything but the
 # device is exercised; tests/gpu/visit-dry.sh, ctest gpu/visit-dry), VISIT_SPENT_S
-# (count that many seconds as spent once the stage is loaded: a test hook).
+# (count that many seconds as spent once the stage is loaded: a test hook),
+# VISIT_ONLY=REGEX (run only the steps whose name matches, e.g. for a second,
+# shorter call: VISIT_ONLY='check|golden'; the stage steps always run).
 set -uo pipefail
 
 # ---- sub-steps: this script re-runs itself as `visit.sh __NAME ...` under
@@ -168,6 +170,9 @@ step() {
   N=$((N + 1))
   local left=$((DEADLINE - (SECONDS - T0) - RESERVE))
   R=skip
+  if [ -n "${VISIT_ONLY:-}" ] && ! [[ $name =~ $VISIT_ONLY ]]; then
+    case $name in stage|unpack|load) ;; *) row "$name" skip 0 "not selected (VISIT_ONLY)"; return ;; esac
+  fi
   if [ "$left" -lt "$min" ]; then row "$name" skip 0 "deadline: ${left}s left, needs ${min}s"; return; fi
   if [ "$DRY" = 1 ] && [ "$kind" = gpu ]; then row "$name" skip 0 "no GPU (dry run)"; return; fi
   [ "$tmo" -le "$left" ] || tmo=$left
@@ -250,6 +255,15 @@ step stage 30 1 p_plain any "${SUB[@]}" __stage
 if [ "$R" != ok ]; then N=$((N + 1)); row "(visit)" FAIL 0 "nothing to run without the stage"; finish aborted; exit 1; fi
 export LD_LIBRARY_PATH=$W/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 [ -d /usr/local/cuda/lib64 ] && LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/usr/local/cuda/lib64
+# the CUDA runtime and cuBLAS are not packed (the GPU host has them): if the
+# loader does not find them, look once where toolkits and wheels put them
+if ldd "$TM" 2>/dev/null | grep -qE '(libcudart|libcublas).* not found'; then
+  for f in $(timeout 20 find /usr/local /opt /usr/lib -name 'libcudart.so.[0-9]*' -o -name 'libcublasLt.so.[0-9]*' 2>/dev/null); do
+    d=$(dirname "$f")
+    case ":$LD_LIBRARY_PATH:" in *":$d:"*) ;; *) LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d ;; esac
+  done
+  echo "CUDA libraries searched: LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+fi
 export TOKENMILL_TESTDATA=$STAGE ASAN_OPTIONS=${ASAN_OPTIONS:-protect_shadow_gap=0}
 step load 30 5 p_plain any "${SUB[@]}" __load
 
