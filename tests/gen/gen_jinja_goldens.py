@@ -10,6 +10,8 @@ transformers' tojson, raise_exception, strftime_now):
     assistant tool_calls, reasoning, list content, add_generation_prompt
     on/off, enable_thinking), with the variables transformers passes
     (messages, tools, documents, add_generation_prompt, the special tokens);
+  * chat templates in the style of published models (REALISTIC) over the
+    same corpus;
   * the feature templates below (filters, tests, macros, loops, ...).
 Writes tests/data/jinja_golden.jsonl, one object a line:
   {"name": N, "template_path": P (relative to the test data) | "template": T,
@@ -119,6 +121,193 @@ CASES = [
 ]
 
 
+# Chat templates in the style of published models (written for these tests,
+# after the Llama 3.1, Qwen2.5, Mistral-Instruct and Phi-3 templates), rendered
+# over the whole conversation corpus like the test-data templates.
+REALISTIC = {
+    "llama31_style": """{{- bos_token }}
+{%- if custom_tools is defined %}
+    {%- set tools = custom_tools %}
+{%- endif %}
+{%- if not tools_in_user_message is defined %}
+    {%- set tools_in_user_message = true %}
+{%- endif %}
+{%- if not date_string is defined %}
+    {%- set date_string = "26 Jul 2024" %}
+{%- endif %}
+{%- if not tools is defined %}
+    {%- set tools = none %}
+{%- endif %}
+
+{#- This block extracts the system message, so we can slot it into the right place. #}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+
+{{- "<|start_header_id|>system<|end_header_id|>\\n\\n" }}
+{%- if builtin_tools is defined or tools is not none %}
+    {{- "Environment: ipython\\n" }}
+{%- endif %}
+{{- "Cutting Knowledge Date: December 2023\\n" }}
+{{- "Today Date: " + date_string + "\\n\\n" }}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+
+{%- if tools_in_user_message and not tools is none %}
+    {%- if messages | length != 0 %}
+        {%- set first_user_message = messages[0]['content']|trim %}
+        {%- set messages = messages[1:] %}
+    {%- else %}
+        {{- raise_exception("Cannot put tools in the first user message when there's no first user message!") }}
+{%- endif %}
+    {{- '<|start_header_id|>user<|end_header_id|>\\n\\n' -}}
+    {{- "Given the following functions, please respond with a JSON for a function call " }}
+    {{- "with its proper arguments that best answers the given prompt.\\n\\n" }}
+    {{- 'Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.' }}
+    {{- "Do not use variables.\\n\\n" }}
+    {%- for t in tools %}
+        {{- t | tojson(indent=4) }}
+        {{- "\\n\\n" }}
+    {%- endfor %}
+    {{- first_user_message + "<|eot_id|>"}}
+{%- endif %}
+
+{%- for message in messages %}
+    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}
+    {%- elif 'tool_calls' in message %}
+        {%- if not message.tool_calls|length == 1 %}
+            {{- raise_exception("This model only supports single tool-calls at once!") }}
+        {%- endif %}
+        {%- set tool_call = message.tool_calls[0].function %}
+        {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}
+        {{- '{"name": "' + tool_call.name + '", ' }}
+        {{- '"parameters": ' }}
+        {{- tool_call.arguments | tojson }}
+        {{- "}" }}
+        {{- "<|eot_id|>" }}
+    {%- elif message.role == "tool" or message.role == "ipython" %}
+        {{- "<|start_header_id|>ipython<|end_header_id|>\\n\\n" }}
+        {%- if message.content is mapping or message.content is iterable %}
+            {{- message.content | tojson }}
+        {%- else %}
+            {{- message.content }}
+        {%- endif %}
+        {{- "<|eot_id|>" }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}
+{%- endif %}
+""",
+    "qwen25_style": """{%- if tools %}
+    {{- '<|im_start|>system\\n' }}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'] }}
+    {%- else %}
+        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
+    {%- endif %}
+    {{- "\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call><|im_end|>\\n" }}
+{%- else %}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}
+    {%- else %}
+        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}
+    {%- endif %}
+{%- endif %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role }}
+        {%- if message.content %}
+            {{- '\\n' + message.content }}
+        {%- endif %}
+        {%- for tool_call in message.tool_calls %}
+            {%- if tool_call.function is defined %}
+                {%- set tool_call = tool_call.function %}
+            {%- endif %}
+            {{- '\\n<tool_call>\\n{"name": "' }}
+            {{- tool_call.name }}
+            {{- '", "arguments": ' }}
+            {{- tool_call.arguments | tojson }}
+            {{- '}\\n</tool_call>' }}
+        {%- endfor %}
+        {{- '<|im_end|>\\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\\n<tool_response>\\n' }}
+        {{- message.content }}
+        {{- '\\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\\n' }}
+{%- endif %}
+""",
+    "mistral_instruct_style": """{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content'] %}
+    {%- set loop_messages = messages[1:] %}
+{%- else %}
+    {%- set loop_messages = messages %}
+{%- endif %}
+
+{{- bos_token }}
+{%- for message in loop_messages %}
+    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}
+        {{- raise_exception('After the optional system message, conversation roles must alternate user/assistant/user/assistant/...') }}
+    {%- endif %}
+    {%- if message['role'] == 'user' %}
+        {%- if loop.first and system_message is defined %}
+            {{- ' [INST] ' + system_message + '\\n\\n' + message['content'] + ' [/INST]' }}
+        {%- else %}
+            {{- ' [INST] ' + message['content'] + ' [/INST]' }}
+        {%- endif %}
+    {%- elif message['role'] == 'assistant' %}
+        {{- ' ' + message['content'] + eos_token}}
+    {%- else %}
+        {{- raise_exception('Only user and assistant roles are supported, with the exception of an initial optional system message!') }}
+    {%- endif %}
+{%- endfor %}
+""",
+    "phi3_style": "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>\\n' + message['content'] + '<|end|>\\n'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}",
+    "macro_style": """{%- macro render_content(content) -%}
+    {%- if content is string -%}{{ content | trim }}
+    {%- elif content is iterable -%}{%- for part in content if part.type == 'text' -%}{{ part.text | trim }}{%- if not loop.last %} {% endif -%}{%- endfor -%}
+    {%- else -%}{{ '' }}{%- endif -%}
+{%- endmacro -%}
+{%- macro turn(role) -%}<|{{ role }}|>{{ caller() }}<|end|>
+{% endmacro -%}
+{%- set ns = namespace(sys='', n_tool=0) -%}
+{%- for m in messages | selectattr('role', 'equalto', 'system') -%}{%- set ns.sys = ns.sys ~ render_content(m.content) -%}{%- endfor -%}
+{%- if ns.sys or tools -%}
+{%- call turn('system') -%}{{ ns.sys }}{% if tools %}
+Tools: {{ tools | map(attribute='function.name') | join(', ') }}{% endif %}{%- endcall -%}
+{%- endif -%}
+{%- for m in messages | rejectattr('role', 'equalto', 'system') -%}
+{%- if m.role == 'tool' -%}{%- set ns.n_tool = ns.n_tool + 1 -%}{%- call turn('tool') %}#{{ ns.n_tool }} {{ m.content }}{% endcall -%}
+{%- elif m.tool_calls -%}{%- call turn('assistant') -%}{%- for tc in m.tool_calls -%}{{ tc.function.name }}{{ tc.function.arguments | tojson(sort_keys=true) }}{% if not loop.last %};{% endif %}{%- endfor -%}{%- endcall -%}
+{%- else -%}{%- call turn(m.role) -%}{{ render_content(m.content) }}{%- endcall -%}
+{%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}<|assistant|>{% if enable_thinking is defined and not enable_thinking %}<think></think>{% endif %}{%- endif -%}
+""",
+}
+
+
 def token_str(v):
     if isinstance(v, dict):
         return v.get("content")
@@ -221,6 +410,17 @@ def main():
                 rec = {"name": "%s/%s%s%s/gen=%d" % (path, conv, "+tools" if with_tools else "",
                                                      "".join("/%s=%s" % kv for kv in kwargs.items()), gen),
                        "template_path": path, "vars": v}
+                rec.update(render(env, src, v))
+                lines.append(rec)
+    for name, src in sorted(REALISTIC.items()):
+        for conv, with_tools, kwargs in CASES:
+            for gen in (False, True):
+                v = {"messages": CONVS[conv], "tools": TOOLS if with_tools else None, "documents": None,
+                     "add_generation_prompt": gen, "bos_token": "<s>", "eos_token": "</s>"}
+                v.update(kwargs)
+                rec = {"name": "style/%s/%s%s%s/gen=%d" % (name, conv, "+tools" if with_tools else "",
+                                                           "".join("/%s=%s" % kv for kv in kwargs.items()), gen),
+                       "template": src, "vars": v}
                 rec.update(render(env, src, v))
                 lines.append(rec)
     for f in FEATURES:
