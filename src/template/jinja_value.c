@@ -188,8 +188,11 @@ const char *jv_type_name(jv v)
 static int is_num(jv v) { return v.t == JV_BOOL || v.t == JV_INT || v.t == JV_FLOAT; }
 static double num(jv v) { return v.t == JV_FLOAT ? v.u.f : (double)v.u.i; }
 
-int jv_equal(jv a, jv b)
+/* Values nested deeper than JV_MAX_DEPTH (a template can build them in a
+ * loop) compare as unequal / unordered instead of exhausting the stack. */
+static int eq_depth(jv a, jv b, int depth)
 {
+    if (depth > JV_MAX_DEPTH) return 0;
     if (is_num(a) && is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT) return a.u.i == b.u.i;
         return num(a) == num(b);
@@ -201,13 +204,13 @@ int jv_equal(jv a, jv b)
     case JV_LIST:
         if (a.u.l->n != b.u.l->n) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
-            if (!jv_equal(a.u.l->v[i], b.u.l->v[i])) return 0;
+            if (!eq_depth(a.u.l->v[i], b.u.l->v[i], depth + 1)) return 0;
         return 1;
     case JV_DICT:
         if (a.u.d->n != b.u.d->n) return 0;
         for (size_t i = 0; i < a.u.d->n; i++) {
             jv *o = jdict_get(b.u.d, a.u.d->k[i]->s, a.u.d->k[i]->n);
-            if (!o || !jv_equal(a.u.d->v[i], *o)) return 0;
+            if (!o || !eq_depth(a.u.d->v[i], *o, depth + 1)) return 0;
         }
         return 1;
     case JV_NS: return a.u.d == b.u.d;
@@ -218,8 +221,11 @@ int jv_equal(jv a, jv b)
     }
 }
 
-int jv_compare(jv a, jv b, int *cmp)
+int jv_equal(jv a, jv b) { return eq_depth(a, b, 0); }
+
+static int cmp_depth(jv a, jv b, int *cmp, int depth)
 {
+    if (depth > JV_MAX_DEPTH) return -1;
     if (is_num(a) && is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT) *cmp = (a.u.i > b.u.i) - (a.u.i < b.u.i);
         else *cmp = (num(a) > num(b)) - (num(a) < num(b));
@@ -234,14 +240,16 @@ int jv_compare(jv a, jv b, int *cmp)
     if (a.t == JV_LIST && b.t == JV_LIST) {
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
-            if (jv_equal(a.u.l->v[i], b.u.l->v[i])) continue;
-            return jv_compare(a.u.l->v[i], b.u.l->v[i], cmp);
+            if (eq_depth(a.u.l->v[i], b.u.l->v[i], depth + 1)) continue;
+            return cmp_depth(a.u.l->v[i], b.u.l->v[i], cmp, depth + 1);
         }
         *cmp = (a.u.l->n > b.u.l->n) - (a.u.l->n < b.u.l->n);
         return 0;
     }
     return -1;
 }
+
+int jv_compare(jv a, jv b, int *cmp) { return cmp_depth(a, b, cmp, 0); }
 
 /* ---- text forms ---- */
 
