@@ -160,6 +160,71 @@ static tm_status decode_string(lx *L, const char *s, size_t n, int line, const j
 static const char *const k_ops[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[", "]",
                                     "(", ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"};
 
+/* An integer or float literal at L->pos (digits, '_' separators, fraction, exponent). */
+static tm_status lex_number(lx *L)
+{
+    const char *s = L->s;
+    size_t n = L->n, i = L->pos;
+    size_t j = i;
+    int is_float = 0;
+    while (j < n && ((s[j] >= '0' && s[j] <= '9') || s[j] == '_')) j++;
+    if (j + 1 < n && s[j] == '.' && s[j + 1] >= '0' && s[j + 1] <= '9') {
+        is_float = 1;
+        j++;
+        while (j < n && ((s[j] >= '0' && s[j] <= '9') || s[j] == '_')) j++;
+    }
+    if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+        size_t k = j + 1;
+        if (k < n && (s[k] == '+' || s[k] == '-')) k++;
+        if (k < n && s[k] >= '0' && s[k] <= '9') {
+            is_float = 1;
+            while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+            j = k;
+        }
+    }
+    char buf[64];
+    size_t bl = 0;
+    for (size_t k = i; k < j && bl < sizeof buf - 1; k++)
+        if (s[k] != '_') buf[bl++] = s[k];
+    buf[bl] = 0;
+    if (j - i >= sizeof buf - 1)
+        return tm_errf(L->err, TM_ERR_INPUT, "line %d: number literal too long", L->line);
+    if (push(L, is_float ? JT_FLOAT : JT_INT, L->line, NULL)) return oom(L);
+    jtok *t = &L->out->v[L->out->n - 1];
+    if (is_float) t->f = strtod(buf, NULL);
+    else {
+        char *ep;
+        unsigned long long v = strtoull(buf, &ep, 10);
+        if (v > INT64_MAX || bl > 19)
+            return tm_errf(L->err, TM_ERR_INPUT, "line %d: integer literal too large", L->line);
+        t->i = (int64_t)v;
+    }
+    L->pos = j;
+    return TM_OK;
+}
+
+/* A quoted string literal at L->pos. */
+static tm_status lex_string(lx *L)
+{
+    const char *s = L->s;
+    size_t n = L->n, i = L->pos;
+    char c = s[i];
+    size_t j = i + 1;
+    int line = L->line;
+    while (j < n && s[j] != c) {
+        if (s[j] == '\\' && j + 1 < n) j++;
+        j++;
+    }
+    if (j >= n) return tm_errf(L->err, TM_ERR_INPUT, "line %d: unterminated string", line);
+    const jstr *v;
+    tm_status st = decode_string(L, s + i + 1, j - i - 1, line, &v);
+    if (st) return st;
+    if (push(L, JT_STRING, line, v)) return oom(L);
+    L->line += count_nl(s + i, j - i);
+    L->pos = j + 1;
+    return TM_OK;
+}
+
 /* Tokens inside {{ }} (block 0) or {% %} (block 1), up to and past the end marker. */
 static tm_status lex_tag(lx *L, int block, int *line_starting)
 {
@@ -206,55 +271,11 @@ static tm_status lex_tag(lx *L, int block, int *line_starting)
             if (!nm || push(L, JT_NAME, L->line, nm)) return oom(L);
             L->pos = j;
         } else if (c >= '0' && c <= '9') {
-            size_t j = i;
-            int is_float = 0;
-            while (j < n && ((s[j] >= '0' && s[j] <= '9') || s[j] == '_')) j++;
-            if (j + 1 < n && s[j] == '.' && s[j + 1] >= '0' && s[j + 1] <= '9') {
-                is_float = 1;
-                j++;
-                while (j < n && ((s[j] >= '0' && s[j] <= '9') || s[j] == '_')) j++;
-            }
-            if (j < n && (s[j] == 'e' || s[j] == 'E')) {
-                size_t k = j + 1;
-                if (k < n && (s[k] == '+' || s[k] == '-')) k++;
-                if (k < n && s[k] >= '0' && s[k] <= '9') {
-                    is_float = 1;
-                    while (k < n && s[k] >= '0' && s[k] <= '9') k++;
-                    j = k;
-                }
-            }
-            char buf[64];
-            size_t bl = 0;
-            for (size_t k = i; k < j && bl < sizeof buf - 1; k++)
-                if (s[k] != '_') buf[bl++] = s[k];
-            buf[bl] = 0;
-            if (j - i >= sizeof buf - 1)
-                return tm_errf(L->err, TM_ERR_INPUT, "line %d: number literal too long", L->line);
-            if (push(L, is_float ? JT_FLOAT : JT_INT, L->line, NULL)) return oom(L);
-            jtok *t = &L->out->v[L->out->n - 1];
-            if (is_float) t->f = strtod(buf, NULL);
-            else {
-                char *ep;
-                unsigned long long v = strtoull(buf, &ep, 10);
-                if (v > INT64_MAX || bl > 19)
-                    return tm_errf(L->err, TM_ERR_INPUT, "line %d: integer literal too large", L->line);
-                t->i = (int64_t)v;
-            }
-            L->pos = j;
-        } else if (c == '\'' || c == '"') {
-            size_t j = i + 1;
-            int line = L->line;
-            while (j < n && s[j] != c) {
-                if (s[j] == '\\' && j + 1 < n) j++;
-                j++;
-            }
-            if (j >= n) return tm_errf(L->err, TM_ERR_INPUT, "line %d: unterminated string", line);
-            const jstr *v;
-            tm_status st = decode_string(L, s + i + 1, j - i - 1, line, &v);
+            tm_status st = lex_number(L);
             if (st) return st;
-            if (push(L, JT_STRING, line, v)) return oom(L);
-            L->line += count_nl(s + i, j - i);
-            L->pos = j + 1;
+        } else if (c == '\'' || c == '"') {
+            tm_status st = lex_string(L);
+            if (st) return st;
         } else {
             const char *op = NULL;
             for (size_t k = 0; k < sizeof k_ops / sizeof k_ops[0] && !op; k++) {

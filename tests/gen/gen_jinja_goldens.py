@@ -35,6 +35,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
 
+class AssistantTracker(jinja2.ext.Extension):
+    """transformers' {% generation %} tag, outside of assistant-mask tracking: renders its body."""
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_render", []), [], [], body).set_lineno(lineno)
+
+    def _render(self, caller):
+        return caller()
+
+
 def make_env():
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
@@ -45,7 +58,7 @@ def make_env():
     def strftime_now(fmt):
         raise jinja2.exceptions.TemplateError("strftime_now is not deterministic: not used in goldens")
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[AssistantTracker, jinja2.ext.loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
@@ -388,6 +401,7 @@ FEATURES = [
     {"name": "generation_prompt_vars", "template": "{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}", "vars": {"messages": MSGS, "bos_token": "<s>", "eos_token": "</s>", "add_generation_prompt": True}},
     {"name": "conditional_chains", "template": "{% set c = messages[0].content if messages[0].role == 'system' else '' %}{{ c }}|{% set rest = messages[1:] if c else messages %}{{ rest | length }}|{{ (messages | last).role }}|{{ messages[-1]['content'][:4] }}|{{ messages[0]['role'] | upper if true else 'no' }}", "vars": {"messages": MSGS}},
     {"name": "int_float_format", "template": "{{ 1000000 }} {{ 1e15 }} {{ 1e16 }} {{ 123456789.123 }} {{ 0.0001 }} {{ 0.00001 }} {{ -0.0 }} {{ 1.5e300 * 1e10 }} {{ 2 ** 62 }} {{ 10 / 3 }} {{ x }} {{ y }}", "vars": {"x": 3.0, "y": 12345678901234}},
+    {"name": "generation_tag", "template": "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}{% else %}{{ m.content }}{% endif %}\n{% endfor %}", "vars": {"messages": MSGS}},
     {"name": "unknown_filter", "template": "{{ 'a' | nosuchfilter }}"},
     {"name": "syntax_error", "template": "{% if x %}unterminated"},
     {"name": "bad_tag", "template": "{% include 'other.jinja' %}"},
