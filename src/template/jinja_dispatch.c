@@ -147,6 +147,10 @@ int jlib_filter(jrt *r, const char *name, jv x, const jv *args, size_t n, const 
     }
     if (IS("int") || IS("float")) return jf_filter_int(r, x, ARG(0, "default"), name[0] == 'f', out);
     if (IS("indent")) return jf_filter_indent(r, x, args, n, kwn, kwv, nk, out);
+    if (IS("reverse") && x.t == JV_STR) {
+        jv none = jv_none();
+        return jrt_getitem_slice(r, x, none, none, jv_int(-1), out);
+    }
     if (IS("min") || IS("max") || IS("sort") || IS("reverse"))
         return jf_filter_minmax_sort(r, name, x, args, n, kwn, kwv, nk, out);
     if (IS("abs")) {
@@ -160,6 +164,11 @@ int jlib_filter(jrt *r, const char *name, jv x, const jv *args, size_t n, const 
         int prec = p && p->t == JV_INT ? (int)(p->u.i < 0 ? 0 : p->u.i > 15 ? 15 : p->u.i) : 0;
         if (x.t != JV_INT && x.t != JV_FLOAT && x.t != JV_BOOL)
             return jrt_fail(r, TM_ERR_INPUT, "round: expected a number, got %s", jv_type_name(x));
+        const char *mm = m && m->t == JV_STR ? m->u.s->s : "common";
+        if (x.t != JV_FLOAT && !strcmp(mm, "common")) { /* Python's round(int, n) is that int */
+            *out = jv_int(x.u.i);
+            return 0;
+        }
         double f = x.t == JV_FLOAT ? x.u.f : (double)x.u.i, s = pow(10, prec);
         const char *meth = m && m->t == JV_STR ? m->u.s->s : "common";
         if (!strcmp(meth, "ceil")) f = ceil(f * s) / s;
@@ -193,18 +202,26 @@ int jlib_test(jrt *r, const char *name, jv x, const jv *args, size_t n, int *res
     else if (IS("iterable")) *res = x.t == JV_STR || x.t == JV_LIST || x.t == JV_DICT || x.t == JV_UNDEF;
     else if (IS("sequence")) *res = x.t == JV_STR || x.t == JV_LIST || x.t == JV_DICT;
     else if (IS("callable")) *res = x.t == JV_MACRO || x.t == JV_FUNC || x.t == JV_METHOD;
-    else if (IS("odd") || IS("even")) {
-        if (x.t != JV_INT && x.t != JV_BOOL) return jrt_fail(r, TM_ERR_INPUT, "%s: expected an integer", name);
-        *res = (x.u.i % 2 != 0) == (name[0] == 'o');
-    } else if (IS("divisibleby")) {
-        if (!a || (a->t != JV_INT) || a->u.i == 0 || x.t != JV_INT)
-            return jrt_fail(r, TM_ERR_INPUT, "divisibleby: expected non-zero integers");
-        *res = x.u.i % a->u.i == 0;
-    } else if (IS("lower") || IS("upper")) {
-        jv t;
-        if (x.t != JV_STR) { *res = 0; return 0; }
-        if (jstr_case(r, x.u.s, name[0] == 'l' ? 'L' : 'U', &t)) return -1;
-        *res = jv_equal(t, x);
+    else if (IS("odd") || IS("even") || IS("divisibleby")) { /* value % n with Python's int/float rules */
+        int is_num = x.t == JV_INT || x.t == JV_BOOL || x.t == JV_FLOAT;
+        const jv *d = IS("divisibleby") ? a : NULL;
+        if (!is_num || (IS("divisibleby") && (!d || (d->t != JV_INT && d->t != JV_BOOL && d->t != JV_FLOAT))))
+            return jrt_fail(r, TM_ERR_INPUT, "%s: expected numbers", name);
+        double dv = !d ? 2.0 : d->t == JV_FLOAT ? d->u.f : (double)d->u.i;
+        if (dv == 0) return jrt_fail(r, TM_ERR_INPUT, "%s: modulo by zero", name);
+        double m; /* Python's value % n: the sign of n */
+        if (x.t != JV_FLOAT && (!d || d->t != JV_FLOAT)) {
+            int64_t k = (int64_t)dv, q = k == -1 ? 0 : x.u.i % k;
+            m = (double)(q != 0 && ((k < 0) != (q < 0)) ? q + k : q);
+        } else {
+            m = fmod(x.t == JV_FLOAT ? x.u.f : (double)x.u.i, dv);
+            if (m != 0 && ((dv < 0) != (m < 0))) m += dv;
+        }
+        *res = IS("odd") ? m == 1 : m == 0;
+    } else if (IS("lower") || IS("upper")) { /* str(x).islower() / .isupper() */
+        const jstr *s;
+        if (jrt_tostr(r, x, &s)) return -1;
+        *res = jstr_is_case(s, name[0] == 'l');
     } else {
         if (!a) return 1;
         if (IS("sameas")) *res = x.t == a->t && jv_equal(x, *a) && (x.t != JV_LIST || x.u.l == a->u.l) &&

@@ -117,7 +117,7 @@ static int slice_bound(jrt *r, jv v, int64_t *out, int *present)
 }
 
 /* Python's slice.indices + the element walk, over n elements */
-static int do_slice(jrt *r, jv obj, jv a, jv b, jv c, jv *out)
+int jrt_getitem_slice(jrt *r, jv obj, jv a, jv b, jv c, jv *out)
 {
     int64_t st = 1, lo = 0, hi = 0;
     int ps, pl, ph;
@@ -139,6 +139,7 @@ static int do_slice(jrt *r, jv obj, jv a, jv b, jv c, jv *out)
     if (!s) {
         jlist *l = jlist_new(&r->ar, (size_t)cnt);
         if (!l) return jrt_oom(r);
+        l->tuple = obj.u.l->tuple;
         for (int64_t k = 0; k < cnt; k++) l->v[k] = obj.u.l->v[lo + k * st];
         out->t = JV_LIST;
         out->u.l = l;
@@ -271,10 +272,20 @@ static int binop(jrt *r, int op, jv a, jv b, jv *out)
         if (y == 0) return jrt_fail(r, TM_ERR_INPUT, "division by zero");
         z = x / y;
         break;
-    case 'F': case '%':
+    case 'F': case '%': { /* CPython's float_divmod */
         if (y == 0) return jrt_fail(r, TM_ERR_INPUT, "float division or modulo by zero");
-        z = op == 'F' ? floor(x / y) : x - floor(x / y) * y;
+        double mod = fmod(x, y), div = (x - mod) / y;
+        if (mod != 0) {
+            if ((y < 0) != (mod < 0)) { mod += y; div -= 1.0; }
+        } else {
+            mod = copysign(0.0, y);
+        }
+        double fl = floor(div);
+        if (div != 0) { if (div - fl > 0.5) fl += 1.0; }
+        else fl = copysign(0.0, x / y);
+        z = op == 'F' ? fl : mod;
         break;
+    }
     case 'P': z = pow(x, y); break;
     default: return type_err(r, op, a, b);
     }
@@ -398,7 +409,7 @@ int jrt_eval(jrt *r, const jnode *n, jscope *s, jv *out)
         if (jrt_eval(r, n->a, s, &a) || (n->b && jrt_eval(r, n->b, s, &b)) || (n->c && jrt_eval(r, n->c, s, &c)) ||
             (n->d && jrt_eval(r, n->d, s, &d)))
             return -1;
-        return do_slice(r, a, b, c, d, out);
+        return jrt_getitem_slice(r, a, b, c, d, out);
     case N_CALL: {
         jv *pos, *kw;
         if (jrt_eval(r, n->a, s, &a) || jrt_eval_args(r, n, s, &pos, &kw)) return -1;

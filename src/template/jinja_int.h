@@ -186,6 +186,7 @@ int jrt_eval(jrt *r, const jnode *n, jscope *s, jv *out);
 int jrt_eval_args(jrt *r, const jnode *n, jscope *s, jv **pos, jv **kw);
 int jrt_getattr(jrt *r, jv obj, const jstr *name, jv *out);
 int jrt_getitem(jrt *r, jv obj, jv key, jv *out);
+int jrt_getitem_slice(jrt *r, jv obj, jv start, jv stop, jv step, jv *out); /* obj[start:stop:step] */
 int jrt_contains(jrt *r, jv hay, jv needle, int *out); /* Python's `needle in hay` */
 /* Fail the render: message "line N: ...", TM_ERR_INPUT (or st). Returns -1. */
 int jrt_fail(jrt *r, tm_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -223,6 +224,8 @@ int jf_filter_minmax_sort(jrt *r, const char *name, jv x, const jv *args, size_t
 int jstr_strip(jrt *r, const jstr *s, const jv *chars, int left, int right, jv *out);
 int jstr_case(jrt *r, const jstr *s, int how, jv *out); /* 'U' upper, 'L' lower, 'C' capitalize, 'T' title(),
                                                             'J' Jinja's title filter */
+/* Python str.islower() (lower) / str.isupper() */
+int jstr_is_case(const jstr *s, int lower);
 int jstr_replace(jrt *r, const jstr *s, const jstr *old, const jstr *new_, int64_t count, jv *out);
 enum { JF_RANGE = 1, JF_NAMESPACE, JF_DICT, JF_RAISE, JF_STRFTIME };
 int jlib_global(const char *name); /* JF_* or 0 */

@@ -223,7 +223,9 @@ int jf_filter_indent(jrt *r, jv x, const jv *args, size_t n, const jstr *const *
     const jv *w = ARG(0, "width"), *first = ARG(1, "first"), *blank = ARG(2, "blank");
     const jstr *s, *ind;
     char sp[65];
-    if (str_of(r, x, &s)) return -1;
+    if (x.t != JV_STR) /* jinja appends "\n" to the value itself */
+        return jrt_fail(r, TM_ERR_INPUT, "indent: unsupported operand type(s) for +=: '%s' and 'str'", jv_type_name(x));
+    s = x.u.s;
     if (w && w->t == JV_STR) ind = w->u.s;
     else {
         int64_t k = w && (w->t == JV_INT) ? w->u.i : 4;
@@ -293,9 +295,13 @@ int jf_filter_minmax_sort(jrt *r, const char *name, jv x, const jv *args, size_t
     /* insertion sort: stable like Python's sorted(); the lists are short */
     jv *keys = ja_alloc(jrt_arena(r), (l->n + 1) * sizeof(jv));
     if (!keys) return jrt_oom(r);
+    const jv *cs = ARG(1, "case_sensitive");
+    if (strcmp(name, "sort")) cs = ARG(0, "case_sensitive"), at = ARG(1, "attribute");
     for (size_t i = 0; i < l->n; i++) {
         keys[i] = l->v[i];
         if (at && at->t == JV_STR && jf_attr_path(r, l->v[i], at->u.s, &keys[i])) return -1;
+        /* jinja compares strings case-insensitively unless case_sensitive=True */
+        if (keys[i].t == JV_STR && !(cs && jv_truthy(*cs)) && jstr_case(r, keys[i].u.s, 'L', &keys[i])) return -1;
     }
     int desc = strcmp(name, "sort") ? 0 : rev && jv_truthy(*rev);
     for (size_t i = 1; i < l->n; i++) {

@@ -57,6 +57,19 @@ static int cased(uint32_t c)
     return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT;
 }
 
+int jstr_is_case(const jstr *s, int lower)
+{
+    int want = 0, other = 0;
+    for (size_t i = 0; i < s->n;) {
+        uint32_t c;
+        i += ju8_dec((const unsigned char *)s->s + i, s->n - i, &c);
+        utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+        if (k == (lower ? UTF8PROC_CATEGORY_LL : UTF8PROC_CATEGORY_LU)) want++;
+        else if (k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT) other++;
+    }
+    return want > 0 && other == 0;
+}
+
 static int jinja_word_sep(uint32_t c) { return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || ju8_space(c); }
 
 int jstr_case(jrt *r, const jstr *s, int how, jv *out)

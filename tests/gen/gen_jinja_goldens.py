@@ -402,6 +402,7 @@ FEATURES = [
     {"name": "conditional_chains", "template": "{% set c = messages[0].content if messages[0].role == 'system' else '' %}{{ c }}|{% set rest = messages[1:] if c else messages %}{{ rest | length }}|{{ (messages | last).role }}|{{ messages[-1]['content'][:4] }}|{{ messages[0]['role'] | upper if true else 'no' }}", "vars": {"messages": MSGS}},
     {"name": "int_float_format", "template": "{{ 1000000 }} {{ 1e15 }} {{ 1e16 }} {{ 123456789.123 }} {{ 0.0001 }} {{ 0.00001 }} {{ -0.0 }} {{ 1.5e300 * 1e10 }} {{ 2 ** 62 }} {{ 10 / 3 }} {{ x }} {{ y }}", "vars": {"x": 3.0, "y": 12345678901234}},
     {"name": "generation_tag", "template": "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}{% else %}{{ m.content }}{% endif %}\n{% endfor %}", "vars": {"messages": MSGS}},
+    {"name": "python_details", "template": "{{ ['b', 'A', 'c'] | sort }}{{ ['b', 'A'] | sort(case_sensitive=true) }}{{ ['b', 'A'] | min }}{{ ['b', 'A'] | max }}{{ true // 0.1 }}{{ -7.5 // 2 }}{{ 7.5 % -2 }}{{ 1e3 is even }}{{ 2.5 is odd }}{{ 10.0 is divisibleby 4 }}{{ (1, 2, 3)[1:] }}{{ '123' is lower }}{{ 'a1' is lower }}{{ 'ABC1' is upper }}{{ d is lower }}{{ 3 | round }}{{ 'abc' | reverse }}{{ -0.0 // 1 }}", "vars": {"d": {"k": "v"}}},
     {"name": "unknown_filter", "template": "{{ 'a' | nosuchfilter }}"},
     {"name": "syntax_error", "template": "{% if x %}unterminated"},
     {"name": "bad_tag", "template": "{% include 'other.jinja' %}"},
