@@ -1,8 +1,10 @@
 /* config.c — Hugging Face config.json and generation_config.json parsing (jansson).
  *
- * Maps architectures/model_type to tm_arch, fills tm_model_config with HF's
- * defaults (num_key_value_heads = heads, head_dim = hidden/heads, rope_theta
- * 1e4, tie_word_embeddings false), and range-checks every size so a hostile
+ * Maps architectures/model_type to tm_arch ("architectures": null falls back to
+ * model_type), fills tm_model_config with HF's defaults (num_key_value_heads =
+ * heads, head_dim = hidden/heads, tie_word_embeddings false), reads RoPE from
+ * either layout (top-level rope_theta + rope_scaling, or transformers 5's
+ * rope_parameters: see parse_rope), and range-checks every size so a hostile
  * config cannot make later stages allocate absurd amounts (see TM_CFG_MAX_*).
  * quantization_config (gptq, awq, fp8, compressed-tensors float8) becomes
  * cfg->quant; an unknown method or an unsupported value of a known field is
@@ -151,25 +153,24 @@ found:;
     return TM_OK;
 }
 
-static tm_status parse_rope_scaling(json_t *root, const char *what, tm_model_config *cfg, tm_err *err)
+/* The RoPE scaling fields of one object (rope_scaling, or transformers 5's
+ * rope_parameters); key names the object in messages. */
+static tm_status parse_rope_type(json_t *rs, const char *what, const char *key, tm_model_config *cfg,
+                                 tm_err *err)
 {
-    json_t *rs = json_object_get(root, "rope_scaling");
-    cfg->rope_scaling = TM_ROPE_NONE;
-    if (!rs || json_is_null(rs)) return TM_OK;
-    if (!json_is_object(rs)) return tm_errf(err, TM_ERR_INPUT, "%s: rope_scaling: not an object", what);
     json_t *t = json_object_get(rs, "rope_type");
     if (!t || json_is_null(t)) t = json_object_get(rs, "type");
     if (!json_is_string(t))
-        return tm_errf(err, TM_ERR_INPUT, "%s: rope_scaling: rope_type missing or not a string", what);
+        return tm_errf(err, TM_ERR_INPUT, "%s: %s: rope_type missing or not a string", what, key);
     const char *ty = json_string_value(t);
     if (!strcmp(ty, "default")) return TM_OK;
     if (strcmp(ty, "llama3"))
         return tm_errf(err, TM_ERR_INPUT,
-                       "%s: rope_scaling: rope_type '%.64s' is not supported (supported: llama3, default)",
-                       what, ty);
+                       "%s: %s: rope_type '%.64s' is not supported (supported: llama3, default)",
+                       what, key, ty);
     cfg->rope_scaling = TM_ROPE_LLAMA3;
     char w2[300];
-    snprintf(w2, sizeof w2, "%s: rope_scaling", what);
+    snprintf(w2, sizeof w2, "%s: %s", what, key);
     int p1, p2, p3, p4;
     tm_status s;
     if ((s = get_num(rs, "factor", w2, 1e-6, 1e6, &cfg->rope_factor, &p1, err))) return s;
@@ -186,6 +187,72 @@ static tm_status parse_rope_scaling(json_t *root, const char *what, tm_model_con
     if (cfg->rope_high_freq_factor <= cfg->rope_low_freq_factor)
         return tm_errf(err, TM_ERR_INPUT, "%s: high_freq_factor %g must exceed low_freq_factor %g", w2,
                        (double)cfg->rope_high_freq_factor, (double)cfg->rope_low_freq_factor);
+    return TM_OK;
+}
+
+/* RoPE, in both layouts:
+ *   transformers <= 4: top-level "rope_theta" + optional "rope_scaling" object;
+ *   transformers 5:    "rope_parameters": {"rope_theta": T, "rope_type": "default" |
+ *                      "llama3", + that type's fields} (rope_scaling, when also
+ *                      written, is the same object).
+ * rope_theta is taken from wherever it is; two different values are an error.
+ * A rope_parameters object without rope_theta (and none at top level), or one
+ * keyed by layer type (Gemma 3's {"full_attention": {...}, ...}), is refused.
+ * Only a config with no RoPE fields at all gets transformers' class default
+ * for these architectures, 10000. Two different scaling objects are an error. */
+static tm_status parse_rope(json_t *root, const char *what, tm_model_config *cfg, tm_err *err)
+{
+    cfg->rope_scaling = TM_ROPE_NONE;
+    cfg->rope_theta = 10000.0f;
+    float top = 0, inner = 0;
+    int has_top = 0, has_inner = 0;
+    tm_status s;
+    if ((s = get_num(root, "rope_theta", what, 1.0, 1e12, &top, &has_top, err))) return s;
+    json_t *rp = json_object_get(root, "rope_parameters");
+    json_t *rs = json_object_get(root, "rope_scaling");
+    if (rp && json_is_null(rp)) rp = NULL;
+    if (rs && json_is_null(rs)) rs = NULL;
+    if (rp && !json_is_object(rp))
+        return tm_errf(err, TM_ERR_INPUT, "%s: rope_parameters: not an object", what);
+    if (rs && !json_is_object(rs)) return tm_errf(err, TM_ERR_INPUT, "%s: rope_scaling: not an object", what);
+    if (rp) {
+        char w2[300];
+        snprintf(w2, sizeof w2, "%s: rope_parameters", what);
+        const char *k;
+        json_t *v;
+        json_object_foreach(rp, k, v) {
+            if (json_is_object(v))
+                return tm_errf(err, TM_ERR_INPUT,
+                               "%s: '%.64s': per-layer-type RoPE parameters are not supported for %s", w2, k,
+                               cfg->model_type);
+        }
+        if ((s = get_num(rp, "rope_theta", w2, 1.0, 1e12, &inner, &has_inner, err))) return s;
+        if (!has_inner && !has_top)
+            return tm_errf(err, TM_ERR_INPUT, "%s: rope_theta: missing (and no top-level rope_theta)", w2);
+    }
+    if (has_top && has_inner && top != inner)
+        return tm_errf(err, TM_ERR_INPUT, "%s: rope_theta: top-level %g and rope_parameters.rope_theta %g differ",
+                       what, (double)top, (double)inner);
+    if (has_inner) cfg->rope_theta = inner;
+    else if (has_top) cfg->rope_theta = top;
+    if (rs && (s = parse_rope_type(rs, what, "rope_scaling", cfg, err))) return s;
+    if (rp) {
+        tm_model_config a = *cfg;
+        a.rope_scaling = TM_ROPE_NONE;
+        json_t *t = json_object_get(rp, "rope_type");
+        if (!t || json_is_null(t)) t = json_object_get(rp, "type");
+        /* a rope_parameters holding only rope_theta is the default type */
+        if ((t || !has_inner || json_object_size(rp) > 1) &&
+            (s = parse_rope_type(rp, what, "rope_parameters", &a, err)))
+            return s;
+        if (rs && (a.rope_scaling != cfg->rope_scaling ||
+                   (a.rope_scaling == TM_ROPE_LLAMA3 &&
+                    (a.rope_factor != cfg->rope_factor || a.rope_low_freq_factor != cfg->rope_low_freq_factor ||
+                     a.rope_high_freq_factor != cfg->rope_high_freq_factor ||
+                     a.rope_original_max_pos != cfg->rope_original_max_pos))))
+            return tm_errf(err, TM_ERR_INPUT, "%s: rope_scaling and rope_parameters disagree", what);
+        *cfg = a;
+    }
     return TM_OK;
 }
 
@@ -413,9 +480,7 @@ static tm_status parse_root(json_t *root, const char *what, tm_model_config *cfg
         return s;
     cfg->rms_norm_eps = 1e-6f;
     if ((s = get_num(root, "rms_norm_eps", what, 0.0, 1.0, &cfg->rms_norm_eps, NULL, err))) return s;
-    cfg->rope_theta = 10000.0f;
-    if ((s = get_num(root, "rope_theta", what, 1.0, 1e12, &cfg->rope_theta, NULL, err))) return s;
-    if ((s = parse_rope_scaling(root, what, cfg, err))) return s;
+    if ((s = parse_rope(root, what, cfg, err))) return s;
 
     cfg->tie_word_embeddings = 0;
     if ((s = get_bool(root, "tie_word_embeddings", what, &cfg->tie_word_embeddings, err))) return s;

@@ -8,51 +8,27 @@
  * tests/unit/test_chat_golden.c.
  */
 #include "tokenizer/chat.h"
+#include "tokenizer/chat_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum {
-    CHAT_RAW,
-    CHAT_LLAMA3,
-    CHAT_LLAMA31,
-    CHAT_QWEN3,
-    CHAT_QWEN25,
-    CHAT_CHATML,
-    CHAT_DEEPSEEK,
-    CHAT_GEMMA3,
-    CHAT_MISTRAL,
-    CHAT_LLAMA2,
-} chat_kind;
-
-enum {
-    F_GEN_ALWAYS = 1u << 0,  /* llama3: assistant header even without add_generation_prompt */
-    F_STRIP_THINK = 1u << 1, /* deepseek-r1: assistant content after the last </think> */
-    F_GEN_THINK = 1u << 2,   /* deepseek-r1: generation prompt opens a <think> block */
-};
-
-struct tm_chat_template {
-    const char *name;
-    chat_kind kind;
-    unsigned flags;
-};
-
 static const tm_chat_template registry[] = {
-    {"raw", CHAT_RAW, 0},
-    {"llama3", CHAT_LLAMA3, 0},
-    {"llama3-always", CHAT_LLAMA3, F_GEN_ALWAYS},
-    {"llama3.1", CHAT_LLAMA31, 0},
-    {"qwen", CHAT_QWEN3, 0},
-    {"qwen3", CHAT_QWEN3, 0},
-    {"qwen2.5", CHAT_QWEN25, 0},
-    {"chatml", CHAT_CHATML, 0},
-    {"deepseek", CHAT_DEEPSEEK, 0},
-    {"deepseek-r1", CHAT_DEEPSEEK, F_STRIP_THINK | F_GEN_THINK},
-    {"deepseek-r1-nothink", CHAT_DEEPSEEK, F_STRIP_THINK},
-    {"gemma3", CHAT_GEMMA3, 0},
-    {"mistral", CHAT_MISTRAL, 0},
-    {"llama2", CHAT_LLAMA2, 0},
+    {"raw", CHAT_RAW, 0, NULL},
+    {"llama3", CHAT_LLAMA3, 0, NULL},
+    {"llama3-always", CHAT_LLAMA3, F_GEN_ALWAYS, NULL},
+    {"llama3.1", CHAT_LLAMA31, 0, NULL},
+    {"qwen", CHAT_QWEN3, 0, NULL},
+    {"qwen3", CHAT_QWEN3, 0, NULL},
+    {"qwen2.5", CHAT_QWEN25, 0, NULL},
+    {"chatml", CHAT_CHATML, 0, NULL},
+    {"deepseek", CHAT_DEEPSEEK, 0, NULL},
+    {"deepseek-r1", CHAT_DEEPSEEK, F_STRIP_THINK | F_GEN_THINK, NULL},
+    {"deepseek-r1-nothink", CHAT_DEEPSEEK, F_STRIP_THINK, NULL},
+    {"gemma3", CHAT_GEMMA3, 0, NULL},
+    {"mistral", CHAT_MISTRAL, 0, NULL},
+    {"llama2", CHAT_LLAMA2, 0, NULL},
 };
 #define N_REGISTRY (sizeof registry / sizeof registry[0])
 
@@ -566,6 +542,8 @@ tm_status tm_chat_render(const tm_chat_template *t, const tm_chat_message *m, si
         if (!m[i].role) return tm_errf(err, TM_ERR_INPUT, "messages[%zu]: role missing", i);
         if (!m[i].content) return tm_errf(err, TM_ERR_INPUT, "messages[%zu]: content missing", i);
     }
+    if (t->kind == CHAT_JINJA)
+        return tm_chat_jinja_render_messages(t, m, n, add_generation_prompt, bos_token, eos_token, out, err);
     const char *bos = bos_token ? bos_token : "";
     const char *eos = eos_token ? eos_token : "";
     static const char *const sua[] = {"system", "user", "assistant", NULL};
@@ -573,7 +551,7 @@ tm_status tm_chat_render(const tm_chat_template *t, const tm_chat_message *m, si
     static const char *const suati[] = {"system", "user", "assistant", "tool", "ipython", NULL};
     tm_status s = TM_OK;
     switch (t->kind) {
-    case CHAT_RAW: break;
+    case CHAT_RAW: case CHAT_JINJA: break;
     case CHAT_LLAMA3:
     case CHAT_LLAMA31:
         s = check_roles(t, m, n, suati, "system, user, assistant, tool, ipython", err);
@@ -606,6 +584,7 @@ tm_status tm_chat_render(const tm_chat_template *t, const tm_chat_message *m, si
     case CHAT_GEMMA3: render_gemma3(&e, m, n, add_generation_prompt, bos); break;
     case CHAT_MISTRAL: render_mistral(&e, m, n, bos, eos); break;
     case CHAT_LLAMA2: render_llama2(&e, m, n, bos, eos); break;
+    case CHAT_JINJA: break;
     }
     if (e.failed) {
         out->len = mark;

@@ -1,12 +1,19 @@
-/* chat.h — built-in chat templates: a conversation -> the prompt text a model expects.
+/* chat.h — chat templates: a conversation -> the prompt text a model expects.
  *
- * No Jinja interpreter: one C renderer per model family, reproducing the
- * family's Hugging Face chat_template byte for byte for plain-text
- * conversations (roles system/user/assistant, plus tool results where the
- * family has them). A model's template is picked by matching distinctive
- * substrings of its tokenizer_config.json "chat_template" text
- * (tm_chat_template_detect) or by name (--chat-template NAME). A
- * conversation the template cannot render is TM_ERR_INPUT, never a crash.
+ * A model's own template: its Jinja chat template (chat_template.jinja or
+ * tokenizer_config.json's chat_template, see tm_tokenizer_chat_template),
+ * compiled by tm_chat_template_load and rendered by the Jinja interpreter
+ * (template/jinja.h) exactly as Hugging Face transformers renders it, with
+ * tools, tool calls and template kwargs (tm_chat_render_json).
+ *
+ * Built-ins: one C renderer per model family, reproducing the family's
+ * Hugging Face chat_template byte for byte for plain-text conversations
+ * (roles system/user/assistant, plus tool results where the family has
+ * them); now only the named fallback (--chat-template NAME) for models that
+ * have no template of their own. tm_chat_template_detect /
+ * tm_chat_template_resolve (picking a built-in by the template's text) are
+ * kept for existing callers. A conversation a template cannot render is
+ * TM_ERR_INPUT, never a crash.
  */
 #ifndef TM_CHAT_H
 #define TM_CHAT_H
@@ -65,6 +72,45 @@ tm_status tm_chat_template_detect(const char *jinja_text, const tm_chat_template
  * listing the names; else tm_chat_template_detect(jinja_text). */
 tm_status tm_chat_template_resolve(const char *name, const char *jinja_text,
                                    const tm_chat_template **out, tm_err *err);
+
+/* What a caller should use. name given (the --chat-template override): the
+ * built-in NAME (unknown -> TM_ERR_NOTFOUND listing the names). Else
+ * jinja_text (the model's template) compiled: a syntax error is TM_ERR_INPUT
+ * "chat template line N: ...". Neither -> TM_ERR_NOTFOUND asking for
+ * --chat-template NAME. *out belongs to the caller: tm_chat_template_destroy
+ * (a no-op for built-ins). tm_chat_template_name of a compiled template is
+ * "model". */
+tm_status tm_chat_template_load(const char *name, const char *jinja_text, tm_chat_template **out, tm_err *err);
+/* Compile Jinja text (len bytes) as a chat template (TM_JINJA_HF settings). */
+tm_status tm_chat_template_compile(const char *jinja_text, size_t len, tm_chat_template **out, tm_err *err);
+void tm_chat_template_destroy(tm_chat_template *t);
+/* 1 when t renders the model's own Jinja template, 0 for a built-in. */
+int tm_chat_template_is_jinja(const tm_chat_template *t);
+
+/* Render options beyond the conversation. Zero-initialise, then set. */
+typedef struct tm_chat_opts {
+    int add_generation_prompt;
+    const char *bos_token, *eos_token; /* tokenizer_config.json's strings (NULL: not defined) */
+    const json_t *tools;               /* a JSON array of tool schemas, or NULL (the template sees none) */
+    const json_t *kwargs;              /* chat_template_kwargs: a JSON object of extra template variables
+                                        * (e.g. {"enable_thinking": false}), or NULL */
+} tm_chat_opts;
+
+/* Render an OpenAI-style "messages" JSON array and APPEND the prompt to out
+ * (restored on failure). For a Jinja template the variables are those
+ * transformers' apply_chat_template passes: messages, tools (null when
+ * none), documents (null), add_generation_prompt, bos_token, eos_token, and
+ * the kwargs (which may not redefine those: TM_ERR_INPUT). Messages are
+ * passed as given except that content given as text parts becomes one
+ * string ("\n"-joined, as tm_chat_conv_from_json does) and an assistant
+ * tool call's "arguments" string holding a JSON object becomes that object
+ * (as vLLM does; templates expect a mapping). A template error (including
+ * raise_exception) is TM_ERR_INPUT "chat template line N: message".
+ * For a built-in, the messages go through tm_chat_conv_from_json and
+ * tm_chat_render; tools or kwargs are then TM_ERR_INPUT (built-ins have no
+ * tool support). */
+tm_status tm_chat_render_json(const tm_chat_template *t, const json_t *messages, const tm_chat_opts *opts,
+                              tm_buf *out, tm_err *err);
 
 /* Render messages[0..n) and APPEND the prompt text to out (on failure out is
  * restored to its previous length). bos_token / eos_token: the strings from

@@ -793,6 +793,28 @@ tm_status tm_tokenizer_load_json(const char *json, size_t len, const char *confi
     return load_impl("tokenizer.json", "tokenizer_config.json", json, len, config_json, config_len, out, err);
 }
 
+/* DIR/chat_template.jinja (where transformers saves the template now) takes
+ * precedence over tokenizer_config.json's chat_template. */
+static tm_status load_template_file(const char *dir, tm_tokenizer *t, tm_err *err)
+{
+    char p[4096];
+    tm_status st = tm_path_join(p, sizeof p, dir, "chat_template.jinja", err);
+    if (st) return st;
+    FILE *f = fopen(p, "rb");
+    if (!f) return TM_OK;
+    fclose(f);
+    tm_buf b;
+    tm_buf_init(&b);
+    if ((st = tm_read_file(p, 4u << 20, &b, err))) return st;
+    if (!b.data || strlen(b.data) != b.len) {
+        tm_buf_free(&b);
+        return tm_errf(err, TM_ERR_INPUT, "%s: empty or contains a NUL byte", p);
+    }
+    free(t->chat_template);
+    t->chat_template = b.data;
+    return TM_OK;
+}
+
 tm_status tm_tokenizer_load(const char *dir, tm_tokenizer **out, tm_err *err)
 {
     if (!out || !dir) return tm_errf(err, TM_ERR_USAGE, "tm_tokenizer_load: NULL argument");
@@ -813,6 +835,11 @@ tm_status tm_tokenizer_load(const char *dir, tm_tokenizer **out, tm_err *err)
         have_cfg = 1;
     }
     st = load_impl(p1, p2, a.data ? a.data : "", a.len, have_cfg ? (b.data ? b.data : "") : NULL, b.len, out, err);
+    if (!st) st = load_template_file(dir, *out, err);
+    if (st && *out) {
+        tm_tokenizer_destroy(*out);
+        *out = NULL;
+    }
 out:
     tm_buf_free(&a);
     tm_buf_free(&b);

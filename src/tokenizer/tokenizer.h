@@ -18,7 +18,8 @@
 
 typedef struct tm_tokenizer tm_tokenizer;
 
-/* Load DIR/tokenizer.json and (if present) DIR/tokenizer_config.json. */
+/* Load DIR/tokenizer.json and (if present) DIR/tokenizer_config.json and
+ * DIR/chat_template.jinja (which, when present, is the chat template). */
 tm_status tm_tokenizer_load(const char *dir, tm_tokenizer **out, tm_err *err);
 void tm_tokenizer_destroy(tm_tokenizer *t);
 /* Load from memory: the contents of tokenizer.json and (config_json may be
@@ -51,7 +52,9 @@ const char *tm_tokenizer_eos_token(const tm_tokenizer *t);
 int32_t tm_tokenizer_bos_id(const tm_tokenizer *t);
 int32_t tm_tokenizer_eos_id(const tm_tokenizer *t);
 int tm_tokenizer_add_bos(const tm_tokenizer *t);            /* add_bos_token, default per family */
-const char *tm_tokenizer_chat_template(const tm_tokenizer *t); /* raw Jinja text or NULL */
+/* Raw Jinja text or NULL: DIR/chat_template.jinja, else tokenizer_config.json's
+ * chat_template (a string, or the "default" entry of a list of {name, template}). */
+const char *tm_tokenizer_chat_template(const tm_tokenizer *t);
 
 /* Streaming detokenizer: push ids one at a time, get back only complete
  * UTF-8 text (never a broken sequence); flush at the end. Handles the
