@@ -12,10 +12,15 @@
  *  - top_k: a min-heap fed only by the ids a vector scan finds above its
  *    root (k <= TOPK_HEAP), else a threshold widened until k ids pass, then
  *    quickselect over those;
- *  - top_p: only ids with z >= z_max - D can be in the set, where D is chosen
- *    so the mass below it is at most half of 1 - top_p (V * exp(-D) <=
- *    (1 - top_p) * Z / 2); those candidates are narrowed with z histograms
- *    and only the boundary bucket is sorted (top_p_cut);
+ *  - top_p: the exp pass also sums the mass within 3 nats of z_max; with a
+ *    histogram of a 1/16 sample of the rest it gives a threshold whose ids
+ *    should hold the top_p mass (top_p_guess). Those ids are gathered and
+ *    their mass checked; short, the threshold falls back to z_max - D, where
+ *    V * exp(-D) <= (1 - top_p) * Z / 2 bounds what lies below. The gathered
+ *    ids are narrowed with z histograms and only the boundary is sorted
+ *    (tm_smp_top_p_cut). The gathered set only orders the mass sums: it
+ *    can move the cut only where a running mass is within rounding of
+ *    top_p * Z (deterministic all the same: a function of the row);
  *  - logprobs: a vector max and exp-sum over the raw logits (reused from the
  *    sampling pass when T = 1 without penalties), the top n by a heap-free
  *    insertion fed by a vector scan above the n-th value.
@@ -29,15 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOPP_BUCKETS  1024 /* histogram buckets for a large top_p set */
-#define TOPP_SORT_MAX 64   /* top_p boundary regions up to this size are sorted */
 #define TOPK_HEAP     128  /* top_k up to this uses the heap */
 
-typedef struct cand {
-    float z;
-    int32_t id;
-    float w; /* its weight (top_p) */
-} cand;
 
 struct tm_sampler {
     int32_t vocab;
@@ -55,8 +53,8 @@ struct tm_sampler {
     cand *cand;       /* [vocab] selection scratch */
     double *bsum;     /* [blocks] block sums of w (exp pass) or of the kept set */
     tm_smpk_lut lut;  /* compress tables of the gathers */
-    double bucket_mass[TOPP_BUCKETS];   /* top_p histogram */
-    int32_t bucket_count[TOPP_BUCKETS];
+    double bucket_mass[TM_SMP_BUCKETS];   /* top_p histogram */
+    int32_t bucket_count[TM_SMP_BUCKETS];
 };
 
 /* What steps 1-3 leave for the draw. */
@@ -136,143 +134,6 @@ void tm_sampler_set_portable(tm_sampler *s, int portable)
     s->simd = portable ? 0 : tm_smpk_simd();
 }
 
-/* ---- ranking helpers ---------------------------------------------------- */
-
-static inline int better(float za, int32_t ia, float zb, int32_t ib)
-{
-    return za > zb || (za == zb && ia < ib);
-}
-
-static int cmp_rank(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if (better(x->z, x->id, y->z, y->id)) return -1;
-    if (better(y->z, y->id, x->z, x->id)) return 1;
-    return 0;
-}
-
-static inline void cswap(cand *a, cand *b)
-{
-    cand t = *a;
-    *a = *b;
-    *b = t;
-}
-
-/* Min-heap by rank (root = worst kept) over h[0..n). */
-static void heap_down(cand *h, int32_t n, int32_t i)
-{
-    for (;;) {
-        int32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && better(h[m].z, h[m].id, h[l].z, h[l].id)) m = l;
-        if (r < n && better(h[m].z, h[m].id, h[r].z, h[r].id)) m = r;
-        if (m == i) return;
-        cswap(&h[i], &h[m]);
-        i = m;
-    }
-}
-
-/* Put the k best of c[0..n) (by rank) into c[0..k), any order. */
-static void quickselect(cand *c, int32_t n, int32_t k)
-{
-    int32_t lo = 0, hi = n;
-    int budget = 16;
-    for (int32_t m = n; m > 1; m >>= 1) budget += 2;
-    while (hi - lo > 1) {
-        if (budget-- == 0) { /* pathological input: finish by sorting */
-            qsort(c + lo, (size_t)(hi - lo), sizeof *c, cmp_rank);
-            return;
-        }
-        int32_t mid = lo + (hi - lo) / 2;
-        /* median of three into c[hi-1] */
-        cand *a = &c[lo], *b = &c[mid], *d = &c[hi - 1];
-        if (better(b->z, b->id, a->z, a->id)) cswap(a, b);
-        if (better(d->z, d->id, b->z, b->id)) cswap(b, d);
-        if (better(b->z, b->id, a->z, a->id)) cswap(a, b);
-        cswap(b, d); /* median now at hi-1 */
-        cand piv = c[hi - 1];
-        int32_t st = lo;
-        for (int32_t i = lo; i < hi - 1; i++)
-            if (better(c[i].z, c[i].id, piv.z, piv.id)) cswap(&c[i], &c[st++]);
-        cswap(&c[st], &c[hi - 1]);
-        if (st == k || st == k - 1) return;
-        if (st > k) hi = st;
-        else lo = st + 1;
-    }
-}
-
-static inline int32_t topp_bucket(double d)
-{
-    return d < (double)(TOPP_BUCKETS - 1) ? (int32_t)d : TOPP_BUCKETS - 1;
-}
-
-/* top_p on c[0..got), whose mass reaches need: the shortest rank prefix with
- * mass >= need is moved to c[0..keep) with its worst element last. Large
- * sets are narrowed with a z histogram (TOPP_BUCKETS equal-width buckets;
- * buckets above the one where the mass crosses need are kept whole, the
- * boundary bucket is refined again), so only a small boundary region is
- * ever sorted. A higher bucket always holds strictly larger z. */
-static int32_t top_p_cut(tm_sampler *s, cand *c, int32_t got, double need)
-{
-    int32_t base = 0;       /* c[0..base) kept for sure */
-    double kept_mass = 0.0; /* their mass */
-    while (got - base > TOPP_SORT_MAX) {
-        float zhi = c[base].z, zlo = c[base].z;
-        for (int32_t i = base + 1; i < got; i++) {
-            if (c[i].z > zhi) zhi = c[i].z;
-            if (c[i].z < zlo) zlo = c[i].z;
-        }
-        if (!(zhi > zlo) || !isfinite(zhi - zlo)) break; /* all equal or -inf: sort */
-        const double scale = (double)TOPP_BUCKETS / ((double)zhi - (double)zlo);
-        double *bm = s->bucket_mass;
-        int32_t *bc = s->bucket_count;
-        memset(bm, 0, TOPP_BUCKETS * sizeof *bm);
-        memset(bc, 0, TOPP_BUCKETS * sizeof *bc);
-#define TOPP_BUCKET(zv) topp_bucket(((double)zhi - (double)(zv)) * scale)
-        for (int32_t i = base; i < got; i++) {
-            int32_t b = TOPP_BUCKET(c[i].z);
-            bm[b] += c[i].w;
-            bc[b]++;
-        }
-        int32_t bb = TOPP_BUCKETS - 1;
-        double cum = kept_mass;
-        for (int32_t b = 0; b < TOPP_BUCKETS; b++) {
-            if (bc[b] == 0) continue;
-            if (cum + bm[b] >= need) {
-                bb = b;
-                break;
-            }
-            cum += bm[b];
-            bb = b; /* rounding: never crossed -> last non-empty bucket */
-        }
-        if (bc[bb] == got - base) { /* cannot narrow (one bucket): sort */
-            break;
-        }
-        /* [base..) = buckets < bb, then bucket bb; drop the rest */
-        int32_t st = base;
-        for (int32_t i = base; i < got; i++)
-            if (TOPP_BUCKET(c[i].z) < bb) cswap(&c[i], &c[st++]);
-        int32_t en = st;
-        for (int32_t i = st; i < got; i++)
-            if (TOPP_BUCKET(c[i].z) == bb) cswap(&c[i], &c[en++]);
-#undef TOPP_BUCKET
-        double m = kept_mass;
-        for (int32_t i = base; i < st; i++) m += c[i].w;
-        if (m >= need) { /* rounding corner: the cut lies in [base, st) */
-            got = st;
-            continue;
-        }
-        kept_mass = m;
-        base = st;
-        got = en;
-    }
-    qsort(c + base, (size_t)(got - base), sizeof *c, cmp_rank);
-    double cum = kept_mass;
-    for (int32_t i = base; i < got; i++) {
-        cum += c[i].w;
-        if (cum >= need) return i + 1;
-    }
-    return got;
-}
 /* ---- steps 1-3 ---------------------------------------------------------- */
 
 static void clear_penalties(tm_sampler *s)
@@ -332,7 +193,7 @@ static tm_status greedy(tm_sampler *s, const float *logits, int32_t *tok, tm_err
     for (int32_t j = 0; j < s->n_touched; j++) { /* untouched best vs the penalised ones */
         float v = s->pen[j];
         int32_t t = s->touched[j];
-        if (better(v, t, m, best)) {
+        if (tm_smp_better(v, t, m, best)) {
             m = v;
             best = t;
         }
@@ -349,11 +210,11 @@ static cand kth_best(tm_sampler *s, int32_t kk, float zmax)
     cand *c = s->cand;
     if (kk <= TOPK_HEAP) {
         for (int32_t i = 0; i < kk; i++) c[i] = (cand){z[i], i, 0.0f};
-        for (int32_t i = kk / 2 - 1; i >= 0; i--) heap_down(c, kk, i);
+        for (int32_t i = kk / 2 - 1; i >= 0; i--) tm_smp_heap_down(c, kk, i);
         /* later ids with equal z rank lower: only z > root can enter */
         for (int32_t i = kk; (i = tm_smpk_next_gt(z, i, V, c[0].z, s->simd)) < V; i++) {
             c[0] = (cand){z[i], i, 0.0f};
-            heap_down(c, kk, 0);
+            tm_smp_heap_down(c, kk, 0);
         }
         return c[0];
     }
@@ -364,10 +225,10 @@ static cand kth_best(tm_sampler *s, int32_t kk, float zmax)
     }
     int32_t n = tm_smpk_gather_ge(z, V, thr, s->ids, &s->lut, s->simd);
     for (int32_t i = 0; i < n; i++) c[i] = (cand){z[s->ids[i]], s->ids[i], 0.0f};
-    quickselect(c, n, kk);
+    tm_smp_quickselect(c, n, kk);
     int32_t worst = 0;
     for (int32_t i = 1; i < kk; i++)
-        if (better(c[worst].z, c[worst].id, c[i].z, c[i].id)) worst = i;
+        if (tm_smp_better(c[worst].z, c[worst].id, c[i].z, c[i].id)) worst = i;
     return c[worst];
 }
 
@@ -392,7 +253,7 @@ static cand top_p_on(tm_sampler *s, int32_t n, double need)
 {
     cand *c = s->cand;
     for (int32_t i = 0; i < n; i++) c[i] = (cand){s->cz[i], s->ids[i], s->cw[i]};
-    int32_t m = top_p_cut(s, c, n, need);
+    int32_t m = tm_smp_top_p_cut(c, n, need, s->bucket_mass, s->bucket_count);
     return c[m - 1];
 }
 
@@ -412,7 +273,7 @@ static float top_p_guess(tm_sampler *s, const kept *k, double need, float floor)
     const float near = k->zmax - TOPP_NEAR;
     double m = k->near_mass;
     if (m >= need) return near > floor ? near : floor;
-    double *h = s->bucket_mass; /* TOPP_BUCKETS >= TOPP_EST */
+    double *h = s->bucket_mass; /* TM_SMP_BUCKETS >= TOPP_EST */
     memset(h, 0, TOPP_EST * sizeof *h);
     for (int32_t lo = 0; lo < V; lo += TOPP_STRIDE * 64) { /* 64 ids of every 64 * STRIDE */
         int32_t hi = V - lo > 64 ? lo + 64 : V;
@@ -521,10 +382,14 @@ static tm_status compute_kept(tm_sampler *s, const float *logits, const tm_sampl
     }
     k->zmax = zmax;
     k->raw_z = invT == 1.0f && s->n_touched == 0;
+    /* z is needed by top_k / top_p only; the near mass by top_p alone */
+    const int topk_on = p->top_k > 1 && p->top_k < V, topp_on = p->top_p < 1.0f;
+    double *near = topp_on && !topk_on ? &k->near_mass : NULL;
     if (s->n_touched > 0)
-        k->z_sum = tm_smpk_exp(s->z, 1.0f, zmax, NULL, s->w, s->bsum, V, -TOPP_NEAR, &k->near_mass, s->simd);
+        k->z_sum = tm_smpk_exp(s->z, 1.0f, zmax, NULL, s->w, s->bsum, V, -TOPP_NEAR, near, s->simd);
     else
-        k->z_sum = tm_smpk_exp(logits, invT, zmax, s->z, s->w, s->bsum, V, -TOPP_NEAR, &k->near_mass, s->simd);
+        k->z_sum = tm_smpk_exp(logits, invT, zmax, topk_on || topp_on ? s->z : NULL, s->w, s->bsum, V,
+                               -TOPP_NEAR, near, s->simd);
     filters(s, p, k);
     return TM_OK;
 }
@@ -629,9 +494,9 @@ static void raw_logprobs(const tm_sampler *s, const float *logits, const kept *k
     for (int32_t i = 0; i < V && n_top > 0;) {
         float v = logits[i];
         if (v != v) v = -INFINITY;
-        if (nt < n_top || better(v, i, top[nt - 1].logprob, top[nt - 1].id)) {
+        if (nt < n_top || tm_smp_better(v, i, top[nt - 1].logprob, top[nt - 1].id)) {
             int32_t j = nt < n_top ? nt++ : n_top - 1;
-            while (j > 0 && better(v, i, top[j - 1].logprob, top[j - 1].id)) {
+            while (j > 0 && tm_smp_better(v, i, top[j - 1].logprob, top[j - 1].id)) {
                 top[j] = top[j - 1];
                 j--;
             }

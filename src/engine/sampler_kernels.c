@@ -88,7 +88,7 @@ static double exp_block_c(const float *x, float invT, float zmax, float *z, floa
             float e = tm_sampler_exp(d);
             if (w) w[i + j] = e;
             l[j] += (double)e;
-            nl[j] += d >= near ? e : 0.0f;
+            if (near_sum) nl[j] += d >= near ? e : 0.0f;
         }
     double s = lanes_total(l);
     for (; i < hi; i++) {
@@ -98,9 +98,10 @@ static double exp_block_c(const float *x, float invT, float zmax, float *z, floa
         float e = tm_sampler_exp(d);
         if (w) w[i] = e;
         s += (double)e;
-        if (d >= near) *near_sum += (double)e;
+        if (near_sum && d >= near) *near_sum += (double)e;
     }
-    for (int j = 0; j < 8; j++) *near_sum += (double)nl[j];
+    if (near_sum)
+        for (int j = 0; j < 8; j++) *near_sum += (double)nl[j];
     return s;
 }
 
@@ -256,8 +257,11 @@ AVX static int32_t first_eq_avx(const float *x, int32_t n, float v)
     return -1;
 }
 
-AVX static double exp_block_avx(const float *x, float invT, float zmax, float *z, float *w, int32_t lo,
-                                int32_t hi, float near, double *near_sum)
+/* One block; the flags are constants at each call site, so each
+ * combination compiles to its own loop. */
+AVX static inline __attribute__((always_inline)) double
+exp_block_avx_t(const float *x, float invT, float zmax, float *z, float *w, int32_t lo, int32_t hi, float near,
+                double *near_sum, const int store_z, const int do_near)
 {
     __m256d a = _mm256_setzero_pd(), b = _mm256_setzero_pd();
     __m256 nacc = _mm256_setzero_ps();
@@ -265,28 +269,39 @@ AVX static double exp_block_avx(const float *x, float invT, float zmax, float *z
     int32_t i = lo;
     for (; i + 8 <= hi; i += 8) {
         __m256 v = _mm256_mul_ps(clean8(_mm256_loadu_ps(x + i)), it);
-        if (z) _mm256_storeu_ps(z + i, v);
+        if (store_z) _mm256_storeu_ps(z + i, v);
         __m256 d = _mm256_sub_ps(v, zm);
         __m256 e = exp8(d);
         if (w) _mm256_storeu_ps(w + i, e);
         a = _mm256_add_pd(a, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         b = _mm256_add_pd(b, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-        nacc = _mm256_add_ps(nacc, _mm256_and_ps(e, _mm256_cmp_ps(d, nr, _CMP_GE_OQ)));
+        if (do_near) nacc = _mm256_add_ps(nacc, _mm256_and_ps(e, _mm256_cmp_ps(d, nr, _CMP_GE_OQ)));
     }
     double s = vtotal(a, b);
     for (; i < hi; i++) {
         float v = clean(x[i]) * invT;
-        if (z) z[i] = v;
+        if (store_z) z[i] = v;
         float d = v - zmax;
         float e = tm_sampler_exp(d);
         if (w) w[i] = e;
         s += (double)e;
-        if (d >= near) *near_sum += (double)e;
+        if (do_near && d >= near) *near_sum += (double)e;
     }
-    float nl[8];
-    _mm256_storeu_ps(nl, nacc);
-    for (int j = 0; j < 8; j++) *near_sum += (double)nl[j];
+    if (do_near) {
+        float nl[8];
+        _mm256_storeu_ps(nl, nacc);
+        for (int j = 0; j < 8; j++) *near_sum += (double)nl[j];
+    }
     return s;
+}
+
+AVX static double exp_block_avx(const float *x, float invT, float zmax, float *z, float *w, int32_t lo, int32_t hi,
+                                float near, double *near_sum)
+{
+    if (z && near_sum) return exp_block_avx_t(x, invT, zmax, z, w, lo, hi, near, near_sum, 1, 1);
+    if (z) return exp_block_avx_t(x, invT, zmax, z, w, lo, hi, near, near_sum, 1, 0);
+    if (near_sum) return exp_block_avx_t(x, invT, zmax, z, w, lo, hi, near, near_sum, 0, 1);
+    return exp_block_avx_t(x, invT, zmax, z, w, lo, hi, near, near_sum, 0, 0);
 }
 
 AVX static int32_t gather_ge_avx(const float *z, int32_t n, float thr, int32_t *ids, const tm_smpk_lut *lut)
@@ -432,11 +447,11 @@ int32_t tm_smpk_first_eq(const float *x, int32_t n, float v, int simd)
 double tm_smpk_exp(const float *x, float invT, float zmax, float *z, float *w, double *bsum, int32_t n,
                    float near, double *near_sum, int simd)
 {
-    double total = 0.0, ns = 0.0;
+    double total = 0.0, ns = 0.0, *nsp = near_sum ? &ns : NULL;
     for (int32_t lo = 0, b = 0; lo < n; lo += TM_SMPK_BLOCK, b++) {
         int32_t hi = n - lo > TM_SMPK_BLOCK ? lo + TM_SMPK_BLOCK : n;
-        double s = PICK(simd, exp_block_avx(x, invT, zmax, z, w, lo, hi, near, &ns),
-                        exp_block_c(x, invT, zmax, z, w, lo, hi, near, &ns));
+        double s = PICK(simd, exp_block_avx(x, invT, zmax, z, w, lo, hi, near, nsp),
+                        exp_block_c(x, invT, zmax, z, w, lo, hi, near, nsp));
         if (bsum) bsum[b] = s;
         total += s;
     }

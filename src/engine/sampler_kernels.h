@@ -1,5 +1,6 @@
 /* sampler_kernels.h — the sampler's passes over a vocabulary row (internal to
- * sampler.c): scale, max, exp + sum, threshold gathers, masked block sums.
+ * sampler.c): scale, max, exp + sum, threshold gathers, masked block sums;
+ * and its selections over candidate lists (sampler_select.c).
  *
  * Each kernel has a portable C version and, on x86-64 CPUs with AVX2 and FMA
  * (checked at run time by tm_smpk_simd()), an AVX2 version. Both give the
@@ -63,5 +64,34 @@ int32_t tm_smpk_next_gt(const float *x, int32_t from, int32_t n, float thr, int 
  * (when has_cut), w[i] > 0 and w[i] >= wmin; bsum[b] = block sums of kw. */
 void tm_smpk_mask_blocks(const float *z, const float *w, int32_t n, int has_cut, float zc, int32_t idc,
                          float wmin, float *kw, double *bsum, int simd);
+
+/* ---- selection over candidates (sampler_select.c) -------------------------- */
+
+typedef struct cand {
+    float z;
+    int32_t id;
+    float w; /* its weight (top_p) */
+} cand;
+
+#define TM_SMP_BUCKETS  1024 /* histogram buckets of top_p's narrowing */
+#define TM_SMP_SORT_MAX 64   /* boundary regions up to this size are sorted */
+
+/* Rank order: z desc, then id asc. */
+static inline int tm_smp_better(float za, int32_t ia, float zb, int32_t ib)
+{
+    return za > zb || (za == zb && ia < ib);
+}
+
+/* Min-heap by rank (root = worst kept) over h[0..n): sift h[i] down. */
+void tm_smp_heap_down(cand *h, int32_t n, int32_t i);
+
+/* Put the k best of c[0..n) (by rank) into c[0..k), any order. */
+void tm_smp_quickselect(cand *c, int32_t n, int32_t k);
+
+/* top_p on c[0..got), whose mass (c[i].w) reaches need: the shortest rank
+ * prefix with mass >= need is moved to c[0..keep) with its worst element
+ * last; returns keep. Large sets are narrowed with z histograms over bm/bc
+ * (TM_SMP_BUCKETS each), so only a small boundary region is sorted. */
+int32_t tm_smp_top_p_cut(cand *c, int32_t got, double need, double *bm, int32_t *bc);
 
 #endif

@@ -7,7 +7,8 @@
  * the kernel's threads (tests/gpu/test_cuda_fast_kernels.c does, on a GPU).
  * Build and run from the repo root:
  *   cc -std=c11 -O2 -D_GNU_SOURCE -Isrc tests/gpu/emu/emu_sampler.c src/engine/sampler.c \
- *      src/engine/sampler_kernels.c src/engine/sampler_params.c src/engine/philox.c \
+ *      src/engine/sampler_kernels.c src/engine/sampler_select.c src/engine/sampler_params.c \
+ *      src/engine/philox.c \
  *      src/util/status.c -lm -o /tmp/emu_sampler && /tmp/emu_sampler
  * Prints every row where the token or the kept-set size differs; exit 1 if any.
  */
