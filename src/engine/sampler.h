@@ -77,7 +77,7 @@ tm_status tm_sampling_params_add_stop(tm_sampling_params *p, const char *s, size
  * and machines; the caller records it with the result. */
 uint64_t tm_sampler_seed_from(const char *job_id, const char *custom_id);
 
-/* Scratch for a vocabulary of `vocab` tokens (40 bytes per token). */
+/* Scratch for a vocabulary of `vocab` tokens (52 bytes per token, + 8 KiB). */
 tm_status tm_sampler_create(int32_t vocab, tm_sampler **out, tm_err *err);
 void tm_sampler_destroy(tm_sampler *s);
 int32_t tm_sampler_vocab(const tm_sampler *s);
