@@ -30,11 +30,9 @@
  *
  * Where the GPU may choose another token than the CPU (same logits, same
  * params; measured by tests/gpu/test_cuda_fast_kernels.c):
- *  - w: the CPU calls glibc expf (error <= 0.502 ulp), the GPU rounds a
- *    double exp to float (correctly rounded but for double-rounding cases);
- *    they differ by 1 ulp on a small fraction of tokens.
- *  - sums: the CPU accumulates doubles in its own orders (sequential, or by
- *    histogram bucket for top_p); the GPU sums the draw's weights in
+ *  - w: none: both use tm_sampler_exp's float operations (smp_exp).
+ *  - sums: the CPU accumulates doubles in its own orders (1024-id blocks of
+ *    8 lanes, or by histogram bucket for top_p); the GPU sums the draw's weights in
  *    doubles in a fixed warp-tree order, and the top_p masses in 2^-42
  *    fixed point (uint64, so the histogram atomics are exactly associative
  *    and the result is run-to-run deterministic).
@@ -102,8 +100,27 @@ static __device__ __forceinline__ unsigned long long smp_fix(float w)
     return (unsigned long long)__double2ull_rn((double)w * SMP_FIX_SCALE);
 }
 
-/* w = exp(x) rounded to float (x = z - z_max, a float as the CPU has it). */
-static __device__ __forceinline__ float smp_exp(float x) { return (float)exp((double)x); }
+/* w = tm_sampler_exp(x) (src/engine/sampler_kernels.c), op for op with
+ * explicit roundings (no contraction), so the GPU's weights are the CPU's
+ * bits: 0 below -87 (and -inf / NaN); k = rint(x * log2 e); Cody-Waite
+ * reduction and the degree-5 polynomial with FMAs; times 2^k. */
+static __device__ __forceinline__ float smp_exp(float x)
+{
+    if (!(x >= -87.0f)) return 0.0f;
+    if (x > 0.0f) x = 0.0f;
+    const float k = rintf(__fmul_rn(x, 1.44269504088896341f));
+    float r = __fmaf_rn(k, -0.693359375f, x);
+    r = __fmaf_rn(k, 2.12194440e-4f, r);
+    float p = 1.9875691500E-4f;
+    p = __fmaf_rn(p, r, 1.3981999507E-3f);
+    p = __fmaf_rn(p, r, 8.3334519073E-3f);
+    p = __fmaf_rn(p, r, 4.1665795894E-2f);
+    p = __fmaf_rn(p, r, 1.6666665459E-1f);
+    p = __fmaf_rn(p, r, 5.0000001201E-1f);
+    p = __fmaf_rn(p, __fmul_rn(r, r), r);
+    p = __fadd_rn(p, 1.0f);
+    return __fmul_rn(p, __int_as_float(((int)k + 127) << 23));
+}
 
 struct smp_shared {
     unsigned int hcnt[256];

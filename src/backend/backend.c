@@ -85,7 +85,10 @@ tm_status tm_batch_check(const tm_batch *bt, const tm_batch_limits *b, tm_err *e
             if (bt->positions[i] != len - (e - i))
                 return tm_errf(err, TM_ERR_USAGE, "batch: token %d: position %d, expected %d (tokens of a sequence "
                                "are its last ones, in order)", i, bt->positions[i], len - (e - i));
-        const int32_t *tab = bt->block_tables + (size_t)s * bt->max_blocks;
+        if (bt->bt_rows && (bt->bt_rows[s] < 0 || bt->bt_rows[s] >= b->max_seqs))
+            return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: block table row %d not in [0, %d)", s,
+                           bt->bt_rows[s], b->max_seqs);
+        const int32_t *tab = tm_batch_table(bt, s);
         for (int32_t j = 0; j <= (len - 1) / b->block_size; j++)
             if (tab[j] < 0 || tab[j] >= b->n_blocks)
                 return tm_errf(err, TM_ERR_USAGE, "batch: sequence %d: block %d is %d, not in [0, %d)", s, j, tab[j],

@@ -16,8 +16,9 @@
  *   token i in [seq_start[s], seq_start[s+1]) belongs to sequence s,
  *   positions[i] is its absolute position; after the step sequence s has
  *   seq_len[s] tokens in the cache (= positions of its last token + 1), and
- *   its KV for position p lives in block block_tables[s*max_blocks + p/bs]
- *   at slot p % bs.
+ *   its KV for position p lives in block block_tables[r*max_blocks + p/bs]
+ *   at slot p % bs, where r = bt_rows[s] (s when bt_rows is NULL); only
+ *   the entries of blocks up to position seq_len[s] - 1 are read.
  * forward() checks the batch against this contract (and the sizes given at
  * create) before touching memory: a violation is TM_ERR_USAGE, a token id
  * outside the vocabulary TM_ERR_INPUT.
@@ -46,8 +47,12 @@ typedef struct tm_batch {
     int32_t n_seqs;
     const int32_t *seq_start;     /* [n_seqs + 1] offsets into token_ids */
     const int32_t *seq_len;       /* [n_seqs] cached length after this step */
-    const int32_t *block_tables;  /* [n_seqs * max_blocks] */
+    const int32_t *block_tables;  /* [rows * max_blocks] */
     int32_t max_blocks;           /* row stride of block_tables */
+    const int32_t *bt_rows;       /* [n_seqs] row of block_tables holding sequence s's
+                                     table, each in [0, max_seqs); NULL: row s. Lets a
+                                     caller keep one row per running sequence across
+                                     steps and write only the entries that changed */
     int32_t n_logits;             /* rows of logits wanted */
     const int32_t *logit_rows;    /* [n_logits] token indices into the batch */
     float *logits;                /* out: [n_logits * vocab] float32 */
@@ -144,5 +149,11 @@ typedef struct tm_batch_limits {
  * ids in the vocabulary, logit rows in the batch) before any memory is
  * touched. TM_ERR_USAGE / TM_ERR_INPUT with the offending index. */
 tm_status tm_batch_check(const tm_batch *bt, const tm_batch_limits *lim, tm_err *err);
+
+/* Sequence s's block table (bt_rows applied). */
+static inline const int32_t *tm_batch_table(const tm_batch *bt, int32_t s)
+{
+    return bt->block_tables + (size_t)(bt->bt_rows ? bt->bt_rows[s] : s) * (size_t)bt->max_blocks;
+}
 
 #endif

@@ -4,6 +4,13 @@
  * tm_engine_release; the batch arrays, logits and events are sized at
  * create() from max_batch_tokens / max_seqs / max_context, so a step does
  * not allocate.
+ *
+ * Bookkeeping is O(batch): the choices of a request are linked to their
+ * leader (choice 0), so handing siblings to the scheduler or releasing a
+ * leader touches only that request's sequences. Block tables: max_seqs rows
+ * that sequences keep from step to step (tm_batch.bt_rows); a row already
+ * holding a sequence's blocks[0..n) of the same blocks_epoch gets only the
+ * blocks added since, so a step writes the table entries that changed.
  */
 #include "engine/engine.h"
 
@@ -24,8 +31,18 @@ struct tm_engine_seq {
     int scheduled;              /* handed to the scheduler */
     int32_t n_high;             /* positions [0, n_high) were computed once (now or before a resume) */
     tm_engine_seq *leader;      /* choice 0 of the request (self for choice 0) */
+    tm_engine_seq *sib_next, *sib_prev; /* the leader's list of its other choices */
     tm_engine_seq *next, *prev; /* list of live sequences */
+    int32_t bt_row;             /* block table row last used (-1: none) */
 };
+
+/* One block table row: whose blocks it holds, and how many. */
+typedef struct bt_row {
+    const tm_engine_seq *owner;
+    uint32_t epoch;             /* owner's blocks_epoch when written */
+    int32_t n;                  /* entries [0, n) hold owner's blocks */
+    uint64_t step;              /* last step it was used in */
+} bt_row;
 
 struct tm_engine {
     tm_engine_config cfg;
@@ -40,7 +57,10 @@ struct tm_engine {
     tm_sampler *sampler;
     int32_t max_blocks;
     /* batch arrays */
-    int32_t *token_ids, *positions, *seq_start, *seq_len, *block_tables, *logit_rows;
+    int32_t *token_ids, *positions, *seq_start, *seq_len, *block_tables, *logit_rows, *bt_rows;
+    bt_row *rows;               /* [max_seqs] */
+    int32_t row_cursor;         /* where the search for a free row starts */
+    uint64_t step;              /* steps run (stamps rows) */
     float *logits;
     tm_engine_event *events;
     tm_engine_work *work;
@@ -59,6 +79,7 @@ void tm_engine_destroy(tm_engine *e)
     tm_sampler_destroy(e->sampler);
     free(e->token_ids); free(e->positions); free(e->seq_start); free(e->seq_len);
     free(e->block_tables); free(e->logit_rows); free(e->logits); free(e->events); free(e->work);
+    free(e->bt_rows); free(e->rows);
     free(e);
 }
 
@@ -107,11 +128,13 @@ tm_status tm_engine_create(const tm_backend_ops *ops, const tm_model *m, const t
     e->seq_start = malloc((ns + 1) * sizeof(int32_t));
     e->seq_len = malloc(ns * sizeof(int32_t));
     e->block_tables = malloc(ns * (size_t)e->max_blocks * sizeof(int32_t));
+    e->bt_rows = malloc(ns * sizeof(int32_t));
+    e->rows = calloc(ns, sizeof *e->rows);
     e->logit_rows = malloc(ns * sizeof(int32_t));
     e->logits = malloc(ns * (size_t)e->vocab * sizeof(float));
     e->events = calloc(ns, sizeof *e->events);
     e->work = calloc(ns, sizeof *e->work);
-    if (!e->work || !e->token_ids || !e->positions || !e->seq_start || !e->seq_len || !e->block_tables ||
+    if (!e->work || !e->token_ids || !e->positions || !e->seq_start || !e->seq_len || !e->block_tables || !e->bt_rows || !e->rows ||
         !e->logit_rows || !e->logits || !e->events) {
         st = tm_errf(err, TM_ERR_NOMEM, "engine: out of memory for batch buffers");
         goto fail;
@@ -199,8 +222,16 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
         s->params.seed = r->seed;
         s->params.has_seed = 1;
         s->max_new = max_new;
+        s->bt_row = -1;
         s->leader = c == 0 ? s : leader;
-        if (c == 0) leader = s;
+        if (c == 0) {
+            leader = s;
+        } else { /* after the leader, in choice order */
+            tm_engine_seq *tail = leader->sib_prev ? leader->sib_prev : leader;
+            tail->sib_next = s;
+            s->sib_prev = tail;
+            leader->sib_prev = s; /* the leader's sib_prev is the list's tail */
+        }
         live_push(e, s);
         if (r->seqs_out) r->seqs_out[c] = s;
         if (resumed) {
@@ -217,10 +248,8 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
                 continue;
             }
             if ((st = tm_sched_add(e->sched, &s->seq, err))) {
-                for (tm_engine_seq *x = e->live, *nx; x; x = nx) {
-                    nx = x->next;
-                    if (x->request_id == r->id) tm_engine_release(e, x);
-                }
+                while (leader->sib_next) tm_engine_release(e, leader->sib_next);
+                tm_engine_release(e, leader);
                 return st;
             }
             continue;
@@ -241,12 +270,47 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
 /* Hand a leader's held siblings to the scheduler (its prompt is cached now). */
 static void release_siblings(tm_engine *e, tm_engine_seq *leader)
 {
-    for (tm_engine_seq *s = e->live; s; s = s->next) {
-        if (s->leader != leader || s == leader || s->scheduled || s->done) continue;
+    for (tm_engine_seq *s = leader->sib_next; s; s = s->sib_next) {
+        if (s->scheduled || s->done) continue;
         tm_err err;
         s->scheduled = 1;
         e->n_unscheduled--;
         if (tm_sched_add(e->sched, &s->seq, &err) != TM_OK) s->done = 1;
+    }
+}
+
+/* Give every item of the plan a block table row (bt_rows[k]) holding its
+ * sequence's current blocks, writing only entries not already there. */
+static void fill_block_tables(tm_engine *e, const tm_sched_out *plan)
+{
+    const int32_t ns = e->cfg.max_seqs;
+    e->step++;
+    for (int32_t k = 0; k < plan->n_items; k++) { /* rows kept from earlier steps */
+        const tm_engine_seq *es = (const tm_engine_seq *)plan->items[k].seq->user;
+        int32_t r = es->bt_row;
+        e->bt_rows[k] = -1;
+        if (r >= 0 && e->rows[r].owner == es) {
+            e->rows[r].step = e->step;
+            e->bt_rows[k] = r;
+        }
+    }
+    for (int32_t k = 0; k < plan->n_items; k++) {
+        tm_engine_seq *es = (tm_engine_seq *)plan->items[k].seq->user;
+        const tm_seq *q = &es->seq;
+        int32_t r = e->bt_rows[k];
+        if (r < 0) { /* a row no item of this step uses: n_items <= max_seqs rows */
+            while (e->rows[e->row_cursor].step == e->step) e->row_cursor = (e->row_cursor + 1) % ns;
+            r = e->row_cursor;
+            e->rows[r] = (bt_row){.owner = es, .epoch = q->blocks_epoch, .n = 0, .step = e->step};
+            es->bt_row = e->bt_rows[k] = r;
+        }
+        bt_row *row = &e->rows[r];
+        if (row->epoch != q->blocks_epoch || row->n > q->n_blocks) row->n = 0;
+        int32_t *dst = e->block_tables + (size_t)r * (size_t)e->max_blocks;
+        if (q->n_blocks > row->n)
+            memcpy(dst + row->n, q->blocks + row->n, (size_t)(q->n_blocks - row->n) * sizeof *dst);
+        row->n = q->n_blocks;
+        row->epoch = q->blocks_epoch;
     }
 }
 
@@ -259,6 +323,7 @@ tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
     tm_status st = tm_sched_step(e->sched, &plan, err);
     if (st) return st;
     if (plan.n_items == 0) return TM_OK;
+    fill_block_tables(e, &plan);
 
     /* build the batch */
     int32_t t = 0, nl = 0;
@@ -278,15 +343,12 @@ tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
                                       .n_new = it->n_new, .prefill = it->n_new > 1 || it->start < q->n_prompt,
                                       .n_recompute = rc > 0 ? rc : 0};
         if (end > es->n_high) es->n_high = end;
-        int32_t *row = e->block_tables + (size_t)k * (size_t)e->max_blocks;
-        memcpy(row, q->blocks, (size_t)q->n_blocks * sizeof *row);
-        for (int32_t j = q->n_blocks; j < e->max_blocks; j++) row[j] = -1;
         if (it->need_logits) e->logit_rows[nl++] = t - 1;
     }
     e->seq_start[plan.n_items] = t;
     tm_batch b = {.n_tokens = t, .token_ids = e->token_ids, .positions = e->positions,
                   .n_seqs = plan.n_items, .seq_start = e->seq_start, .seq_len = e->seq_len,
-                  .block_tables = e->block_tables, .max_blocks = e->max_blocks,
+                  .block_tables = e->block_tables, .max_blocks = e->max_blocks, .bt_rows = e->bt_rows,
                   .n_logits = nl, .logit_rows = e->logit_rows, .logits = e->logits};
     uint64_t t0 = tm_now_mono_ns();
     if ((st = e->ops->forward(e->backend, &b, err))) return st;
@@ -365,10 +427,20 @@ void tm_engine_release(tm_engine *e, tm_engine_seq *s)
 {
     if (!s) return;
     if (!s->done) tm_engine_finish(e, s, TM_FINISH_NONE);
-    /* siblings keep a pointer to their leader: hand them a new one */
-    if (s->leader == s)
-        for (tm_engine_seq *o = e->live; o; o = o->next)
-            if (o != s && o->leader == s) o->leader = o;
+    /* siblings keep a pointer to their leader: each becomes its own */
+    if (s->leader == s) {
+        for (tm_engine_seq *o = s->sib_next, *nx; o; o = nx) {
+            nx = o->sib_next;
+            o->leader = o;
+            o->sib_next = o->sib_prev = NULL;
+        }
+    } else {
+        tm_engine_seq *l = s->leader;
+        if (s->sib_prev) s->sib_prev->sib_next = s->sib_next;
+        if (s->sib_next) s->sib_next->sib_prev = s->sib_prev;
+        else if (l->sib_prev == s) l->sib_prev = s->sib_prev == l ? NULL : s->sib_prev;
+    }
+    if (s->bt_row >= 0 && e->rows[s->bt_row].owner == s) e->rows[s->bt_row].owner = NULL;
     if (s->prev) s->prev->next = s->next; else e->live = s->next;
     if (s->next) s->next->prev = s->prev;
     e->n_live--;

@@ -1,154 +1,77 @@
-/* sampler.c — CPU reference sampler: penalties, greedy, temperature, top-k,
- * top-p, min-p, a Philox draw, raw logprobs. Semantics in sampler.h.
- * Every filter keeps a prefix of the ranking (z desc, id asc); the draw walks
- * the kept set in ascending id order whichever way it was found (a sorted id
- * list, or a predicate over the vocabulary), accumulating the same floats in
- * the same order. No full-vocabulary sort: top_k uses a heap (k <= 64) or
- * quickselect; top_p narrows with z histograms and sorts only the boundary.
+/* sampler.c — CPU sampler: penalties, greedy, temperature, top-k, top-p,
+ * min-p, a Philox draw, raw logprobs. Semantics in sampler.h.
+ *
+ * Every filter keeps a prefix of the ranking (z desc, id asc); the kept set
+ * is an ascending id list (small sets) or a predicate over the vocabulary
+ * (rank >= a cut, w > 0, w >= min_p), and the draw gives the same token for
+ * either form (block sums, sampler.h step 4). No full sort anywhere:
+ *  - the vocabulary passes (scale + max, exp + sum, threshold gathers, the
+ *    masked block sums of the draw) are sampler_kernels.c, AVX2 + FMA when
+ *    the CPU has them, bit-identical portable C otherwise;
+ *  - greedy: a vector max, then the first id holding it;
+ *  - top_k: a min-heap fed only by the ids a vector scan finds above its
+ *    root (k <= TOPK_HEAP), else a threshold widened until k ids pass, then
+ *    quickselect over those;
+ *  - top_p: the exp pass also sums the mass within 3 nats of z_max; with a
+ *    histogram of a 1/16 sample of the rest it gives a threshold whose ids
+ *    should hold the top_p mass (top_p_guess). Those ids are gathered and
+ *    their mass checked; short, the threshold falls back to z_max - D, where
+ *    V * exp(-D) <= (1 - top_p) * Z / 2 bounds what lies below. The gathered
+ *    ids are narrowed with z histograms and only the boundary is sorted
+ *    (tm_smp_top_p_cut). The gathered set only orders the mass sums: it
+ *    can move the cut only where a running mass is within rounding of
+ *    top_p * Z (deterministic all the same: a function of the row);
+ *  - logprobs: a vector max and exp-sum over the raw logits (reused from the
+ *    sampling pass when T = 1 without penalties), the top n by a heap-free
+ *    insertion fed by a vector scan above the n-th value.
+ * Timings: tests/bench/bench_sampler.c (`build/bench_sampler`).
  */
-
-/* Performance notes (one tm_sampler_sample, vocab 151936, -O2, one thread,
- * medians; `tests/unit/test_sampler_perf.c`, run `ctest -R test_sampler_perf
- * -V`; measured on the 16-core Xeon device host, 2026-11-23, uncontended):
- *   greedy                          0.12-0.14 ms (8-lane single pass)
- *   greedy + penalties, 4096 prev   0.27 ms
- *   T=1, no filter                  ~1.0 ms  (one expf pass dominates)
- *   T=0.7 top_p=0.9 peaked / flat   1.0-1.3 ms / 1.2 ms (3946 kept)
- *   T=1 top_p=0.9 flat              2.2 ms (20060 kept)
- *   T=1 top_k=50 (+top_p=0.95)      0.92 ms;  min_p=0.05  ~1.0 ms
- *   + top_logprobs=20               +0.7-0.9 ms (raw log-softmax pass)
- * Before the histogram narrowing, flat top_p=0.9 took 40-80 ms (a qsort of
- * ~150k candidates). The floor is libm expf over the vocabulary (~0.8 ms);
- * on the GPU this is a fused softmax anyway. */
 #include "engine/sampler.h"
 #include "engine/philox.h"
+#include "engine/sampler_kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TOPP_BUCKETS  1024 /* histogram buckets for a large top_p set */
-#define TOPP_SORT_MAX 2048 /* top_p sets up to this size are simply sorted */
+#define TOPK_HEAP     128  /* top_k up to this uses the heap */
 
-typedef struct cand {
-    float z;
-    int32_t id;
-} cand;
 
 struct tm_sampler {
     int32_t vocab;
+    int simd;         /* 1: AVX2+FMA kernels (same bits as the portable ones) */
     int32_t *pos;     /* [vocab] slot of a penalised token, -1 if none */
     int32_t *touched; /* [vocab] ids with a slot, n_touched of them */
     int32_t *count;   /* [vocab] per slot: occurrences among generated tokens */
     float *pen;       /* [vocab] per slot: penalised logit */
     int32_t n_touched;
     float *z;         /* [vocab] processed logits / temperature, id order */
-    float *w;         /* [vocab] exp(z - zmax), id order */
-    cand *cand;       /* [vocab] candidates */
-    double bucket_mass[TOPP_BUCKETS];   /* top_p histogram */
-    int32_t bucket_count[TOPP_BUCKETS];
+    float *w;         /* [vocab] tm_sampler_exp(z - zmax), id order */
+    float *kw;        /* [vocab] w of kept tokens, 0 elsewhere (predicate draw) */
+    int32_t *ids;     /* [vocab] candidate / kept ids, ascending */
+    float *cz, *cw;   /* [vocab] z and w of ids[j] */
+    cand *cand;       /* [vocab] selection scratch */
+    double *bsum;     /* [blocks] block sums of w (exp pass) or of the kept set */
+    tm_smpk_lut lut;  /* compress tables of the gathers */
+    double bucket_mass[TM_SMP_BUCKETS];   /* top_p histogram */
+    int32_t bucket_count[TM_SMP_BUCKETS];
 };
 
 /* What steps 1-3 leave for the draw. */
 typedef struct kept {
     int greedy;      /* 1: token is decided */
     int32_t token;
-    int list;        /* 1: cand[0..n) sorted by id holds the set */
+    int list;        /* 1: ids[0..n) (ascending) holds the set */
     int32_t n;
-    int has_cut;     /* vocabulary walk: keep rank >= (zc, idc) */
+    int has_cut;     /* vocabulary predicate: keep rank >= (zc, idc) */
     float zc;
     int32_t idc;
     float wmin;      /* and w >= wmin (min_p) */
+    int raw_z;       /* z are the raw logits (T = 1, no penalties): zraw_sum reusable */
+    float zmax;
+    double z_sum;    /* sum of w over the vocabulary (kernel order) */
+    double near_mass; /* about the mass of z >= zmax - TOPP_NEAR (float sums) */
 } kept;
-
-void tm_sampling_params_default(tm_sampling_params *p)
-{
-    memset(p, 0, sizeof *p);
-    p->temperature = 1.0f;
-    p->top_p = 1.0f;
-    p->top_k = 0;
-    p->min_p = 0.0f;
-    p->repetition_penalty = 1.0f;
-}
-
-tm_status tm_sampling_params_check(const tm_sampling_params *p, int32_t vocab, tm_err *err)
-{
-    if (!(isfinite(p->temperature) && p->temperature >= 0.0f))
-        return tm_errf(err, TM_ERR_INPUT, "temperature: must be a finite number >= 0, got %g",
-                       (double)p->temperature);
-    if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
-        return tm_errf(err, TM_ERR_INPUT, "top_p: must be in (0, 1], got %g", (double)p->top_p);
-    if (p->top_k < -1)
-        return tm_errf(err, TM_ERR_INPUT, "top_k: must be -1, 0 (off) or >= 1, got %d",
-                       (int)p->top_k);
-    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
-        return tm_errf(err, TM_ERR_INPUT, "min_p: must be in [0, 1], got %g", (double)p->min_p);
-    if (!(p->presence_penalty >= -2.0f && p->presence_penalty <= 2.0f))
-        return tm_errf(err, TM_ERR_INPUT, "presence_penalty: must be in [-2, 2], got %g",
-                       (double)p->presence_penalty);
-    if (!(p->frequency_penalty >= -2.0f && p->frequency_penalty <= 2.0f))
-        return tm_errf(err, TM_ERR_INPUT, "frequency_penalty: must be in [-2, 2], got %g",
-                       (double)p->frequency_penalty);
-    if (!(isfinite(p->repetition_penalty) && p->repetition_penalty > 0.0f))
-        return tm_errf(err, TM_ERR_INPUT, "repetition_penalty: must be a finite number > 0, got %g",
-                       (double)p->repetition_penalty);
-    if (p->top_logprobs < 0 || p->top_logprobs > TM_SAMPLER_MAX_TOP_LOGPROBS)
-        return tm_errf(err, TM_ERR_INPUT, "top_logprobs: must be in [0, %d], got %d",
-                       TM_SAMPLER_MAX_TOP_LOGPROBS, (int)p->top_logprobs);
-    if (p->n_stop_ids < 0 || p->n_stop_ids > TM_SAMPLER_MAX_STOP_IDS)
-        return tm_errf(err, TM_ERR_INPUT, "stop_token_ids: at most %d ids, got %d",
-                       TM_SAMPLER_MAX_STOP_IDS, (int)p->n_stop_ids);
-    for (int32_t i = 0; i < p->n_stop_ids; i++) {
-        if (p->stop_ids[i] < 0 || (vocab > 0 && p->stop_ids[i] >= vocab))
-            return tm_errf(err, TM_ERR_INPUT, "stop_token_ids[%d]: %d is not in [0, %d)", (int)i,
-                           (int)p->stop_ids[i], (int)vocab);
-    }
-    if (p->n_stop < 0 || p->n_stop > TM_STOP_MAX)
-        return tm_errf(err, TM_ERR_INPUT, "stop: at most %d strings, got %d", TM_STOP_MAX,
-                       (int)p->n_stop);
-    for (int32_t i = 0; i < p->n_stop; i++) {
-        if (p->stop_len[i] < 1 || p->stop_len[i] > TM_STOP_MAX_BYTES)
-            return tm_errf(err, TM_ERR_INPUT, "stop[%d]: length must be 1..%d bytes, got %u",
-                           (int)i, TM_STOP_MAX_BYTES, (unsigned)p->stop_len[i]);
-    }
-    return TM_OK;
-}
-
-tm_status tm_sampling_params_add_stop(tm_sampling_params *p, const char *s, size_t len, tm_err *err)
-{
-    if (p->n_stop < 0 || p->n_stop >= TM_STOP_MAX)
-        return tm_errf(err, TM_ERR_INPUT, "stop: at most %d strings", TM_STOP_MAX);
-    if (len == 0 || !s)
-        return tm_errf(err, TM_ERR_INPUT, "stop[%d]: must not be empty", (int)p->n_stop);
-    if (len > TM_STOP_MAX_BYTES)
-        return tm_errf(err, TM_ERR_INPUT, "stop[%d]: %zu bytes, at most %d allowed",
-                       (int)p->n_stop, len, TM_STOP_MAX_BYTES);
-    memcpy(p->stop[p->n_stop], s, len);
-    p->stop_len[p->n_stop] = (uint16_t)len;
-    p->n_stop++;
-    return TM_OK;
-}
-
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    if (!s) return h;
-    for (const unsigned char *b = (const unsigned char *)s; *b; b++) {
-        h ^= *b;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-uint64_t tm_sampler_seed_from(const char *job_id, const char *custom_id)
-{
-    uint64_t h = fnv1a(0xcbf29ce484222325ULL, job_id);
-    h ^= 0xffu;
-    h *= 0x100000001b3ULL;
-    h = fnv1a(h, custom_id);
-    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL; /* splitmix64 finaliser */
-    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-    return h ^ (h >> 31);
-}
 
 tm_status tm_sampler_create(int32_t vocab, tm_sampler **out, tm_err *err)
 {
@@ -159,14 +82,22 @@ tm_status tm_sampler_create(int32_t vocab, tm_sampler **out, tm_err *err)
     if (!s) return tm_errf(err, TM_ERR_NOMEM, "sampler: out of memory");
     size_t n = (size_t)vocab;
     s->vocab = vocab;
+    s->simd = tm_smpk_simd();
+    tm_smpk_lut_init(&s->lut);
     s->pos = malloc(n * sizeof *s->pos);
     s->touched = malloc(n * sizeof *s->touched);
     s->count = malloc(n * sizeof *s->count);
     s->pen = malloc(n * sizeof *s->pen);
     s->z = malloc(n * sizeof *s->z);
     s->w = malloc(n * sizeof *s->w);
+    s->kw = malloc(n * sizeof *s->kw);
+    s->ids = malloc(n * sizeof *s->ids);
+    s->cz = malloc(n * sizeof *s->cz);
+    s->cw = malloc(n * sizeof *s->cw);
     s->cand = malloc(n * sizeof *s->cand);
-    if (!s->pos || !s->touched || !s->count || !s->pen || !s->z || !s->w || !s->cand) {
+    s->bsum = malloc((size_t)tm_smpk_blocks(vocab) * sizeof *s->bsum);
+    if (!s->pos || !s->touched || !s->count || !s->pen || !s->z || !s->w || !s->kw || !s->ids || !s->cz || !s->cw ||
+        !s->cand || !s->bsum) {
         tm_sampler_destroy(s);
         return tm_errf(err, TM_ERR_NOMEM, "sampler: out of memory for vocab %d", (int)vocab);
     }
@@ -184,7 +115,12 @@ void tm_sampler_destroy(tm_sampler *s)
     free(s->pen);
     free(s->z);
     free(s->w);
+    free(s->kw);
+    free(s->ids);
+    free(s->cz);
+    free(s->cw);
     free(s->cand);
+    free(s->bsum);
     free(s);
 }
 
@@ -193,152 +129,9 @@ int32_t tm_sampler_vocab(const tm_sampler *s)
     return s->vocab;
 }
 
-/* ---- ranking helpers ---------------------------------------------------- */
-
-static inline int better(float za, int32_t ia, float zb, int32_t ib)
+void tm_sampler_set_portable(tm_sampler *s, int portable)
 {
-    return za > zb || (za == zb && ia < ib);
-}
-
-static int cmp_rank(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if (better(x->z, x->id, y->z, y->id)) return -1;
-    if (better(y->z, y->id, x->z, x->id)) return 1;
-    return 0;
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-static inline void cswap(cand *a, cand *b)
-{
-    cand t = *a;
-    *a = *b;
-    *b = t;
-}
-
-/* Min-heap by rank (root = worst kept) over h[0..n). */
-static void heap_down(cand *h, int32_t n, int32_t i)
-{
-    for (;;) {
-        int32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && better(h[m].z, h[m].id, h[l].z, h[l].id)) m = l;
-        if (r < n && better(h[m].z, h[m].id, h[r].z, h[r].id)) m = r;
-        if (m == i) return;
-        cswap(&h[i], &h[m]);
-        i = m;
-    }
-}
-
-/* Put the k best of c[0..n) (by rank) into c[0..k), any order. */
-static void quickselect(cand *c, int32_t n, int32_t k)
-{
-    int32_t lo = 0, hi = n;
-    int budget = 16;
-    for (int32_t m = n; m > 1; m >>= 1) budget += 2;
-    while (hi - lo > 1) {
-        if (budget-- == 0) { /* pathological input: finish by sorting */
-            qsort(c + lo, (size_t)(hi - lo), sizeof *c, cmp_rank);
-            return;
-        }
-        int32_t mid = lo + (hi - lo) / 2;
-        /* median of three into c[hi-1] */
-        cand *a = &c[lo], *b = &c[mid], *d = &c[hi - 1];
-        if (better(b->z, b->id, a->z, a->id)) cswap(a, b);
-        if (better(d->z, d->id, b->z, b->id)) cswap(b, d);
-        if (better(b->z, b->id, a->z, a->id)) cswap(a, b);
-        cswap(b, d); /* median now at hi-1 */
-        cand piv = c[hi - 1];
-        int32_t st = lo;
-        for (int32_t i = lo; i < hi - 1; i++)
-            if (better(c[i].z, c[i].id, piv.z, piv.id)) cswap(&c[i], &c[st++]);
-        cswap(&c[st], &c[hi - 1]);
-        if (st == k || st == k - 1) return;
-        if (st > k) hi = st;
-        else lo = st + 1;
-    }
-}
-
-/* top_p on c[0..got), whose mass reaches need: the shortest rank prefix with
- * mass >= need is moved to c[0..keep) with its worst element last. Large
- * sets are narrowed with a z histogram (TOPP_BUCKETS equal-width buckets;
- * buckets above the one where the mass crosses need are kept whole, the
- * boundary bucket is refined again), so only a small boundary region is
- * ever sorted. A higher bucket always holds strictly larger z. */
-static int32_t top_p_cut(tm_sampler *s, cand *c, int32_t got, double need)
-{
-    const float *w = s->w;
-    int32_t base = 0;       /* c[0..base) kept for sure */
-    double kept_mass = 0.0; /* their mass */
-    while (got - base > TOPP_SORT_MAX) {
-        float zhi = c[base].z, zlo = c[base].z;
-        for (int32_t i = base + 1; i < got; i++) {
-            if (c[i].z > zhi) zhi = c[i].z;
-            if (c[i].z < zlo) zlo = c[i].z;
-        }
-        if (!(zhi > zlo) || !isfinite(zhi - zlo)) break; /* all equal or -inf: sort */
-        const double scale = (double)TOPP_BUCKETS / ((double)zhi - (double)zlo);
-        double *bm = s->bucket_mass;
-        int32_t *bc = s->bucket_count;
-        memset(bm, 0, TOPP_BUCKETS * sizeof *bm);
-        memset(bc, 0, TOPP_BUCKETS * sizeof *bc);
-#define TOPP_BUCKET(zv) (int32_t)fmin((double)(TOPP_BUCKETS - 1), ((double)zhi - (double)(zv)) * scale)
-        for (int32_t i = base; i < got; i++) {
-            int32_t b = TOPP_BUCKET(c[i].z);
-            bm[b] += w[c[i].id];
-            bc[b]++;
-        }
-        int32_t bb = TOPP_BUCKETS - 1;
-        double cum = kept_mass;
-        for (int32_t b = 0; b < TOPP_BUCKETS; b++) {
-            if (bc[b] == 0) continue;
-            if (cum + bm[b] >= need) {
-                bb = b;
-                break;
-            }
-            cum += bm[b];
-            bb = b; /* rounding: never crossed -> last non-empty bucket */
-        }
-        if (bc[bb] == got - base) { /* cannot narrow (one bucket): sort */
-            break;
-        }
-        /* [base..) = buckets < bb, then bucket bb; drop the rest */
-        int32_t st = base;
-        for (int32_t i = base; i < got; i++)
-            if (TOPP_BUCKET(c[i].z) < bb) cswap(&c[i], &c[st++]);
-        int32_t en = st;
-        for (int32_t i = st; i < got; i++)
-            if (TOPP_BUCKET(c[i].z) == bb) cswap(&c[i], &c[en++]);
-#undef TOPP_BUCKET
-        double m = kept_mass;
-        for (int32_t i = base; i < st; i++) m += w[c[i].id];
-        if (m >= need) { /* rounding corner: the cut lies in [base, st) */
-            got = st;
-            continue;
-        }
-        kept_mass = m;
-        base = st;
-        got = en;
-    }
-    qsort(c + base, (size_t)(got - base), sizeof *c, cmp_rank);
-    double cum = kept_mass;
-    for (int32_t i = base; i < got; i++) {
-        cum += w[c[i].id];
-        if (cum >= need) return i + 1;
-    }
-    return got;
-}
-
-/* Bucket of zmax - z in 1/16 nat steps (the last one takes everything
- * below 64 nats). Monotone in z, so buckets <= b form a rank prefix. */
-static inline int32_t coarse_bucket(float zmax, float z)
-{
-    float d = (zmax - z) * 16.0f;
-    return d < (float)(TOPP_BUCKETS - 1) ? (int32_t)d : TOPP_BUCKETS - 1;
+    s->simd = portable ? 0 : tm_smpk_simd();
 }
 
 /* ---- steps 1-3 ---------------------------------------------------------- */
@@ -376,67 +169,178 @@ static void apply_penalties(tm_sampler *s, const float *logits, const tm_samplin
         if (rep) v = v > 0.0f ? v / p->repetition_penalty : v * p->repetition_penalty;
         int32_t c = s->count[j];
         if (c > 0) v -= p->frequency_penalty * (float)c + p->presence_penalty;
-        s->pen[j] = v;
+        s->pen[j] = v != v ? -INFINITY : v;
     }
 }
 
-/* Penalised logit of token i (NaN -> -inf). */
-static inline float eff(const tm_sampler *s, const float *logits, int32_t i)
-{
-    int32_t slot = s->pos[i];
-    float v = slot >= 0 ? s->pen[slot] : logits[i];
-    return v != v ? -INFINITY : v;
-}
-
-/* Argmax in one pass; GREEDY_LANES independent (value, first id) chains
- * break the compare/select dependency, then the lanes are merged by
- * (value desc, id asc), so ties still go to the lowest id. NaN never wins. */
-#define GREEDY_LANES 8
-static tm_status greedy(const tm_sampler *s, const float *logits, int32_t *tok, tm_err *err)
+/* Argmax of the penalised logits, ties to the lowest id, NaN never: a vector
+ * max over the raw logits, the first id holding it, then the touched ids. */
+static tm_status greedy(tm_sampler *s, const float *logits, int32_t *tok, tm_err *err)
 {
     const int32_t V = s->vocab;
-    const int pen = s->n_touched > 0;
-    float lb[GREEDY_LANES];
-    int32_t li[GREEDY_LANES];
-    for (int j = 0; j < GREEDY_LANES; j++) {
-        lb[j] = -INFINITY;
-        li[j] = -1;
+    float m = tm_smpk_max(logits, V, s->simd);
+    if (m == -INFINITY) return tm_errf(err, TM_ERR_INPUT, "sampler: every logit is -inf or NaN");
+    int32_t best = tm_smpk_first_eq(logits, V, m, s->simd);
+    if (s->n_touched > 0 && s->pos[best] >= 0) {
+        /* the raw winner is penalised: rank the penalised row itself */
+        memcpy(s->z, logits, (size_t)V * sizeof *s->z);
+        for (int32_t j = 0; j < s->n_touched; j++) s->z[s->touched[j]] = s->pen[j];
+        m = tm_smpk_max(s->z, V, s->simd);
+        if (m == -INFINITY) return tm_errf(err, TM_ERR_INPUT, "sampler: every logit is -inf or NaN");
+        *tok = tm_smpk_first_eq(s->z, V, m, s->simd);
+        return TM_OK;
     }
-    int32_t i = 0;
-    if (!pen) {
-        for (; i + GREEDY_LANES <= V; i += GREEDY_LANES)
-            for (int j = 0; j < GREEDY_LANES; j++) {
-                float v = logits[i + j];
-                int g = v > lb[j];
-                lb[j] = g ? v : lb[j];
-                li[j] = g ? i + j : li[j];
-            }
-    } else {
-        for (; i + GREEDY_LANES <= V; i += GREEDY_LANES)
-            for (int j = 0; j < GREEDY_LANES; j++) {
-                float v = eff(s, logits, i + j);
-                int g = v > lb[j];
-                lb[j] = g ? v : lb[j];
-                li[j] = g ? i + j : li[j];
-            }
-    }
-    float bv = -INFINITY;
-    int32_t best = -1;
-    for (int j = 0; j < GREEDY_LANES; j++)
-        if (li[j] >= 0 && (best < 0 || better(lb[j], li[j], bv, best))) {
-            bv = lb[j];
-            best = li[j];
-        }
-    for (; i < V; i++) { /* tail: ids above every lane's, strict > keeps ties low */
-        float v = eff(s, logits, i);
-        if (v > bv) {
-            bv = v;
-            best = i;
+    for (int32_t j = 0; j < s->n_touched; j++) { /* untouched best vs the penalised ones */
+        float v = s->pen[j];
+        int32_t t = s->touched[j];
+        if (tm_smp_better(v, t, m, best)) {
+            m = v;
+            best = t;
         }
     }
-    if (best < 0) return tm_errf(err, TM_ERR_INPUT, "sampler: every logit is -inf or NaN");
     *tok = best;
     return TM_OK;
+}
+
+/* The k-th best rank (z desc, id asc) of z[0..V), 1 < k < V. */
+static cand kth_best(tm_sampler *s, int32_t kk, float zmax)
+{
+    const int32_t V = s->vocab;
+    const float *z = s->z;
+    cand *c = s->cand;
+    if (kk <= TOPK_HEAP) {
+        for (int32_t i = 0; i < kk; i++) c[i] = (cand){z[i], i, 0.0f};
+        for (int32_t i = kk / 2 - 1; i >= 0; i--) tm_smp_heap_down(c, kk, i);
+        /* later ids with equal z rank lower: only z > root can enter */
+        for (int32_t i = kk; (i = tm_smpk_next_gt(z, i, V, c[0].z, s->simd)) < V; i++) {
+            c[0] = (cand){z[i], i, 0.0f};
+            tm_smp_heap_down(c, kk, 0);
+        }
+        return c[0];
+    }
+    float d = 1.0f, thr = zmax - d;
+    while (tm_smpk_count_ge(z, V, thr, s->simd) < kk) { /* -inf at the end counts all */
+        d *= 4.0f;
+        thr = d < 1e30f ? zmax - d : -INFINITY;
+    }
+    int32_t n = tm_smpk_gather_ge(z, V, thr, s->ids, &s->lut, s->simd);
+    for (int32_t i = 0; i < n; i++) c[i] = (cand){z[s->ids[i]], s->ids[i], 0.0f};
+    tm_smp_quickselect(c, n, kk);
+    int32_t worst = 0;
+    for (int32_t i = 1; i < kk; i++)
+        if (tm_smp_better(c[worst].z, c[worst].id, c[i].z, c[i].id)) worst = i;
+    return c[worst];
+}
+
+/* Keep the ids[0..n) (with cz, cw) whose rank is >= cut, in order; returns
+ * how many. */
+static int32_t filter_rank(tm_sampler *s, int32_t n, cand cut)
+{
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        float zi = s->cz[i];
+        if (zi > cut.z || (zi == cut.z && s->ids[i] <= cut.id)) {
+            s->ids[m] = s->ids[i];
+            s->cz[m] = zi;
+            s->cw[m++] = s->cw[i];
+        }
+    }
+    return m;
+}
+
+/* top_p over the ids[0..n) (ascending) that hold mass >= need: the cut. */
+static cand top_p_on(tm_sampler *s, int32_t n, double need)
+{
+    cand *c = s->cand;
+    for (int32_t i = 0; i < n; i++) c[i] = (cand){s->cz[i], s->ids[i], s->cw[i]};
+    int32_t m = tm_smp_top_p_cut(c, n, need, s->bucket_mass, s->bucket_count);
+    return c[m - 1];
+}
+
+/* A threshold t for top_p alone: ids with z >= t should hold mass >= need,
+ * and few more. The mass within TOPP_NEAR nats of zmax comes from the exp
+ * pass, the rest is estimated from every TOPP_STRIDE-th id in 1/8-nat buckets; the
+ * answer goes TOPP_MARGIN buckets below where the estimate reaches need
+ * (the caller checks the real mass). Never below `floor`. */
+#define TOPP_NEAR   3.0f
+#define TOPP_STRIDE 16
+#define TOPP_EST    256 /* buckets of 1/8 nat: 32 nats below zmax - TOPP_NEAR */
+#define TOPP_MARGIN 4
+static float top_p_guess(tm_sampler *s, const kept *k, double need, float floor)
+{
+    const int32_t V = s->vocab;
+    const float *z = s->z, *w = s->w;
+    const float near = k->zmax - TOPP_NEAR;
+    double m = k->near_mass;
+    if (m >= need) return near > floor ? near : floor;
+    double *h = s->bucket_mass; /* TM_SMP_BUCKETS >= TOPP_EST */
+    memset(h, 0, TOPP_EST * sizeof *h);
+    for (int32_t lo = 0; lo < V; lo += TOPP_STRIDE * 64) { /* 64 ids of every 64 * STRIDE */
+        int32_t hi = V - lo > 64 ? lo + 64 : V;
+        for (int32_t i = lo; i < hi; i++) {
+            float d = (near - z[i]) * 8.0f;
+            if (d > 0.0f && d < (float)TOPP_EST) h[(int32_t)d] += w[i];
+        }
+    }
+    for (int32_t b = 0; b < TOPP_EST; b++) {
+        m += TOPP_STRIDE * h[b];
+        if (m >= need) {
+            float t = near - (float)(b + 1 + TOPP_MARGIN) * 0.125f;
+            return t > floor ? t : floor;
+        }
+    }
+    return floor;
+}
+
+/* Steps 2-3 once z / w exist: the kept set into k. */
+static void filters(tm_sampler *s, const tm_sampling_params *p, kept *k)
+{
+    const int32_t V = s->vocab;
+    const float *w = s->w;
+    int32_t n = -1; /* ids[0..n) is the set; -1: the whole vocabulary */
+    cand cut = {0.0f, -1, 0.0f};
+    double Z = k->z_sum;
+    if (p->top_k > 1 && p->top_k < V) {
+        cut = kth_best(s, p->top_k, k->zmax);
+        n = tm_smpk_gather_ge_zw(s->z, w, V, cut.z, s->ids, s->cz, s->cw, &s->lut, s->simd);
+        n = filter_rank(s, n, cut);
+        Z = 0.0;
+        for (int32_t i = 0; i < n; i++) Z += s->cw[i];
+    }
+    if (p->top_p < 1.0f) {
+        double need = (double)p->top_p * Z;
+        if (n < 0) {
+            /* ids below zmax - D hold at most V * exp(-D) <= (Z - need) / 2 */
+            double D = log(2.0 * (double)V / ((1.0 - (double)p->top_p) * Z));
+            float bound = D > 0.0 ? (float)((double)k->zmax - D) : k->zmax;
+            float thr = top_p_guess(s, k, need, bound);
+            for (int tries = 0;; tries++) {
+                n = tm_smpk_gather_ge_zw(s->z, w, V, thr, s->ids, s->cz, s->cw, &s->lut, s->simd);
+                double m0 = 0.0, m1 = 0.0;
+                int32_t i = 0;
+                for (; i + 1 < n; i += 2) {
+                    m0 += s->cw[i];
+                    m1 += s->cw[i + 1];
+                }
+                if (i < n) m0 += s->cw[i];
+                if (m0 + m1 >= need || tries == 2) break;
+                /* the guess fell short: the bound, then every id with weight
+                 * (w is 0 below zmax - 87) */
+                thr = tries == 0 && thr > bound ? bound : k->zmax - 128.0f;
+            }
+        }
+        cut = top_p_on(s, n, need);
+        n = filter_rank(s, n, cut);
+    }
+    if (p->min_p > 0.0f) k->wmin = p->min_p; /* w = p / p_max */
+    k->n = n < 0 ? V : n;
+    if (n >= 0 && (int64_t)n * 16 <= V) {
+        k->list = 1;
+    } else if (n >= 0) {
+        k->has_cut = 1;
+        k->zc = cut.z;
+        k->idc = cut.id;
+    }
 }
 
 static tm_status compute_kept(tm_sampler *s, const float *logits, const tm_sampling_params *p,
@@ -457,203 +361,156 @@ static tm_status compute_kept(tm_sampler *s, const float *logits, const tm_sampl
         return greedy(s, logits, &k->token, err);
     }
 
-    /* z = logit / T, zmax */
+    /* z = logit / T and zmax. x -> x * invT is monotone, so without
+     * penalties zmax is the largest logit times invT: z and w then come
+     * from one pass over the logits. */
     const float invT = 1.0f / p->temperature;
-    float *z = s->z, *w = s->w;
-    float zmax = -INFINITY;
-    int32_t imax = -1;
-    for (int32_t i = 0; i < V; i++) {
-        float v = eff(s, logits, i) * invT;
-        z[i] = v;
-        if (v > zmax) {
-            zmax = v;
-            imax = i;
-        }
+    float zmax;
+    if (s->n_touched > 0) {
+        tm_smpk_scale(logits, invT, s->z, V, s->simd);
+        for (int32_t j = 0; j < s->n_touched; j++) s->z[s->touched[j]] = s->pen[j] * invT;
+        zmax = tm_smpk_max(s->z, V, s->simd);
+    } else {
+        zmax = tm_smpk_max(logits, V, s->simd) * invT;
     }
-    if (imax < 0) return tm_errf(err, TM_ERR_INPUT, "sampler: every logit is -inf or NaN");
+    if (zmax == -INFINITY) return tm_errf(err, TM_ERR_INPUT, "sampler: every logit is -inf or NaN");
     if (isinf(zmax)) { /* +inf: the lowest id holding it wins outright */
         k->greedy = 1;
-        k->token = imax;
+        if (s->n_touched == 0) tm_smpk_scale(logits, invT, s->z, V, s->simd);
+        k->token = tm_smpk_first_eq(s->z, V, zmax, s->simd);
         return TM_OK;
     }
-    double Z = 0.0;
-    const int topk_on = p->top_k > 1 && p->top_k < V;
-    const int hist = p->top_p < 1.0f && !topk_on;
-    double *bm = s->bucket_mass;
-    int32_t *bc = s->bucket_count;
-    if (hist) { /* coarse histogram of zmax - z for top_p, in the same pass */
-        memset(bm, 0, TOPP_BUCKETS * sizeof *bm);
-        memset(bc, 0, TOPP_BUCKETS * sizeof *bc);
-        for (int32_t i = 0; i < V; i++) {
-            float e = expf(z[i] - zmax);
-            w[i] = e;
-            Z += e;
-            int32_t b = coarse_bucket(zmax, z[i]);
-            bm[b] += e;
-            bc[b]++;
-        }
-    } else {
-        for (int32_t i = 0; i < V; i++) {
-            float e = expf(z[i] - zmax);
-            w[i] = e;
-            Z += e;
-        }
-    }
-
-    int active = 0; /* cand[0..n) holds the current set */
-    int sorted = 0; /* ... in rank order */
-    int32_t n = V;
-    cand *c = s->cand;
-
-    if (topk_on) {
-        int32_t kk = p->top_k;
-        if (kk <= 64) {
-            for (int32_t i = 0; i < kk; i++) c[i] = (cand){z[i], i};
-            for (int32_t i = kk / 2 - 1; i >= 0; i--) heap_down(c, kk, i);
-            for (int32_t i = kk; i < V; i++) {
-                if (better(z[i], i, c[0].z, c[0].id)) {
-                    c[0] = (cand){z[i], i};
-                    heap_down(c, kk, 0);
-                }
-            }
-        } else {
-            for (int32_t i = 0; i < V; i++) c[i] = (cand){z[i], i};
-            quickselect(c, V, kk);
-        }
-        n = kk;
-        active = 1;
-        Z = 0.0;
-        for (int32_t i = 0; i < n; i++) Z += w[c[i].id];
-    }
-
-    if (hist) {
-        /* gather the buckets up to the one where the mass reaches top_p */
-        double need = (double)p->top_p * Z, cum = 0.0;
-        int32_t bb = TOPP_BUCKETS - 1;
-        for (int32_t b = 0; b < TOPP_BUCKETS; b++) {
-            cum += bm[b];
-            if (bc[b] && cum >= need) {
-                bb = b;
-                break;
-            }
-        }
-        int32_t got = 0;
-        for (int32_t i = 0; i < V; i++)
-            if (coarse_bucket(zmax, z[i]) <= bb) c[got++] = (cand){z[i], i};
-        n = top_p_cut(s, c, got, need);
-        active = 1;
-        sorted = 1;
-    } else if (p->top_p < 1.0f) { /* after top_k: cand[0..n) is the set */
-        double need = (double)p->top_p * Z;
-        float delta = 4.0f;
-        int32_t got = 0; /* cand[0..got) are above the threshold */
-        double mass = 0.0;
-        for (;;) { /* widen the threshold until its mass reaches top_p */
-            float thr = zmax - delta;
-            int all = !(delta < 1e4f);
-            for (int32_t i = got; i < n; i++) {
-                if (all || c[i].z >= thr) {
-                    mass += w[c[i].id];
-                    cswap(&c[i], &c[got++]);
-                }
-            }
-            if (mass >= need || all) break;
-            delta *= 4.0f;
-        }
-        n = top_p_cut(s, c, got, need);
-        sorted = 1;
-    }
-
-    if (p->min_p > 0.0f) k->wmin = p->min_p; /* w = p / p_max */
-
-    if (!active) {
-        k->n = V;
-        return TM_OK;
-    }
-    if ((int64_t)n * 16 <= V) {
-        qsort(c, (size_t)n, sizeof *c, cmp_id);
-        k->list = 1;
-        k->n = n;
-        return TM_OK;
-    }
-    /* large set: walk the vocabulary with the rank cut of the worst kept */
-    int32_t worst = n - 1;
-    if (!sorted) {
-        worst = 0;
-        for (int32_t i = 1; i < n; i++)
-            if (better(c[worst].z, c[worst].id, c[i].z, c[i].id)) worst = i;
-    }
-    k->has_cut = 1;
-    k->zc = c[worst].z;
-    k->idc = c[worst].id;
-    k->n = n;
+    k->zmax = zmax;
+    k->raw_z = invT == 1.0f && s->n_touched == 0;
+    /* z is needed by top_k / top_p only; the near mass by top_p alone */
+    const int topk_on = p->top_k > 1 && p->top_k < V, topp_on = p->top_p < 1.0f;
+    double *near = topp_on && !topk_on ? &k->near_mass : NULL;
+    if (s->n_touched > 0)
+        k->z_sum = tm_smpk_exp(s->z, 1.0f, zmax, NULL, s->w, s->bsum, V, -TOPP_NEAR, near, s->simd);
+    else
+        k->z_sum = tm_smpk_exp(logits, invT, zmax, topk_on || topp_on ? s->z : NULL, s->w, s->bsum, V,
+                               -TOPP_NEAR, near, s->simd);
+    filters(s, p, k);
     return TM_OK;
 }
 
-static inline int in_vocab_set(const tm_sampler *s, const kept *k, int32_t i)
+/* ---- step 4: the draw --------------------------------------------------- */
+
+static inline int w_kept(const kept *k, float w) { return w > 0.0f && w >= k->wmin; }
+
+static inline double lanes8(const double l[8])
 {
-    if (k->has_cut && !(s->z[i] > k->zc || (s->z[i] == k->zc && i <= k->idc))) return 0;
-    return s->w[i] > 0.0f && s->w[i] >= k->wmin;
+    return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
 }
 
-static int32_t draw(const tm_sampler *s, const kept *k, double u)
+/* Block sums of the listed set, as tm_smpk_mask_blocks sums the same set. */
+static void list_blocks(tm_sampler *s, const kept *k, int32_t nb)
 {
-    const float *w = s->w;
+    const int32_t V8 = s->vocab & ~7;
+    memset(s->bsum, 0, (size_t)nb * sizeof *s->bsum);
+    double l[8] = {0}, acc = 0.0;
+    int32_t cur = -1, tail = 0;
+    for (int32_t j = 0; j <= k->n; j++) {
+        int32_t id = j < k->n ? s->ids[j] : -1;
+        if (id >= 0 && !w_kept(k, s->cw[j])) continue;
+        int32_t b = id >= 0 ? id / TM_SMPK_BLOCK : -1;
+        if (b != cur) {
+            if (cur >= 0) s->bsum[cur] = tail ? acc : lanes8(l);
+            if (id < 0) break;
+            memset(l, 0, sizeof l);
+            cur = b;
+            tail = 0;
+        }
+        double v = (double)s->cw[j];
+        if (id < V8) {
+            l[id & 7] += v;
+        } else {
+            if (!tail) acc = lanes8(l);
+            tail = 1;
+            acc += v;
+        }
+    }
+}
+
+static int32_t draw(tm_sampler *s, const kept *k, double u)
+{
+    const int32_t V = s->vocab;
+    const int32_t nb = tm_smpk_blocks(V);
+    const float *kw = s->w; /* whole vocabulary, no min_p: bsum is the exp pass's */
+    if (k->list) {
+        list_blocks(s, k, nb);
+    } else if (k->has_cut || k->wmin > 0.0f) {
+        tm_smpk_mask_blocks(s->z, s->w, V, k->has_cut, k->zc, k->idc, k->wmin, s->kw, s->bsum, s->simd);
+        kw = s->kw;
+    }
     double total = 0.0;
+    for (int32_t b = 0; b < nb; b++) total += s->bsum[b];
+    double target = u * total, pre = 0.0;
+    int32_t b = 0;
+    for (; b < nb; b++) {
+        if (pre + s->bsum[b] > target) break;
+        pre += s->bsum[b];
+    }
+    if (b == nb) { /* rounding: no block crossed; the last kept token */
+        if (k->list) {
+            for (int32_t j = k->n - 1; j >= 0; j--)
+                if (w_kept(k, s->cw[j])) return s->ids[j];
+            return -1;
+        }
+        for (int32_t i = V - 1; i >= 0; i--)
+            if (kw[i] > 0.0f) return i;
+        return -1;
+    }
+    int32_t lo = b * TM_SMPK_BLOCK, hi = lo + TM_SMPK_BLOCK < V ? lo + TM_SMPK_BLOCK : V;
+    double cum = pre;
     int32_t last = -1;
     if (k->list) {
-        const cand *c = s->cand;
-        for (int32_t j = 0; j < k->n; j++)
-            if (w[c[j].id] > 0.0f && w[c[j].id] >= k->wmin) total += w[c[j].id];
-        double target = u * total, cum = 0.0;
         for (int32_t j = 0; j < k->n; j++) {
-            int32_t id = c[j].id;
-            if (!(w[id] > 0.0f && w[id] >= k->wmin)) continue;
-            cum += w[id];
+            int32_t id = s->ids[j];
+            if (id < lo || id >= hi || !w_kept(k, s->cw[j])) continue;
+            cum += s->cw[j];
             last = id;
             if (cum > target) return id;
         }
         return last;
     }
-    for (int32_t i = 0; i < s->vocab; i++)
-        if (in_vocab_set(s, k, i)) total += w[i];
-    double target = u * total, cum = 0.0;
-    for (int32_t i = 0; i < s->vocab; i++) {
-        if (!in_vocab_set(s, k, i)) continue;
-        cum += w[i];
+    for (int32_t i = lo; i < hi; i++) {
+        if (!(kw[i] > 0.0f)) continue;
+        cum += kw[i];
         last = i;
         if (cum > target) return i;
     }
     return last;
 }
 
-/* Raw log-softmax: the chosen token's logprob and the top n. */
-static void raw_logprobs(const tm_sampler *s, const float *logits, int32_t n_top,
+/* Raw log-softmax: the chosen token's logprob and the top n. k: the
+ * sampling pass (its max and exp-sum are the raw ones when k->raw_z). */
+static void raw_logprobs(const tm_sampler *s, const float *logits, const kept *k, int32_t n_top,
                          tm_sample_result *out)
 {
-    float m = -INFINITY;
-    int32_t nt = 0;
+    const int32_t V = s->vocab;
     tm_token_logprob *top = out->top;
-    for (int32_t i = 0; i < s->vocab; i++) {
+    int32_t nt = 0;
+    for (int32_t i = 0; i < V && n_top > 0;) {
         float v = logits[i];
         if (v != v) v = -INFINITY;
-        if (v > m) m = v;
-        if (n_top > 0 && (nt < n_top || better(v, i, top[nt - 1].logprob, top[nt - 1].id))) {
+        if (nt < n_top || tm_smp_better(v, i, top[nt - 1].logprob, top[nt - 1].id)) {
             int32_t j = nt < n_top ? nt++ : n_top - 1;
-            while (j > 0 && better(v, i, top[j - 1].logprob, top[j - 1].id)) {
+            while (j > 0 && tm_smp_better(v, i, top[j - 1].logprob, top[j - 1].id)) {
                 top[j] = top[j - 1];
                 j--;
             }
             top[j].id = i;
             top[j].logprob = v;
         }
+        i++;
+        /* full: later ids enter only above the n-th value (ties rank lower) */
+        if (nt == n_top) i = tm_smpk_next_gt(logits, i, V, top[nt - 1].logprob, s->simd);
     }
+    const int reuse = !k->greedy && k->raw_z;
+    float m = reuse ? k->zmax : tm_smpk_max(logits, V, s->simd);
     double sum = 0.0;
-    if (isfinite(m))
-        for (int32_t i = 0; i < s->vocab; i++) {
-            float v = logits[i];
-            if (v == v) sum += expf(v - m);
-        }
+    if (isfinite(m)) sum = reuse ? k->z_sum : tm_smpk_exp(logits, 1.0f, m, NULL, NULL, NULL, V, 0.0f, NULL, s->simd);
     double lse = isfinite(m) ? (double)m + log(sum) : (double)m;
     float lt = logits[out->token];
     out->logprob = lt == lt ? (float)((double)lt - lse) : -INFINITY;
@@ -685,7 +542,7 @@ tm_status tm_sampler_sample(tm_sampler *s, const float *logits, const tm_samplin
         out->token = draw(s, &k, u);
         if (out->token < 0) return tm_errf(err, TM_ERR_INTERNAL, "sampler: empty kept set");
     }
-    if (p->logprobs || p->top_logprobs > 0) raw_logprobs(s, logits, p->top_logprobs, out);
+    if (p->logprobs || p->top_logprobs > 0) raw_logprobs(s, logits, &k, p->top_logprobs, out);
     return TM_OK;
 }
 
@@ -702,13 +559,14 @@ tm_status tm_sampler_kept_set(tm_sampler *s, const float *logits, const tm_sampl
     if (k.greedy) {
         ids[n++] = k.token;
     } else if (k.list) {
-        for (int32_t j = 0; j < k.n; j++) {
-            int32_t id = s->cand[j].id;
-            if (s->w[id] > 0.0f && s->w[id] >= k.wmin) ids[n++] = id;
-        }
+        for (int32_t j = 0; j < k.n; j++)
+            if (w_kept(&k, s->cw[j])) ids[n++] = s->ids[j];
     } else {
-        for (int32_t i = 0; i < s->vocab; i++)
-            if (in_vocab_set(s, &k, i)) ids[n++] = i;
+        for (int32_t i = 0; i < s->vocab; i++) {
+            float zi = s->z[i];
+            if (k.has_cut && !(zi > k.zc || (zi == k.zc && i <= k.idc))) continue;
+            if (w_kept(&k, s->w[i])) ids[n++] = i;
+        }
     }
     *n_ids = n;
     return TM_OK;

@@ -77,7 +77,7 @@ tm_status tm_sampling_params_add_stop(tm_sampling_params *p, const char *s, size
  * and machines; the caller records it with the result. */
 uint64_t tm_sampler_seed_from(const char *job_id, const char *custom_id);
 
-/* Scratch for a vocabulary of `vocab` tokens (32 bytes per token). */
+/* Scratch for a vocabulary of `vocab` tokens (52 bytes per token, + 8 KiB). */
 tm_status tm_sampler_create(int32_t vocab, tm_sampler **out, tm_err *err);
 void tm_sampler_destroy(tm_sampler *s);
 int32_t tm_sampler_vocab(const tm_sampler *s);
@@ -100,17 +100,25 @@ int32_t tm_sampler_vocab(const tm_sampler *s);
  *     logit -= frequency * count + presence * (count > 0).
  *  2. temperature < TM_SAMPLER_GREEDY_EPS, or top_k == 1: greedy, the argmax
  *     of the penalised logits, ties -> lowest id; no draw is used.
- *  3. z = logit / temperature; p = softmax(z). Tokens are ranked by
- *     (p desc, id asc); every filter keeps a prefix of that ranking:
- *     top_k keeps the first k; top_p then keeps the shortest prefix whose
- *     mass (renormalised after top_k) is >= top_p (always >= 1 token);
+ *  3. z = logit / temperature; w = tm_sampler_exp(z - z_max) (float), p =
+ *     w / sum(w). Tokens are ranked by (z desc, id asc); every filter keeps a
+ *     prefix of that ranking: top_k keeps the first k; top_p then keeps the
+ *     shortest prefix whose mass (renormalised after top_k) is >= top_p
+ *     (always >= 1 token; masses in double, the vocabulary total in the
+ *     kernels' 8-lane order, the top_k total in id order);
  *     min_p then keeps p >= min_p * p_max. This is HF's and vLLM v0's order
  *     (vLLM v1 applies min_p before top_k/top_p; that differs only when
  *     min_p and top_p are both set).
  *  4. One uniform u in [0,1) (tm_philox_uniform(seed, request_key,
- *     token_index), 53 bits): walk the kept tokens in ascending id order
- *     accumulating exp(z - z_max) and take the first whose running sum
- *     exceeds u * total.
+ *     token_index), 53 bits). The vocabulary is cut in blocks of 1024 ids;
+ *     each block's kept weight is summed in double over 8 lanes (lane = id
+ *     mod 8, in id order; then ((l0+l4)+(l1+l5))+((l2+l6)+(l3+l7)); the
+ *     ids past the last multiple of 8 added after, in order); total = the
+ *     block sums added in block order. The chosen block is the first whose
+ *     running sum exceeds u * total; in it the kept tokens are walked in
+ *     ascending id order from that running sum and the first whose running
+ *     sum exceeds u * total is taken (the block's last kept token if
+ *     rounding leaves none; the last kept token if no block crosses).
  *  Logprobs are the raw log-softmax of the *unprocessed* logits (before
  *  penalties and temperature), as vLLM returns by default.
  *
@@ -129,6 +137,18 @@ tm_status tm_sampler_sample(tm_sampler *s, const float *logits, const tm_samplin
 tm_status tm_sampler_kept_set(tm_sampler *s, const float *logits, const tm_sampling_params *p,
                               const int32_t *prev, size_t n_prev, size_t n_prompt,
                               int32_t *ids, int32_t *n_ids, tm_err *err);
+
+/* The sampler's exp, for x <= 0 (larger x count as 0): 0 below -104 (and
+ * for -inf / NaN), else Cephes expf in float with FMA: k = rint(x * log2 e),
+ * r = fma(k, -0.693359375, x), r = fma(k, 2.12194440e-4, r), p = Horner/FMA
+ * of the degree-5 coefficients, p = fma(p, r*r, r) + 1, then p * 2^(k>>1) *
+ * 2^(k - (k>>1)). Within 2 ulp of exp; the same bits on every CPU path and
+ * in the GPU sampler (kernels/sample.cu smp_exp). */
+float tm_sampler_exp(float x);
+
+/* 1: use only the portable C passes (tests compare them with the AVX2 ones;
+ * both give the same bits). 0: AVX2 + FMA when the CPU has them (default). */
+void tm_sampler_set_portable(tm_sampler *s, int portable);
 
 /* Step 1 only: out[0..vocab) = the penalised logits (NaN kept as is for
  * untouched tokens). The reference a CUDA penalty kernel is tested against. */

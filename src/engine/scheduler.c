@@ -103,6 +103,7 @@ tm_status tm_sched_add(tm_sched *s, tm_seq *seq, tm_err *err)
     if (s->n_waiting >= s->cfg.max_waiting) return tm_errf(err, TM_ERR_BUSY, "scheduler: waiting queue full");
     seq->arrival = s->arrivals++;
     seq->n_blocks = seq->n_computed = seq->n_committed = 0;
+    seq->blocks_epoch++;
     seq->last_hash = 0;
     waiting_insert(s, seq);
     return TM_OK;
@@ -114,6 +115,7 @@ static void release_blocks(tm_sched *s, tm_seq *q)
 {
     tm_kv_release(s->kv, q->blocks, q->n_blocks);
     q->n_blocks = q->n_computed = q->n_committed = 0;
+    q->blocks_epoch++;
     q->last_hash = 0;
 }
 
@@ -253,10 +255,14 @@ void tm_sched_advance(tm_sched *s, const tm_sched_item *item)
 
 void tm_sched_remove(tm_sched *s, tm_seq *seq)
 {
-    for (int32_t i = 0; i < s->n_running; i++)
-        if (s->running[i] == seq) { array_remove(s->running, &s->n_running, i); break; }
-    for (int32_t i = 0; i < s->n_waiting; i++)
-        if (s->waiting[i] == seq) { array_remove(s->waiting, &s->n_waiting, i); break; }
+    /* state says which array holds it (waiting_insert / admission keep it) */
+    if (seq->state == TM_SEQ_RUNNING) {
+        for (int32_t i = 0; i < s->n_running; i++)
+            if (s->running[i] == seq) { array_remove(s->running, &s->n_running, i); break; }
+    } else if (seq->state == TM_SEQ_WAITING) {
+        for (int32_t i = 0; i < s->n_waiting; i++)
+            if (s->waiting[i] == seq) { array_remove(s->waiting, &s->n_waiting, i); break; }
+    }
     release_blocks(s, seq);
     seq->state = TM_SEQ_FINISHED;
 }

@@ -32,6 +32,9 @@ typedef struct tm_seq {
     int32_t n_blocks;
     int32_t cap_blocks;
     int32_t n_committed;   /* leading full blocks registered in the prefix cache */
+    uint32_t blocks_epoch; /* bumped whenever the block table is emptied (preemption,
+                              (re)queueing, removal): while it holds, blocks only grow
+                              at the end, so a copy of blocks[0..n) stays valid */
     uint64_t last_hash;    /* hash of block n_committed - 1 (0 if none) */
     int32_t n_preemptions;
     tm_seq_state state;

@@ -311,7 +311,7 @@ static double cpu_margin(tm_sampler *smp, const float *logits, int32_t V, const 
         z[i] = v * invT;
         if (z[i] > zmax) zmax = z[i];
     }
-    for (int32_t i = 0; i < V; i++) w[i] = expf(z[i] - zmax);
+    for (int32_t i = 0; i < V; i++) w[i] = tm_sampler_exp(z[i] - zmax); /* the CPU's and smp_exp's */
     /* top_p: rank order (z desc, id asc) of the top-k set */
     if (p->top_p < 1.0f) {
         int32_t *ord = gc_hmalloc((size_t)V * 4);

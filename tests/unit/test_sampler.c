@@ -293,7 +293,7 @@ static int32_t reference_kept(const float *l, int32_t V, const tm_sampling_param
         if (a[i].z > zmax) zmax = a[i].z;
     }
     double Z = 0.0;
-    for (int32_t i = 0; i < V; i++) Z += (w[i] = expf(a[i].z - zmax));
+    for (int32_t i = 0; i < V; i++) Z += (w[i] = tm_sampler_exp(a[i].z - zmax)); /* the sampler's exp */
     qsort(a, (size_t)V, sizeof *a, cmp_zc);
     int32_t n = V;
     if (p->top_k > 0 && p->top_k < V) {

@@ -419,7 +419,7 @@ static void task_qk(void *arg, int64_t i0, int64_t i1, int thread)
         tm_cpu_rope(q, b->nh, hd, b->rcos + i * half, b->rsin + i * half, inter);
         tm_cpu_rope(k, b->nkv, hd, b->rcos + i * half, b->rsin + i * half, inter);
         int32_t s = b->tok_seq[i], pos = bt->positions[i];
-        int32_t blk = bt->block_tables[(size_t)s * bt->max_blocks + pos / b->bs];
+        int32_t blk = tm_batch_table(bt, s)[pos / b->bs];
         size_t slot = (size_t)blk * b->bs + (size_t)(pos % b->bs), off = slot * b->kvdim;
         if (b->kv_dtype == TM_KV_FP8) {
             size_t so = slot * (size_t)b->nkv;
@@ -448,7 +448,7 @@ static void task_attn(void *arg, int64_t i0, int64_t i1, int thread)
     for (int64_t it = i0; it < i1; it++) {
         int32_t i = (int32_t)(it / b->nh), h = (int32_t)(it % b->nh);
         int32_t s = b->tok_seq[i];
-        const int32_t *table = bt->block_tables + (size_t)s * bt->max_blocks;
+        const int32_t *table = tm_batch_table(bt, s);
         int32_t kvh = (b->flags & TM_BACKEND_DEBUG_GQA_MODULO) ? h % b->nkv : h / group;
         const float *qv = b->q + (size_t)i * b->qdim + (size_t)h * b->hd;
         float *out = b->att + (size_t)i * b->qdim + (size_t)h * b->hd;

@@ -705,7 +705,7 @@ static tm_status cuda_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
     for (int32_t s = 0; s < bt->n_seqs; s++) {
         for (int32_t i = bt->seq_start[s]; i < bt->seq_start[s + 1]; i++) h_seq[i] = s;
         int32_t need = (bt->seq_len[s] - 1) / b->bs + 1;
-        memcpy(h_bt + (size_t)s * mb, bt->block_tables + (size_t)s * bt->max_blocks, (size_t)need * sizeof(int32_t));
+        memcpy(h_bt + (size_t)s * mb, tm_batch_table(bt, s), (size_t)need * sizeof(int32_t));
         for (int32_t j = need; j < mb; j++) h_bt[(size_t)s * mb + j] = 0;
     }
     if (bt->n_logits) memcpy(h_rows, bt->logit_rows, (size_t)bt->n_logits * sizeof(int32_t));

@@ -7,7 +7,9 @@
  * the kernel's threads (tests/gpu/test_cuda_fast_kernels.c does, on a GPU).
  * Build and run from the repo root:
  *   cc -std=c11 -O2 -D_GNU_SOURCE -Isrc tests/gpu/emu/emu_sampler.c src/engine/sampler.c \
- *      src/engine/philox.c src/util/status.c -lm -o /tmp/emu_sampler && /tmp/emu_sampler
+ *      src/engine/sampler_kernels.c src/engine/sampler_select.c src/engine/sampler_params.c \
+ *      src/engine/philox.c \
+ *      src/util/status.c -lm -o /tmp/emu_sampler && /tmp/emu_sampler
  * Prints every row where the token or the kept-set size differs; exit 1 if any.
  */
 #include <math.h>
@@ -89,7 +91,7 @@ static int32_t gpu_emu(const float *L, const tm_sampling_params *P, uint64_t rk,
     for (int32_t i = 0; i < V; i++) { Z[i] = Z[i] * invT; if (Z[i] > zmax) { zmax = Z[i]; bi = i; } }
     if (bi < 0) { *n_kept = 0; return -1; }
     if (isinf(zmax)) return bi;
-    for (int32_t i = 0; i < V; i++) W[i] = (float)exp((double)(Z[i] - zmax));
+    for (int32_t i = 0; i < V; i++) W[i] = tm_sampler_exp(Z[i] - zmax); /* smp_exp */
     u64 cut = 0;
     if (P->top_k > 1 && P->top_k < V) descend(zkey, 0, 0, (double)P->top_k, &cut);
     if (P->top_p < 1.0f) {
