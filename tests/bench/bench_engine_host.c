@@ -59,8 +59,9 @@ static tm_status fake_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
 static tm_status fake_copy(tm_backend *b, int32_t src, int32_t dst, tm_err *err) { return TM_OK; }
 static size_t fake_kv_bytes(const tm_model *m, int32_t block_size) { return 1; }
 
-static const tm_backend_ops fake_ops = {"fake", fake_create, fake_destroy, fake_forward, fake_copy,
-                                        fake_kv_bytes};
+static const tm_backend_ops fake_ops = {.name = "fake", .create = fake_create, .destroy = fake_destroy,
+                                        .forward = fake_forward, .copy_block = fake_copy,
+                                        .kv_block_bytes = fake_kv_bytes};
 
 static uint64_t now_ns(void)
 {

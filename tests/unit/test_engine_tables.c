@@ -71,7 +71,8 @@ static tm_status kv_copy(tm_backend *b, int32_t src, int32_t dst, tm_err *err)
 
 static size_t kv_bytes(const tm_model *m, int32_t block_size) { return 1; }
 
-static const tm_backend_ops kv_ops = {"kvsum", kv_create, kv_destroy, kv_forward, kv_copy, kv_bytes};
+static const tm_backend_ops kv_ops = {.name = "kvsum", .create = kv_create, .destroy = kv_destroy,
+                                      .forward = kv_forward, .copy_block = kv_copy, .kv_block_bytes = kv_bytes};
 
 typedef struct req {
     int32_t prompt[40], n_prompt, n, aborted_at;
