@@ -1,15 +1,19 @@
 /* cpu_backend.c — the CPU reference backend: a float32 forward pass over a
  * paged KV cache (tm_backend_cpu, see backend.h for the batch contract).
  *
- * create() converts every weight to float32 once (one allocation), sizes the
- * KV pool ([layer][K|V][block][slot][kv_head][head_dim]) and all scratch for
+ * create() packs every projection (and the embedding / lm_head) once into
+ * gemm.h's panels — bf16 weights stay bf16 (widened in registers), others
+ * become float32 — keeps norms and biases as float32 (one allocation each),
+ * sizes the KV pool ([layer][K|V][block][slot][kv_head][head_dim]) and all scratch for
  * max_batch_tokens, and starts the thread pool; forward() validates the batch
- * and allocates nothing. Llama / Mistral / Qwen2 (q/k/v bias, tied lm_head) /
+ * and allocates nothing. With TM_BACKEND_BLAS_GEMM every matrix is instead
+ * widened to row-major float32 for cblas_sgemm (not batch invariant). Llama / Mistral / Qwen2 (q/k/v bias, tied lm_head) /
  * Qwen3 (per-head q/k RMSNorm) with HF rotate-half RoPE and llama3 scaling.
- * Batch invariant (cpu_ops.h) unless TM_BACKEND_BLAS_GEMM; one thread at a time.
+ * Batch invariant (gemm.h, cpu_ops.h) unless TM_BACKEND_BLAS_GEMM; results do
+ * not depend on the thread count or the CPU's ISA; one caller at a time.
  *
  * Quantized models (quant.h) run here too: create() dequantizes each int4 /
- * fp8 projection to float32 like any other weight, and an fp8 projection
+ * fp8 projection to float32 panels, and an fp8 projection
  * with act_fp8 (W8A8) gets its input rows fake-quantized first (e4m3 round
  * trip with each row's dynamic scale), so a CPU run is the numerical
  * reference of the GPU's quantized GEMMs. kv_dtype FP8 stores the cache as
@@ -24,11 +28,18 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/gemm.h"
 #include "quant/quant.h"
 
+/* A weight matrix [n][k]: packed panels, or row-major float32 (BLAS mode). */
+typedef struct cpu_mat {
+    tm_gemm_w g;    /* g.n, g.k always set; g.data NULL in BLAS mode */
+    const float *f; /* BLAS mode only */
+} cpu_mat;
+
 typedef struct cpu_layer {
-    const float *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
-    const float *ffn_norm, *w_gate, *w_up, *w_down;
+    const float *attn_norm, *bq, *bk, *bv, *q_norm, *k_norm, *ffn_norm;
+    cpu_mat wq, wk, wv, wo, w_gate, w_up, w_down;
     /* W8A8: fake-quantize the input of this projection per token (fp8 act) */
     unsigned char a8_q, a8_k, a8_v, a8_o, a8_gate, a8_up, a8_down;
 } cpu_layer;
@@ -37,10 +48,13 @@ struct tm_backend {
     tm_model_config cfg;
     unsigned flags;
     tm_cpu_pool *pool;
+    tm_gemm_isa isa; /* kernels picked at create (the results do not depend on it) */
     int32_t H, I, V, nh, nkv, hd, qdim, kvdim;
-    /* weights (float32, one allocation) */
+    /* weights: float32 vectors (+ matrices in BLAS mode), packed matrices */
     float *wbuf;
-    const float *embed, *final_norm, *lm_head;
+    void *pbuf;
+    const float *final_norm;
+    cpu_mat embed, lm_head; /* the same when tied */
     cpu_layer *layers;
     double *inv_freq; /* [hd/2] */
     /* KV pool: fp32 (kv), or fp8 codes (kv8) + per-(slot, kv head) scales (kvs) */
@@ -94,7 +108,11 @@ static tm_status tensor_check(const tm_tensor *t, const char *what, size_t n, in
 }
 
 typedef struct conv_state {
-    float *next;
+    float *next;     /* float32 buffer */
+    char *pnext;     /* packed buffer (64-byte steps) */
+    int blas;        /* matrices as row-major float32 */
+    float *tmp;      /* one row */
+    uint16_t *tmp16; /* one bf16 row */
 } conv_state;
 
 static const float *conv(conv_state *cs, const tm_tensor *t, size_t n)
@@ -111,6 +129,50 @@ static const float *conv(conv_state *cs, const tm_tensor *t, size_t n)
     return dst;
 }
 
+static tm_gemm_dtype mat_dtype(const tm_tensor *t)
+{
+    return !t->q && t->dtype == TM_DTYPE_BF16 ? TM_GEMM_BF16 : TM_GEMM_F32;
+}
+
+/* Packed bytes of a matrix, rounded up to 64 (0 for none or an overflow). */
+static size_t mat_bytes(const tm_tensor *t, size_t n, size_t k)
+{
+    if (n > INT32_MAX || k > INT32_MAX) return 0;
+    size_t s = tm_gemm_packed_bytes((int32_t)n, (int32_t)k, mat_dtype(t));
+    return s > SIZE_MAX - 63 ? 0 : (s + 63) & ~(size_t)63;
+}
+
+/* Matrix t [n][k] into out: packed panels (bf16 stays bf16), or float32 rows in BLAS mode. */
+static tm_status conv_mat(conv_state *cs, const tm_tensor *t, int32_t n, int32_t k, cpu_mat *out, tm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->g.n = n;
+    out->g.k = k;
+    if (t->q && (t->q->n != n || t->q->k != k))
+        return tm_errf(err, TM_ERR_INPUT, "cpu backend: quantized tensor %s is [%d, %d], expected [%d, %d]",
+                       t->name ? t->name : "?", t->q->n, t->q->k, n, k);
+    if (cs->blas) {
+        out->f = conv(cs, t, (size_t)n * (size_t)k);
+        return TM_OK;
+    }
+    tm_gemm_w_init(&out->g, cs->pnext, n, k, mat_dtype(t));
+    cs->pnext += mat_bytes(t, (size_t)n, (size_t)k);
+    size_t es = tm_dtype_size(t->dtype);
+    for (int32_t r = 0; r < n; r++) {
+        if (t->q) {
+            tm_qweight_dequantize_row(t->q, r, cs->tmp);
+            tm_gemm_pack_row_f32(&out->g, r, cs->tmp);
+        } else if (t->dtype == TM_DTYPE_BF16) {
+            memcpy(cs->tmp16, (const char *)t->data + (size_t)r * (size_t)k * 2, (size_t)k * 2);
+            tm_gemm_pack_row_bf16(&out->g, r, cs->tmp16);
+        } else {
+            tm_dtype_to_f32(t->dtype, (const char *)t->data + (size_t)r * (size_t)k * es, cs->tmp, (size_t)k);
+            tm_gemm_pack_row_f32(&out->g, r, cs->tmp);
+        }
+    }
+    return TM_OK;
+}
+
 /* A projection whose activations the GPU quantizes to fp8 (W8A8). */
 static unsigned char act8(const tm_tensor *t) { return t->q && t->q->fmt == TM_QFMT_FP8 && t->q->act_fp8; }
 
@@ -119,6 +181,7 @@ static void cpu_destroy(tm_backend *b)
     if (!b) return;
     tm_cpu_pool_destroy(b->pool);
     free(b->wbuf);
+    free(b->pbuf);
     free(b->layers);
     free(b->inv_freq);
     free(b->kv);
@@ -191,64 +254,90 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
         (st = tensor_check(fn, "norm", H, 1, err)) ||
         (!tied && (st = tensor_check(lmh, "lm_head", V * H, 1, err))))
         goto fail;
-    size_t total = V * H + H + (tied ? 0 : V * H);
+    int blas = !!(b->flags & TM_BACKEND_BLAS_GEMM);
+    /* total: float32 elements; pbytes: packed matrices (each 64-byte aligned) */
+    size_t total = H + (blas ? V * H * (tied ? 1 : 2) : 0), maxk = H > Q ? H : Q;
+    size_t pbytes = blas ? 0 : mat_bytes(emb, V, H) + (tied ? 0 : mat_bytes(lmh, V, H));
+    if (I > maxk) maxk = I;
+    if (!blas && (!mat_bytes(emb, V, H) || (!tied && !mat_bytes(lmh, V, H)))) {
+        st = tm_errf(err, TM_ERR_INPUT, "cpu backend: embedding of %zu x %zu is too large", V, H);
+        goto fail;
+    }
     for (size_t l = 0; l < L; l++) {
         const tm_layer_weights *w = tm_model_layer(m, (int)l);
         if (!w) {
             st = tm_errf(err, TM_ERR_INPUT, "cpu backend: layer %zu is missing", l);
             goto fail;
         }
-        struct { const tm_tensor *t; const char *name; size_t n; int req; } ts[] = {
-            {&w->attn_norm, "input_layernorm", H, 1}, {&w->wq, "q_proj", Q * H, 1},
-            {&w->wk, "k_proj", KV * H, 1},            {&w->wv, "v_proj", KV * H, 1},
-            {&w->wo, "o_proj", H * Q, 1},             {&w->bq, "q_proj.bias", Q, 0},
-            {&w->bk, "k_proj.bias", KV, 0},           {&w->bv, "v_proj.bias", KV, 0},
-            {&w->q_norm, "q_norm", hd, c->qk_norm},   {&w->k_norm, "k_norm", hd, c->qk_norm},
-            {&w->ffn_norm, "post_attention_layernorm", H, 1}, {&w->w_gate, "gate_proj", I * H, 1},
-            {&w->w_up, "up_proj", I * H, 1},          {&w->w_down, "down_proj", H * I, 1},
+        /* rows: output rows of a matrix (0: a vector) */
+        struct { const tm_tensor *t; const char *name; size_t n, rows; int req; } ts[] = {
+            {&w->attn_norm, "input_layernorm", H, 0, 1}, {&w->wq, "q_proj", Q * H, Q, 1},
+            {&w->wk, "k_proj", KV * H, KV, 1},           {&w->wv, "v_proj", KV * H, KV, 1},
+            {&w->wo, "o_proj", H * Q, H, 1},             {&w->bq, "q_proj.bias", Q, 0, 0},
+            {&w->bk, "k_proj.bias", KV, 0, 0},           {&w->bv, "v_proj.bias", KV, 0, 0},
+            {&w->q_norm, "q_norm", hd, 0, c->qk_norm},   {&w->k_norm, "k_norm", hd, 0, c->qk_norm},
+            {&w->ffn_norm, "post_attention_layernorm", H, 0, 1}, {&w->w_gate, "gate_proj", I * H, I, 1},
+            {&w->w_up, "up_proj", I * H, I, 1},          {&w->w_down, "down_proj", H * I, H, 1},
         };
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
             if ((st = tensor_check(ts[i].t, ts[i].name, ts[i].n, ts[i].req, err))) {
                 tm_err_prefix(err, st, "layer %zu", l);
                 goto fail;
             }
-            if (ts[i].t->data || ts[i].t->q) total += ts[i].n;
+            if (!ts[i].t->data && !ts[i].t->q) continue;
+            if (ts[i].rows && !blas) pbytes += mat_bytes(ts[i].t, ts[i].rows, ts[i].n / ts[i].rows);
+            else total += ts[i].n;
+            if (ts[i].rows && !blas && !mat_bytes(ts[i].t, ts[i].rows, ts[i].n / ts[i].rows)) {
+                st = tm_errf(err, TM_ERR_INPUT, "cpu backend: layer %zu: %s is too large", l, ts[i].name);
+                goto fail;
+            }
         }
     }
     b->wbuf = malloc(total * sizeof(float));
+    b->pbuf = blas ? NULL : aligned_alloc(64, pbytes);
     b->layers = calloc(L, sizeof *b->layers);
     b->inv_freq = malloc((hd / 2) * sizeof(double));
-    if (!b->wbuf || !b->layers || !b->inv_freq) {
-        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for %zu MiB of float32 weights",
-                     total * sizeof(float) >> 20);
+    float *rowtmp = malloc(maxk * (sizeof(float) + sizeof(uint16_t)));
+    if (!b->wbuf || (!blas && !b->pbuf) || !b->layers || !b->inv_freq || !rowtmp) {
+        free(rowtmp);
+        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for %zu MiB of weights",
+                     (total * sizeof(float) + pbytes) >> 20);
         goto fail;
     }
-    conv_state cs = {b->wbuf};
-    b->embed = conv(&cs, emb, V * H);
+    b->isa = tm_gemm_isa_best();
+    conv_state cs = {.next = b->wbuf, .pnext = b->pbuf, .blas = blas, .tmp = rowtmp,
+                     .tmp16 = (uint16_t *)(rowtmp + maxk)};
+    st = conv_mat(&cs, emb, b->V, b->H, &b->embed, err);
     b->final_norm = conv(&cs, fn, H);
-    b->lm_head = tied ? b->embed : conv(&cs, lmh, V * H);
-    for (size_t l = 0; l < L; l++) {
+    if (tied) b->lm_head = b->embed;
+    else if (!st) st = conv_mat(&cs, lmh, b->V, b->H, &b->lm_head, err);
+    for (size_t l = 0; l < L && !st; l++) {
         const tm_layer_weights *w = tm_model_layer(m, (int)l);
         cpu_layer *cl = &b->layers[l];
         cl->attn_norm = conv(&cs, &w->attn_norm, H);
-        cl->wq = conv(&cs, &w->wq, Q * H);
-        cl->wk = conv(&cs, &w->wk, KV * H);
-        cl->wv = conv(&cs, &w->wv, KV * H);
-        cl->wo = conv(&cs, &w->wo, H * Q);
         cl->bq = conv(&cs, &w->bq, Q);
         cl->bk = conv(&cs, &w->bk, KV);
         cl->bv = conv(&cs, &w->bv, KV);
         cl->q_norm = conv(&cs, &w->q_norm, hd);
         cl->k_norm = conv(&cs, &w->k_norm, hd);
         cl->ffn_norm = conv(&cs, &w->ffn_norm, H);
-        cl->w_gate = conv(&cs, &w->w_gate, I * H);
-        cl->w_up = conv(&cs, &w->w_up, I * H);
-        cl->w_down = conv(&cs, &w->w_down, H * I);
+        if ((st = conv_mat(&cs, &w->wq, b->qdim, b->H, &cl->wq, err)) ||
+            (st = conv_mat(&cs, &w->wk, b->kvdim, b->H, &cl->wk, err)) ||
+            (st = conv_mat(&cs, &w->wv, b->kvdim, b->H, &cl->wv, err)) ||
+            (st = conv_mat(&cs, &w->wo, b->H, b->qdim, &cl->wo, err)) ||
+            (st = conv_mat(&cs, &w->w_gate, b->I, b->H, &cl->w_gate, err)) ||
+            (st = conv_mat(&cs, &w->w_up, b->I, b->H, &cl->w_up, err)) ||
+            (st = conv_mat(&cs, &w->w_down, b->H, b->I, &cl->w_down, err))) {
+            tm_err_prefix(err, st, "layer %zu", l);
+            break;
+        }
         cl->a8_q = act8(&w->wq), cl->a8_k = act8(&w->wk), cl->a8_v = act8(&w->wv), cl->a8_o = act8(&w->wo);
         cl->a8_gate = act8(&w->w_gate), cl->a8_up = act8(&w->w_up), cl->a8_down = act8(&w->w_down);
         if (b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS) cl->bq = cl->bk = cl->bv = NULL;
         if (b->flags & TM_BACKEND_DEBUG_NO_QK_NORM) cl->q_norm = cl->k_norm = NULL;
     }
+    free(rowtmp);
+    if (st) goto fail;
     tm_cpu_rope_inv_freq(c, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), b->inv_freq);
 
     /* --- KV pool --- */
@@ -283,8 +372,6 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
     /* --- thread pool and scratch --- */
     if ((st = tm_cpu_pool_create(o->n_threads, &b->pool, err))) goto fail;
     size_t T = (size_t)b->max_tokens, nthr = (size_t)tm_cpu_pool_threads(b->pool);
-    size_t maxk = H > Q ? H : Q;
-    if (I > maxk) maxk = I;
     size_t sizes[] = {T * H, T * H, T * Q, T * KV, T * KV, T * Q, T * I, T * I, T * H,
                       T * (hd / 2), T * (hd / 2), nthr * (size_t)b->ctx_max, T * maxk, nthr * hd};
     float **ptrs[] = {&b->x, &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp,
@@ -334,13 +421,12 @@ typedef struct fwd_ctx {
     size_t layer_ks, layer_vs; /* fp8: offsets of this layer's K and V scales in b->kvs */
 } fwd_ctx;
 
-static void matmul(tm_backend *b, const float *x, int32_t T, int32_t K, const float *w, int32_t N,
-                   const float *bias, float *y)
+static void matmul(tm_backend *b, const float *x, int32_t T, const cpu_mat *w, const float *bias, float *y)
 {
-    if (b->flags & TM_BACKEND_BLAS_GEMM)
-        tm_cpu_matmul_blas(x, T, K, w, N, bias, y);
+    if (w->f)
+        tm_cpu_matmul_blas(x, T, w->g.k, w->f, w->g.n, bias, y);
     else
-        tm_cpu_matmul(b->pool, x, T, K, w, N, bias, y);
+        tm_gemm(b->pool, b->isa, x, T, &w->g, bias, y);
 }
 
 typedef struct a8_ctx {
@@ -360,15 +446,14 @@ static void task_act8(void *arg, int64_t i0, int64_t i1, int thread)
 }
 
 /* y = x W^T (+ bias); with a8, x's rows are fp8-fake-quantized first (W8A8). */
-static void proj(tm_backend *b, const float *x, int32_t T, int32_t K, const float *w, int32_t N,
-                 const float *bias, float *y, int a8)
+static void proj(tm_backend *b, const float *x, int32_t T, const cpu_mat *w, const float *bias, float *y, int a8)
 {
     if (a8) {
-        a8_ctx ac = {.x = x, .xq = b->xq, .K = K};
+        a8_ctx ac = {.x = x, .xq = b->xq, .K = w->g.k};
         tm_cpu_pool_run(b->pool, T, task_act8, &ac);
         x = b->xq;
     }
-    matmul(b, x, T, K, w, N, bias, y);
+    matmul(b, x, T, w, bias, y);
 }
 
 static uint32_t bits_of(float f)
@@ -485,8 +570,10 @@ static tm_status cpu_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
     int32_t T = bt->n_tokens, H = b->H;
     for (int32_t s = 0; s < bt->n_seqs; s++)
         for (int32_t i = bt->seq_start[s]; i < bt->seq_start[s + 1]; i++) b->tok_seq[i] = s;
-    for (int32_t i = 0; i < T; i++)
-        memcpy(b->x + (size_t)i * H, b->embed + (size_t)bt->token_ids[i] * H, (size_t)H * sizeof(float));
+    for (int32_t i = 0; i < T; i++) {
+        if (b->embed.f) memcpy(b->x + (size_t)i * H, b->embed.f + (size_t)bt->token_ids[i] * H, (size_t)H * sizeof(float));
+        else tm_gemm_unpack_row(&b->embed.g, bt->token_ids[i], b->x + (size_t)i * H);
+    }
 
     fwd_ctx c = {.b = b, .bt = bt};
     tm_cpu_pool_run(b->pool, T, task_rope_cos_sin, &c);
@@ -499,26 +586,26 @@ static tm_status cpu_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
         c.layer_vs = (size_t)(2 * l + 1) * b->pool_scales;
         c.norm_w = L->attn_norm;
         tm_cpu_pool_run(b->pool, T, task_norm, &c);
-        proj(b, b->xn, T, H, L->wq, b->qdim, L->bq, b->q, L->a8_q);
-        proj(b, b->xn, T, H, L->wk, b->kvdim, L->bk, b->k, L->a8_k);
-        proj(b, b->xn, T, H, L->wv, b->kvdim, L->bv, b->v, L->a8_v);
+        proj(b, b->xn, T, &L->wq, L->bq, b->q, L->a8_q);
+        proj(b, b->xn, T, &L->wk, L->bk, b->k, L->a8_k);
+        proj(b, b->xn, T, &L->wv, L->bv, b->v, L->a8_v);
         tm_cpu_pool_run(b->pool, T, task_qk, &c);
         tm_cpu_pool_run(b->pool, (int64_t)T * b->nh, task_attn, &c);
-        proj(b, b->att, T, b->qdim, L->wo, H, NULL, b->tmp, L->a8_o);
+        proj(b, b->att, T, &L->wo, NULL, b->tmp, L->a8_o);
         for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] += b->tmp[i];
         c.norm_w = L->ffn_norm;
         tm_cpu_pool_run(b->pool, T, task_norm, &c);
-        proj(b, b->xn, T, H, L->w_gate, b->I, NULL, b->gate, L->a8_gate);
-        proj(b, b->xn, T, H, L->w_up, b->I, NULL, b->up, L->a8_up);
+        proj(b, b->xn, T, &L->w_gate, NULL, b->gate, L->a8_gate);
+        proj(b, b->xn, T, &L->w_up, NULL, b->up, L->a8_up);
         tm_cpu_pool_run(b->pool, T, task_swiglu, &c);
-        proj(b, b->gate, T, b->I, L->w_down, H, NULL, b->tmp, L->a8_down);
+        proj(b, b->gate, T, &L->w_down, NULL, b->tmp, L->a8_down);
         for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] += b->tmp[i];
     }
     if (bt->n_logits == 0) return TM_OK;
     for (int32_t j = 0; j < bt->n_logits; j++)
         tm_cpu_rmsnorm(b->xn + (size_t)j * H, b->x + (size_t)bt->logit_rows[j] * H, b->final_norm, H,
                        b->cfg.rms_norm_eps);
-    matmul(b, b->xn, bt->n_logits, H, b->lm_head, b->V, NULL, bt->logits);
+    matmul(b, b->xn, bt->n_logits, &b->lm_head, NULL, bt->logits);
     return TM_OK;
 }
 
