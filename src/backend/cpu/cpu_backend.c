@@ -1,13 +1,12 @@
 /* cpu_backend.c — the CPU reference backend: a float32 forward pass over a
  * paged KV cache (tm_backend_cpu, see backend.h for the batch contract).
  *
- * create() packs every projection (and the embedding / lm_head) once into
- * gemm.h's panels — bf16 weights stay bf16 (widened in registers), others
- * become float32 — keeps norms and biases as float32 (one allocation each),
- * sizes the KV pool ([layer][K|V][block][slot][kv_head][head_dim]) and all scratch for
+ * create() packs every projection, the embedding and lm_head once into
+ * gemm.h's panels (cpu_weights.h: bf16 stays bf16, the rest float32; one
+ * allocation), keeps norms and biases as float32, sizes the KV pool
+ * ([layer][K|V][block][slot][kv_head][head_dim]) and all scratch for
  * max_batch_tokens, and starts the thread pool; forward() validates the batch
- * and allocates nothing. With TM_BACKEND_BLAS_GEMM every matrix is instead
- * widened to row-major float32 for cblas_sgemm (not batch invariant). Llama / Mistral / Qwen2 (q/k/v bias, tied lm_head) /
+ * and allocates nothing. Llama / Mistral / Qwen2 (q/k/v bias, tied lm_head) /
  * Qwen3 (per-head q/k RMSNorm) with HF rotate-half RoPE and llama3 scaling.
  * Batch invariant (gemm.h, cpu_ops.h) unless TM_BACKEND_BLAS_GEMM; results do
  * not depend on the thread count or the CPU's ISA; one caller at a time.
@@ -28,18 +27,13 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_weights.h"
 #include "backend/cpu/gemm.h"
 #include "quant/quant.h"
 
-/* A weight matrix [n][k]: packed panels, or row-major float32 (BLAS mode). */
-typedef struct cpu_mat {
-    tm_gemm_w g;    /* g.n, g.k always set; g.data NULL in BLAS mode */
-    const float *f; /* BLAS mode only */
-} cpu_mat;
-
 typedef struct cpu_layer {
     const float *attn_norm, *bq, *bk, *bv, *q_norm, *k_norm, *ffn_norm;
-    cpu_mat wq, wk, wv, wo, w_gate, w_up, w_down;
+    tm_cpu_mat wq, wk, wv, wo, w_gate, w_up, w_down;
     /* W8A8: fake-quantize the input of this projection per token (fp8 act) */
     unsigned char a8_q, a8_k, a8_v, a8_o, a8_gate, a8_up, a8_down;
 } cpu_layer;
@@ -54,7 +48,7 @@ struct tm_backend {
     float *wbuf;
     void *pbuf;
     const float *final_norm;
-    cpu_mat embed, lm_head; /* the same when tied */
+    tm_cpu_mat embed, lm_head; /* the same when tied */
     cpu_layer *layers;
     double *inv_freq; /* [hd/2] */
     /* KV pool: fp32 (kv), or fp8 codes (kv8) + per-(slot, kv head) scales (kvs) */
@@ -104,72 +98,6 @@ static tm_status tensor_check(const tm_tensor *t, const char *what, size_t n, in
     if (!es || !mul_ok(&need, es) || t->nbytes != need)
         return tm_errf(err, TM_ERR_INPUT, "cpu backend: tensor %s has %zu bytes, expected %zu elements of %s",
                        t->name ? t->name : what, t->nbytes, n, tm_dtype_name(t->dtype));
-    return TM_OK;
-}
-
-typedef struct conv_state {
-    float *next;     /* float32 buffer */
-    char *pnext;     /* packed buffer (64-byte steps) */
-    int blas;        /* matrices as row-major float32 */
-    float *tmp;      /* one row */
-    uint16_t *tmp16; /* one bf16 row */
-} conv_state;
-
-static const float *conv(conv_state *cs, const tm_tensor *t, size_t n)
-{
-    float *dst = cs->next;
-    if (t->q) { /* dequantize (original input order) */
-        for (int32_t r = 0; r < t->q->n; r++) tm_qweight_dequantize_row(t->q, r, dst + (size_t)r * (size_t)t->q->k);
-    } else if (t->data) {
-        tm_dtype_to_f32(t->dtype, t->data, dst, n);
-    } else {
-        return NULL;
-    }
-    cs->next += n;
-    return dst;
-}
-
-static tm_gemm_dtype mat_dtype(const tm_tensor *t)
-{
-    return !t->q && t->dtype == TM_DTYPE_BF16 ? TM_GEMM_BF16 : TM_GEMM_F32;
-}
-
-/* Packed bytes of a matrix, rounded up to 64 (0 for none or an overflow). */
-static size_t mat_bytes(const tm_tensor *t, size_t n, size_t k)
-{
-    if (n > INT32_MAX || k > INT32_MAX) return 0;
-    size_t s = tm_gemm_packed_bytes((int32_t)n, (int32_t)k, mat_dtype(t));
-    return s > SIZE_MAX - 63 ? 0 : (s + 63) & ~(size_t)63;
-}
-
-/* Matrix t [n][k] into out: packed panels (bf16 stays bf16), or float32 rows in BLAS mode. */
-static tm_status conv_mat(conv_state *cs, const tm_tensor *t, int32_t n, int32_t k, cpu_mat *out, tm_err *err)
-{
-    memset(out, 0, sizeof *out);
-    out->g.n = n;
-    out->g.k = k;
-    if (t->q && (t->q->n != n || t->q->k != k))
-        return tm_errf(err, TM_ERR_INPUT, "cpu backend: quantized tensor %s is [%d, %d], expected [%d, %d]",
-                       t->name ? t->name : "?", t->q->n, t->q->k, n, k);
-    if (cs->blas) {
-        out->f = conv(cs, t, (size_t)n * (size_t)k);
-        return TM_OK;
-    }
-    tm_gemm_w_init(&out->g, cs->pnext, n, k, mat_dtype(t));
-    cs->pnext += mat_bytes(t, (size_t)n, (size_t)k);
-    size_t es = tm_dtype_size(t->dtype);
-    for (int32_t r = 0; r < n; r++) {
-        if (t->q) {
-            tm_qweight_dequantize_row(t->q, r, cs->tmp);
-            tm_gemm_pack_row_f32(&out->g, r, cs->tmp);
-        } else if (t->dtype == TM_DTYPE_BF16) {
-            memcpy(cs->tmp16, (const char *)t->data + (size_t)r * (size_t)k * 2, (size_t)k * 2);
-            tm_gemm_pack_row_bf16(&out->g, r, cs->tmp16);
-        } else {
-            tm_dtype_to_f32(t->dtype, (const char *)t->data + (size_t)r * (size_t)k * es, cs->tmp, (size_t)k);
-            tm_gemm_pack_row_f32(&out->g, r, cs->tmp);
-        }
-    }
     return TM_OK;
 }
 
@@ -257,9 +185,9 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
     int blas = !!(b->flags & TM_BACKEND_BLAS_GEMM);
     /* total: float32 elements; pbytes: packed matrices (each 64-byte aligned) */
     size_t total = H + (blas ? V * H * (tied ? 1 : 2) : 0), maxk = H > Q ? H : Q;
-    size_t pbytes = blas ? 0 : mat_bytes(emb, V, H) + (tied ? 0 : mat_bytes(lmh, V, H));
+    size_t pbytes = blas ? 0 : tm_cpu_mat_bytes(emb, V, H) + (tied ? 0 : tm_cpu_mat_bytes(lmh, V, H));
     if (I > maxk) maxk = I;
-    if (!blas && (!mat_bytes(emb, V, H) || (!tied && !mat_bytes(lmh, V, H)))) {
+    if (!blas && (!tm_cpu_mat_bytes(emb, V, H) || (!tied && !tm_cpu_mat_bytes(lmh, V, H)))) {
         st = tm_errf(err, TM_ERR_INPUT, "cpu backend: embedding of %zu x %zu is too large", V, H);
         goto fail;
     }
@@ -285,9 +213,9 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
                 goto fail;
             }
             if (!ts[i].t->data && !ts[i].t->q) continue;
-            if (ts[i].rows && !blas) pbytes += mat_bytes(ts[i].t, ts[i].rows, ts[i].n / ts[i].rows);
+            if (ts[i].rows && !blas) pbytes += tm_cpu_mat_bytes(ts[i].t, ts[i].rows, ts[i].n / ts[i].rows);
             else total += ts[i].n;
-            if (ts[i].rows && !blas && !mat_bytes(ts[i].t, ts[i].rows, ts[i].n / ts[i].rows)) {
+            if (ts[i].rows && !blas && !tm_cpu_mat_bytes(ts[i].t, ts[i].rows, ts[i].n / ts[i].rows)) {
                 st = tm_errf(err, TM_ERR_INPUT, "cpu backend: layer %zu: %s is too large", l, ts[i].name);
                 goto fail;
             }
@@ -305,29 +233,29 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
         goto fail;
     }
     b->isa = tm_gemm_isa_best();
-    conv_state cs = {.next = b->wbuf, .pnext = b->pbuf, .blas = blas, .tmp = rowtmp,
+    tm_cpu_conv cs = {.next = b->wbuf, .pnext = b->pbuf, .blas = blas, .tmp = rowtmp,
                      .tmp16 = (uint16_t *)(rowtmp + maxk)};
-    st = conv_mat(&cs, emb, b->V, b->H, &b->embed, err);
-    b->final_norm = conv(&cs, fn, H);
+    st = tm_cpu_conv_mat(&cs, emb, b->V, b->H, &b->embed, err);
+    b->final_norm = tm_cpu_conv_vec(&cs, fn, H);
     if (tied) b->lm_head = b->embed;
-    else if (!st) st = conv_mat(&cs, lmh, b->V, b->H, &b->lm_head, err);
+    else if (!st) st = tm_cpu_conv_mat(&cs, lmh, b->V, b->H, &b->lm_head, err);
     for (size_t l = 0; l < L && !st; l++) {
         const tm_layer_weights *w = tm_model_layer(m, (int)l);
         cpu_layer *cl = &b->layers[l];
-        cl->attn_norm = conv(&cs, &w->attn_norm, H);
-        cl->bq = conv(&cs, &w->bq, Q);
-        cl->bk = conv(&cs, &w->bk, KV);
-        cl->bv = conv(&cs, &w->bv, KV);
-        cl->q_norm = conv(&cs, &w->q_norm, hd);
-        cl->k_norm = conv(&cs, &w->k_norm, hd);
-        cl->ffn_norm = conv(&cs, &w->ffn_norm, H);
-        if ((st = conv_mat(&cs, &w->wq, b->qdim, b->H, &cl->wq, err)) ||
-            (st = conv_mat(&cs, &w->wk, b->kvdim, b->H, &cl->wk, err)) ||
-            (st = conv_mat(&cs, &w->wv, b->kvdim, b->H, &cl->wv, err)) ||
-            (st = conv_mat(&cs, &w->wo, b->H, b->qdim, &cl->wo, err)) ||
-            (st = conv_mat(&cs, &w->w_gate, b->I, b->H, &cl->w_gate, err)) ||
-            (st = conv_mat(&cs, &w->w_up, b->I, b->H, &cl->w_up, err)) ||
-            (st = conv_mat(&cs, &w->w_down, b->H, b->I, &cl->w_down, err))) {
+        cl->attn_norm = tm_cpu_conv_vec(&cs, &w->attn_norm, H);
+        cl->bq = tm_cpu_conv_vec(&cs, &w->bq, Q);
+        cl->bk = tm_cpu_conv_vec(&cs, &w->bk, KV);
+        cl->bv = tm_cpu_conv_vec(&cs, &w->bv, KV);
+        cl->q_norm = tm_cpu_conv_vec(&cs, &w->q_norm, hd);
+        cl->k_norm = tm_cpu_conv_vec(&cs, &w->k_norm, hd);
+        cl->ffn_norm = tm_cpu_conv_vec(&cs, &w->ffn_norm, H);
+        if ((st = tm_cpu_conv_mat(&cs, &w->wq, b->qdim, b->H, &cl->wq, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wk, b->kvdim, b->H, &cl->wk, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wv, b->kvdim, b->H, &cl->wv, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wo, b->H, b->qdim, &cl->wo, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_gate, b->I, b->H, &cl->w_gate, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_up, b->I, b->H, &cl->w_up, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_down, b->H, b->I, &cl->w_down, err))) {
             tm_err_prefix(err, st, "layer %zu", l);
             break;
         }
@@ -421,7 +349,7 @@ typedef struct fwd_ctx {
     size_t layer_ks, layer_vs; /* fp8: offsets of this layer's K and V scales in b->kvs */
 } fwd_ctx;
 
-static void matmul(tm_backend *b, const float *x, int32_t T, const cpu_mat *w, const float *bias, float *y)
+static void matmul(tm_backend *b, const float *x, int32_t T, const tm_cpu_mat *w, const float *bias, float *y)
 {
     if (w->f)
         tm_cpu_matmul_blas(x, T, w->g.k, w->f, w->g.n, bias, y);
@@ -446,7 +374,7 @@ static void task_act8(void *arg, int64_t i0, int64_t i1, int thread)
 }
 
 /* y = x W^T (+ bias); with a8, x's rows are fp8-fake-quantized first (W8A8). */
-static void proj(tm_backend *b, const float *x, int32_t T, const cpu_mat *w, const float *bias, float *y, int a8)
+static void proj(tm_backend *b, const float *x, int32_t T, const tm_cpu_mat *w, const float *bias, float *y, int a8)
 {
     if (a8) {
         a8_ctx ac = {.x = x, .xq = b->xq, .K = w->g.k};
