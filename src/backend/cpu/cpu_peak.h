@@ -5,6 +5,10 @@
  * the pipes, using the widest vector ISA the GEMM would pick (gemm.h), and
  * streaming read bandwidth over a buffer far larger than the caches. Each is
  * the best of a few runs. Takes about a second; allocates its buffer.
+ * Two views of each: by wall time, and by each thread's own CPU time (what
+ * the threads achieve while they hold a core: robust on a shared machine
+ * where other processes take turns on the cores; it reads high if threads
+ * idle in the pool, which these loops do not).
  */
 #ifndef TM_CPU_PEAK_H
 #define TM_CPU_PEAK_H
@@ -13,8 +17,8 @@
 #include "util/status.h"
 
 typedef struct tm_cpu_peak {
-    double gflops;  /* fp32 GFLOP/s (an FMA counts 2), all threads */
-    double gbps;    /* read GB/s (1e9 bytes), all threads */
+    double gflops, gflops_wall; /* fp32 GFLOP/s (an FMA counts 2), all threads: by CPU time, by wall time */
+    double gbps, gbps_wall;     /* read GB/s (1e9 bytes), all threads: by CPU time, by wall time */
     const char *isa; /* the vector ISA the FMA loop used */
 } tm_cpu_peak;
 
