@@ -7,15 +7,23 @@
  * together (each with a --tokens prompt). Each phase runs --reps times after
  * one warm-up; the best and the mean are printed, with the exact command.
  * --quant quantizes the weights at load, --kv-dtype picks the KV cache type.
+ * On the CPU backend it then measures the machine's peak (cpu_peak.h) and
+ * prints achieved GFLOP/s (prefill, batched decode) and GB/s (1-seq decode)
+ * against it. "By CPU time" rates divide by the process's CPU seconds over
+ * the thread count: on a machine shared with other work they show what the
+ * code does while it holds the cores (they read high when threads idle).
  */
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_peak.h"
+#include "backend/cpu/gemm.h"
 #include "tools/bench.h"
 #include "cli/cli.h"
 #include "cli/engine_opts.h"
@@ -83,15 +91,24 @@ static tm_status decode(bench *b, int32_t n_seqs, tm_err *err)
     return TM_OK;
 }
 
+/* Process CPU seconds (all threads). */
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Prefill of one sequence, decode of one, decode of the batch: reps
- * measured runs after a warm-up, best and mean tokens/s printed. */
-static tm_status measure(bench *b, long long reps, tm_err *err)
+ * measured runs after a warm-up; best and mean tokens/s printed, and the
+ * best by CPU time (tokens / (process CPU s / nthr)). best/cbest: per phase. */
+static tm_status measure(bench *b, long long reps, int nthr, double best[3], double cbest[3], tm_err *err)
 {
     tm_status s;
-    /* phase 1: prefill of one sequence; phase 2: decode 1 sequence; phase 3: decode batch */
     const char *names[3] = {"prefill (1 seq)", "decode (1 seq)", "decode (batch)"};
-    double best[3] = {0, 0, 0}, sum[3] = {0, 0, 0};
+    double sum[3] = {0, 0, 0};
     double per[3] = {(double)b->n_tokens, (double)b->steps, (double)b->steps * b->batch};
+    for (int ph = 0; ph < 3; ph++) best[ph] = cbest[ph] = 0;
     for (long long r = 0; r <= reps; r++) {
         for (int ph = 0; ph < 3; ph++) {
             if (ph == 2)
@@ -99,14 +116,16 @@ static tm_status measure(bench *b, long long reps, tm_err *err)
                     if ((s = prefill(b, sq, 0, err))) return s;
             if (ph == 1 && (s = prefill(b, 0, 0, err))) return s;
             uint64_t a = tm_now_mono_ns();
+            double ca = process_cpu_s();
             if (ph == 0) s = prefill(b, 0, 1, err);
             else s = decode(b, ph == 1 ? 1 : b->batch, err);
             if (s) return s;
-            double sec = (double)(tm_now_mono_ns() - a) / 1e9;
-            double tps = per[ph] / (sec > 0 ? sec : 1e-9);
+            double sec = (double)(tm_now_mono_ns() - a) / 1e9, csec = (process_cpu_s() - ca) / nthr;
+            double tps = per[ph] / (sec > 0 ? sec : 1e-9), ctps = per[ph] / (csec > 0 ? csec : 1e-9);
             if (r == 0) continue; /* warm-up */
             sum[ph] += tps;
             if (tps > best[ph]) best[ph] = tps;
+            if (ctps > cbest[ph]) cbest[ph] = ctps;
         }
     }
     for (int ph = 0; ph < 3; ph++) {
@@ -114,10 +133,46 @@ static tm_status measure(bench *b, long long reps, tm_err *err)
         if (ph == 0) snprintf(what, sizeof what, "%d-token prompt", b->n_tokens);
         else snprintf(what, sizeof what, "%d seq x %d steps at context %d", ph == 1 ? 1 : b->batch, b->steps,
                       b->n_tokens);
-        printf("%-16s %-36s best %10.1f tok/s   mean %10.1f tok/s\n", names[ph], what, best[ph],
-               sum[ph] / (double)reps);
+        printf("%-16s %-36s best %10.1f tok/s   mean %10.1f tok/s   by CPU time %10.1f tok/s\n", names[ph], what,
+               best[ph], sum[ph] / (double)reps, cbest[ph]);
     }
     return TM_OK;
+}
+
+static void print_rates(const char *what, double wall, double cpu, double pk_wall, double pk_cpu, const char *unit)
+{
+    printf("%-16s %8.1f %s = %5.1f%% of peak (wall); %8.1f %s = %5.1f%% of peak (by CPU time)\n", what, wall, unit,
+           100 * wall / pk_wall, cpu, unit, 100 * cpu / pk_cpu);
+}
+
+/* best[ph]: wall tok/s; cbest[ph]: tok/s by CPU time (tokens / process CPU s x threads). */
+static void print_cpu_efficiency(const tm_model *m, long long threads, int fp32_weights, int n_tokens,
+                                 const double best[3], const double cbest[3])
+{
+    const tm_model_config *c = tm_model_config_of(m);
+    double H = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    double Q = (double)c->n_heads * c->head_dim, KV = (double)c->n_kv_heads * c->head_dim;
+    double proj = c->n_layers * (2 * H * Q + 2 * H * KV + 3 * H * I), head = V * H;
+    double es = !fp32_weights && tm_model_embed(m)->dtype == TM_DTYPE_BF16 ? 2 : 4;
+    tm_cpu_pool *p = NULL;
+    tm_cpu_peak pk;
+    tm_err err = {{0}};
+    if (tm_cpu_pool_create((int)threads, &p, &err) || tm_cpu_peak_measure(p, 256, &pk, &err)) {
+        fprintf(stderr, "tokenmill bench forward: peak calibration: %s\n", err.msg);
+        tm_cpu_pool_destroy(p);
+        return;
+    }
+    int nt = tm_cpu_pool_threads(p);
+    tm_cpu_pool_destroy(p);
+    double fl_pre = (2 * proj + 2 * head / n_tokens) * 1e-9, by_dec = (proj + head) * es * 1e-9;
+    double fl_bat = 2 * (proj + head) * 1e-9;
+    printf("machine peak (measured, %d threads; wall / by CPU time): %.1f / %.1f GFLOP/s fp32 FMA (%s), "
+           "%.1f / %.1f GB/s read; gemm kernels: %s\n", nt, pk.gflops_wall, pk.gflops, pk.isa, pk.gbps_wall, pk.gbps,
+           tm_gemm_isa_name(tm_gemm_isa_best()));
+    print_rates("prefill", best[0] * fl_pre, cbest[0] * fl_pre, pk.gflops_wall, pk.gflops, "GFLOP/s");
+    print_rates("decode (1 seq)", best[1] * by_dec, cbest[1] * by_dec, pk.gbps_wall, pk.gbps, "GB/s");
+    printf("                 (%.0f MB of weights per decode token)\n", by_dec * 1e3);
+    print_rates("decode (batch)", best[2] * fl_bat, cbest[2] * fl_bat, pk.gflops_wall, pk.gflops, "GFLOP/s");
 }
 
 int tm_bench_forward(int argc, char **argv)
@@ -206,9 +261,13 @@ int tm_bench_forward(int argc, char **argv)
     tm_quant_config_describe(&cfg->quant, qd, sizeof qd);
     printf("weights: %s, projections %.4g MB; KV cache: %s\n", qd, (double)tm_model_projection_bytes(m) * 1e-6,
            tm_kv_dtype_name(kv_dtype));
-    printf("create (weights -> fp32, KV pool %d blocks): %.3f s\n", n_blocks, create_s);
+    printf("create (weights packed, KV pool %d blocks): %.3f s\n", n_blocks, create_s);
 
-    if ((s = measure(&b, reps, &err))) goto fail;
+    double best[3], cbest[3];
+    int nthr = threads > 0 ? (int)threads : (int)(ncores > 0 ? ncores : 1);
+    if ((s = measure(&b, reps, nthr, best, cbest, &err))) goto fail;
+    if (!strcmp(b.ops->name, "cpu"))
+        print_cpu_efficiency(m, threads, blas || eo.quant != TM_QS_NONE, b.n_tokens, best, cbest);
     printf("command: tokenmill bench forward --model %s --tokens %d --batch %d --steps %d --reps %lld --threads %lld%s"
            " --quant %s --kv-dtype %s\n",
            model, b.n_tokens, b.batch, b.steps, reps, threads, blas ? " --blas" : "", quant, tm_kv_dtype_name(kv_dtype));

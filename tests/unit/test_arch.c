@@ -178,7 +178,14 @@ static void test_cpu_mem_plan(void **state)
     assert_int_equal(tm_backend_cpu.mem_plan(m, &o, &p, &err), TM_OK);
     assert_int_equal(p.kv_block, (int64_t)tm_backend_cpu.kv_block_bytes(m, 16));
     assert_int_equal(p.kv_block, 16 * L2 * KV * 4);
+    /* packed bf16 panels (gemm.h) for the matrices, float32 for the vectors:
+     * at least 2 bytes and under 4 per weight for this bf16 model */
+    assert_true(p.weights >= tm_model_weight_elems(m) * 2 && p.weights < tm_model_weight_elems(m) * 4);
+    o.flags = TM_BACKEND_BLAS_GEMM; /* BLAS mode: every weight as float32 */
+    assert_int_equal(tm_backend_cpu.mem_plan(m, &o, &p, &err), TM_OK);
     assert_int_equal(p.weights, tm_model_weight_elems(m) * 4 + (c->head_dim / 2) * 8);
+    o.flags = 0;
+    assert_int_equal(tm_backend_cpu.mem_plan(m, &o, &p, &err), TM_OK);
     assert_int_equal(p.per_block, 2 * 16 * 4); /* attention scores: threads x block tokens */
     assert_true(p.scratch >= 64 * (int64_t)c->hidden_size * 4);
     assert_int_equal(p.reserve, 0);

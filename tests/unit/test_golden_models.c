@@ -4,7 +4,8 @@
  * logits within 1e-4 relative; a 3-chunk prefill through another block table
  * bit-identical; 12 greedy steps through the paged cache (block size 16)
  * equal up to the first reference margin below 2e-4 * max|logit|; two
- * sequences batched bit-identical to each alone; and, to prove the checks
+ * sequences batched bit-identical to each alone; 1, 2 and 3 threads
+ * bit-identical; and, to prove the checks
  * can fail, each model with its architecture-specific part switched off
  * (TM_BACKEND_DEBUG_*) must FAIL them. Skips (77) without TOKENMILL_TESTDATA.
  */
@@ -456,6 +457,40 @@ static void test_copy_block(void **state)
     harness_close(&h);
 }
 
+/* 1, 2 and 3 threads: bit-identical logits (prefill of the longest golden
+ * prompt, then 4 greedy decode steps); the GEMM splits work over output
+ * columns only, so no element's arithmetic depends on the thread count. */
+static void test_threads_identical(void **state)
+{
+    const model_case *mc = *state;
+    harness h[3];
+    for (int t = 0; t < 3; t++) harness_open_threads(&h[t], mc->name, 0, t + 1);
+    golden_line *g;
+    int n = load_golden(mc->name, h[0].V, &g);
+    const golden_line *a = &g[n - 1];
+    size_t V = (size_t)h[0].V;
+    int32_t tab[N_BLOCKS];
+    table_strided(tab);
+    float *ref = malloc(sizeof(float) * V);
+    assert_non_null(ref);
+    int32_t tok[3];
+    for (int step = 0; step < 5; step++) {
+        for (int t = 0; t < 3; t++) {
+            if (step == 0) forward_one(&h[t], a->prompt, a->n_prompt, 0, tab);
+            else forward_one(&h[t], &tok[t], 1, a->n_prompt + step - 1, tab);
+            if (t == 0) memcpy(ref, h[t].logits, sizeof(float) * V);
+            else assert_memory_equal(ref, h[t].logits, sizeof(float) * V);
+            double ma;
+            tok[t] = argmax(h[t].logits, h[t].V, &ma);
+        }
+    }
+    printf("[ info ] %s: 1, 2 and 3 threads give bit-identical logits (%d-token prefill + 4 decode steps)\n", mc->name,
+           a->n_prompt);
+    free(ref);
+    free_golden(g, n);
+    for (int t = 0; t < 3; t++) harness_close(&h[t]);
+}
+
 static const model_case cases[] = {
     {"llama-mini", TM_BACKEND_DEBUG_GQA_MODULO, "GQA mapping h % kv_heads"},
     {"llama31-mini", TM_BACKEND_DEBUG_NO_ROPE_SCALING, "llama3 rope scaling off"},
@@ -477,15 +512,16 @@ int main(void)
         printf("SKIP: %s is absent\n", testdata_models);
         return 77;
     }
-    struct CMUnitTest tests[5 * 6];
-    static char names[5 * 6][80];
+    struct CMUnitTest tests[5 * 7];
+    static char names[5 * 7][80];
     int n = 0;
     for (int i = 0; i < 5; i++) {
         struct { CMUnitTestFunction fn; const char *what; } kinds[] = {
             {test_golden, "golden"}, {test_batch_invariance, "batch_invariance"},
             {test_knob_breaks_golden, "knob_breaks_golden"}, {test_copy_block, "copy_block"},
-            {test_blas_gemm_accuracy, "blas_gemm_accuracy"}, {test_bad_batches_rejected, "bad_batches_rejected"}};
-        for (int k = 0; k < 6; k++) {
+            {test_blas_gemm_accuracy, "blas_gemm_accuracy"}, {test_bad_batches_rejected, "bad_batches_rejected"},
+            {test_threads_identical, "threads_identical"}};
+        for (int k = 0; k < 7; k++) {
             if (k == 5 && i) continue;
             snprintf(names[n], sizeof names[n], "%s/%s", kinds[k].what, cases[i].name);
             tests[n] = (struct CMUnitTest){.name = names[n], .test_func = kinds[k].fn,

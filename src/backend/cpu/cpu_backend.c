@@ -1,15 +1,18 @@
 /* cpu_backend.c — the CPU reference backend: a float32 forward pass over a
  * paged KV cache (tm_backend_cpu, see backend.h for the batch contract).
  *
- * create() converts every weight to float32 once (one allocation), sizes the
- * KV pool ([layer][K|V][block][slot][kv_head][head_dim]) and all scratch for
+ * create() packs every projection, the embedding and lm_head once into
+ * gemm.h's panels (cpu_weights.h: bf16 stays bf16, the rest float32; one
+ * allocation), keeps norms and biases as float32, sizes the KV pool
+ * ([layer][K|V][block][slot][kv_head][head_dim]) and all scratch for
  * max_batch_tokens, and starts the thread pool; forward() validates the batch
  * and allocates nothing. Llama / Mistral / Qwen2 (q/k/v bias, tied lm_head) /
  * Qwen3 (per-head q/k RMSNorm) with HF rotate-half RoPE and llama3 scaling.
- * Batch invariant (cpu_ops.h) unless TM_BACKEND_BLAS_GEMM; one thread at a time.
+ * Batch invariant (gemm.h, cpu_ops.h) unless TM_BACKEND_BLAS_GEMM; results do
+ * not depend on the thread count or the CPU's ISA; one caller at a time.
  *
  * Quantized models (quant.h) run here too: create() dequantizes each int4 /
- * fp8 projection to float32 like any other weight, and an fp8 projection
+ * fp8 projection to float32 panels, and an fp8 projection
  * with act_fp8 (W8A8) gets its input rows fake-quantized first (e4m3 round
  * trip with each row's dynamic scale), so a CPU run is the numerical
  * reference of the GPU's quantized GEMMs. kv_dtype FP8 stores the cache as
@@ -25,12 +28,15 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_weights.h"
+#include "backend/cpu/gemm.h"
+#include "model/arch.h"
 #include "model/rope.h"
 #include "quant/quant.h"
 
 typedef struct cpu_layer {
-    const float *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
-    const float *ffn_norm, *w_gate, *w_up, *w_down;
+    const float *attn_norm, *bq, *bk, *bv, *q_norm, *k_norm, *ffn_norm;
+    tm_cpu_mat wq, wk, wv, wo, w_gate, w_up, w_down;
     /* W8A8: fake-quantize the input of this projection per token (fp8 act) */
     unsigned char a8_q, a8_k, a8_v, a8_o, a8_gate, a8_up, a8_down;
 } cpu_layer;
@@ -39,10 +45,13 @@ struct tm_backend {
     tm_model_config cfg;
     unsigned flags;
     tm_cpu_pool *pool;
+    tm_gemm_isa isa; /* kernels picked at create (the results do not depend on it) */
     int32_t H, I, V, nh, nkv, hd, qdim, kvdim;
-    /* weights (float32, one allocation) */
+    /* weights: float32 vectors (+ matrices in BLAS mode), packed matrices */
     float *wbuf;
-    const float *embed, *final_norm, *lm_head;
+    void *pbuf;
+    const float *final_norm;
+    tm_cpu_mat embed, lm_head; /* the same when tied */
     cpu_layer *layers;
     double *inv_freq; /* [hd/2] */
     /* KV pool: fp32 (kv), or fp8 codes (kv8) + per-(slot, kv head) scales (kvs) */
@@ -73,22 +82,31 @@ static int mul_ok(size_t *acc, size_t b)
     return 1;
 }
 
-typedef struct conv_state {
-    float *next;
-} conv_state;
-
-static const float *conv(conv_state *cs, const tm_tensor *t, size_t n)
+/* The converted weights' memory, from arch.h's table: float32 vectors (and,
+ * with TM_BACKEND_BLAS_GEMM, float32 matrices) and gemm.h's packed panels for
+ * the matrices. 0 when a matrix is too large to pack. */
+static int cpu_weight_layout(const tm_model *m, int blas, size_t *floats, size_t *pbytes)
 {
-    float *dst = cs->next;
-    if (t->q) { /* dequantize (original input order) */
-        for (int32_t r = 0; r < t->q->n; r++) tm_qweight_dequantize_row(t->q, r, dst + (size_t)r * (size_t)t->q->k);
-    } else if (t->data) {
-        tm_dtype_to_f32(t->dtype, t->data, dst, n);
-    } else {
-        return NULL;
+    const tm_model_config *c = tm_model_config_of(m);
+    int tied = tm_model_lm_head_tied(m);
+    *floats = 0, *pbytes = 0;
+    for (int id = 0; id < TM_W_COUNT; id++) {
+        const tm_wspec *ws = tm_arch_spec((tm_wid)id);
+        if (id == TM_W_LM_HEAD && tied) continue;
+        int nl = tm_arch_is_layer(ws->id) ? c->n_layers : 1;
+        for (int l = 0; l < nl; l++) {
+            const tm_tensor *t = tm_model_weight(m, ws->id, l);
+            if (!t || !tm_tensor_present(t)) continue;
+            if (ws->ndim == 2 && !blas) {
+                size_t pb = tm_cpu_mat_bytes(t, (size_t)tm_arch_dim(c, ws->dim[0]), (size_t)tm_arch_dim(c, ws->dim[1]));
+                if (!pb) return 0;
+                *pbytes += pb;
+            } else {
+                *floats += (size_t)tm_arch_elems(c, ws);
+            }
+        }
     }
-    cs->next += n;
-    return dst;
+    return 1;
 }
 
 /* A projection whose activations the GPU quantizes to fp8 (W8A8). */
@@ -99,6 +117,7 @@ static void cpu_destroy(tm_backend *b)
     if (!b) return;
     tm_cpu_pool_destroy(b->pool);
     free(b->wbuf);
+    free(b->pbuf);
     free(b->layers);
     free(b->inv_freq);
     free(b->kv);
@@ -120,9 +139,6 @@ static size_t cpu_kv_block_bytes(const tm_model *m, int32_t block_size)
 {
     return (size_t)cpu_kv_block(tm_model_config_of(m), block_size, TM_KV_AUTO);
 }
-
-/* Floats of the converted weights: every tensor the model holds (arch.h). */
-static size_t cpu_weight_floats(const tm_model *m) { return (size_t)tm_model_weight_elems(m); }
 
 #define CPU_NSCRATCH 14
 
@@ -151,8 +167,10 @@ static tm_status cpu_mem_plan(const tm_model *m, const tm_backend_opts *o, tm_ba
     scratch_sizes(c, (size_t)o->max_batch_tokens, nthr, 0, sz);
     int64_t floats = 0;
     for (size_t i = 0; i < CPU_NSCRATCH; i++) floats += (int64_t)sz[i];
-    out->weights = (int64_t)cpu_weight_floats(m) * (int64_t)sizeof(float) +
-                   (int64_t)(c->head_dim / 2) * (int64_t)sizeof(double);
+    size_t wf, pb;
+    if (!cpu_weight_layout(m, !!(o->flags & TM_BACKEND_BLAS_GEMM), &wf, &pb))
+        return tm_errf(err, TM_ERR_INPUT, "cpu backend: %s: a weight matrix is too large", tm_model_dir(m));
+    out->weights = (int64_t)wf * (int64_t)sizeof(float) + (int64_t)pb + (int64_t)(c->head_dim / 2) * (int64_t)sizeof(double);
     out->kv_block = cpu_kv_block(c, o->block_size, o->kv_dtype);
     out->per_block = (int64_t)nthr * o->block_size * (int64_t)sizeof(float); /* attention scores */
     out->scratch = floats * (int64_t)sizeof(float) + (int64_t)o->max_batch_tokens * (int64_t)sizeof(int32_t);
@@ -206,47 +224,65 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
     b->bs = o->block_size;
     b->max_tokens = o->max_batch_tokens;
     b->max_seqs = o->max_seqs;
-    size_t H = (size_t)b->H, I = (size_t)b->I, V = (size_t)b->V, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
+    size_t H = (size_t)b->H, I = (size_t)b->I, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
     size_t L = (size_t)c->n_layers, hd = (size_t)b->hd;
 
     /* --- weights: the loader checked every shape against arch.h's table --- */
     const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
     int tied = tm_model_lm_head_tied(m);
-    size_t total = cpu_weight_floats(m);
-    b->wbuf = malloc(total * sizeof(float));
-    b->layers = calloc(L, sizeof *b->layers);
-    b->inv_freq = malloc((hd / 2) * sizeof(double));
-    if (!b->wbuf || !b->layers || !b->inv_freq) {
-        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for %zu MiB of float32 weights",
-                     total * sizeof(float) >> 20);
+    int blas = !!(b->flags & TM_BACKEND_BLAS_GEMM);
+    /* total: float32 elements; pbytes: packed matrices (each 64-byte aligned) */
+    size_t total, pbytes, maxk = H > Q ? H : Q;
+    if (I > maxk) maxk = I;
+    if (!cpu_weight_layout(m, blas, &total, &pbytes)) {
+        st = tm_errf(err, TM_ERR_INPUT, "cpu backend: %s: a weight matrix is too large", tm_model_dir(m));
         goto fail;
     }
-    conv_state cs = {b->wbuf};
-    b->embed = conv(&cs, emb, V * H);
-    b->final_norm = conv(&cs, fn, H);
-    b->lm_head = tied ? b->embed : conv(&cs, lmh, V * H);
-    for (size_t l = 0; l < L; l++) {
+    b->wbuf = malloc(total * sizeof(float));
+    b->pbuf = blas ? NULL : aligned_alloc(64, pbytes);
+    b->layers = calloc(L, sizeof *b->layers);
+    b->inv_freq = malloc((hd / 2) * sizeof(double));
+    float *rowtmp = malloc(maxk * (sizeof(float) + sizeof(uint16_t)));
+    if (!b->wbuf || (!blas && !b->pbuf) || !b->layers || !b->inv_freq || !rowtmp) {
+        free(rowtmp);
+        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for %zu MiB of weights",
+                     (total * sizeof(float) + pbytes) >> 20);
+        goto fail;
+    }
+    b->isa = tm_gemm_isa_best();
+    tm_cpu_conv cs = {.next = b->wbuf, .pnext = b->pbuf, .blas = blas, .tmp = rowtmp,
+                     .tmp16 = (uint16_t *)(rowtmp + maxk)};
+    st = tm_cpu_conv_mat(&cs, emb, b->V, b->H, &b->embed, err);
+    b->final_norm = tm_cpu_conv_vec(&cs, fn, H);
+    if (tied) b->lm_head = b->embed;
+    else if (!st) st = tm_cpu_conv_mat(&cs, lmh, b->V, b->H, &b->lm_head, err);
+    for (size_t l = 0; l < L && !st; l++) {
         const tm_layer_weights *w = tm_model_layer(m, (int)l);
         cpu_layer *cl = &b->layers[l];
-        cl->attn_norm = conv(&cs, &w->attn_norm, H);
-        cl->wq = conv(&cs, &w->wq, Q * H);
-        cl->wk = conv(&cs, &w->wk, KV * H);
-        cl->wv = conv(&cs, &w->wv, KV * H);
-        cl->wo = conv(&cs, &w->wo, H * Q);
-        cl->bq = conv(&cs, &w->bq, Q);
-        cl->bk = conv(&cs, &w->bk, KV);
-        cl->bv = conv(&cs, &w->bv, KV);
-        cl->q_norm = conv(&cs, &w->q_norm, hd);
-        cl->k_norm = conv(&cs, &w->k_norm, hd);
-        cl->ffn_norm = conv(&cs, &w->ffn_norm, H);
-        cl->w_gate = conv(&cs, &w->w_gate, I * H);
-        cl->w_up = conv(&cs, &w->w_up, I * H);
-        cl->w_down = conv(&cs, &w->w_down, H * I);
+        cl->attn_norm = tm_cpu_conv_vec(&cs, &w->attn_norm, H);
+        cl->bq = tm_cpu_conv_vec(&cs, &w->bq, Q);
+        cl->bk = tm_cpu_conv_vec(&cs, &w->bk, KV);
+        cl->bv = tm_cpu_conv_vec(&cs, &w->bv, KV);
+        cl->q_norm = tm_cpu_conv_vec(&cs, &w->q_norm, hd);
+        cl->k_norm = tm_cpu_conv_vec(&cs, &w->k_norm, hd);
+        cl->ffn_norm = tm_cpu_conv_vec(&cs, &w->ffn_norm, H);
+        if ((st = tm_cpu_conv_mat(&cs, &w->wq, b->qdim, b->H, &cl->wq, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wk, b->kvdim, b->H, &cl->wk, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wv, b->kvdim, b->H, &cl->wv, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wo, b->H, b->qdim, &cl->wo, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_gate, b->I, b->H, &cl->w_gate, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_up, b->I, b->H, &cl->w_up, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_down, b->H, b->I, &cl->w_down, err))) {
+            tm_err_prefix(err, st, "layer %zu", l);
+            break;
+        }
         cl->a8_q = act8(&w->wq), cl->a8_k = act8(&w->wk), cl->a8_v = act8(&w->wv), cl->a8_o = act8(&w->wo);
         cl->a8_gate = act8(&w->w_gate), cl->a8_up = act8(&w->w_up), cl->a8_down = act8(&w->w_down);
         if (b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS) cl->bq = cl->bk = cl->bv = NULL;
         if (b->flags & TM_BACKEND_DEBUG_NO_QK_NORM) cl->q_norm = cl->k_norm = NULL;
     }
+    free(rowtmp);
+    if (st) goto fail;
     tm_rope_inv_freq(c, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), b->inv_freq);
 
     /* --- KV pool --- */
@@ -330,13 +366,12 @@ typedef struct fwd_ctx {
     size_t layer_ks, layer_vs; /* fp8: offsets of this layer's K and V scales in b->kvs */
 } fwd_ctx;
 
-static void matmul(tm_backend *b, const float *x, int32_t T, int32_t K, const float *w, int32_t N,
-                   const float *bias, float *y)
+static void matmul(tm_backend *b, const float *x, int32_t T, const tm_cpu_mat *w, const float *bias, float *y)
 {
-    if (b->flags & TM_BACKEND_BLAS_GEMM)
-        tm_cpu_matmul_blas(x, T, K, w, N, bias, y);
+    if (w->f)
+        tm_cpu_matmul_blas(x, T, w->g.k, w->f, w->g.n, bias, y);
     else
-        tm_cpu_matmul(b->pool, x, T, K, w, N, bias, y);
+        tm_gemm(b->pool, b->isa, x, T, &w->g, bias, y);
 }
 
 typedef struct a8_ctx {
@@ -356,15 +391,14 @@ static void task_act8(void *arg, int64_t i0, int64_t i1, int thread)
 }
 
 /* y = x W^T (+ bias); with a8, x's rows are fp8-fake-quantized first (W8A8). */
-static void proj(tm_backend *b, const float *x, int32_t T, int32_t K, const float *w, int32_t N,
-                 const float *bias, float *y, int a8)
+static void proj(tm_backend *b, const float *x, int32_t T, const tm_cpu_mat *w, const float *bias, float *y, int a8)
 {
     if (a8) {
-        a8_ctx ac = {.x = x, .xq = b->xq, .K = K};
+        a8_ctx ac = {.x = x, .xq = b->xq, .K = w->g.k};
         tm_cpu_pool_run(b->pool, T, task_act8, &ac);
         x = b->xq;
     }
-    matmul(b, x, T, K, w, N, bias, y);
+    matmul(b, x, T, w, bias, y);
 }
 
 static uint32_t bits_of(float f)
@@ -481,8 +515,10 @@ static tm_status cpu_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
     int32_t T = bt->n_tokens, H = b->H;
     for (int32_t s = 0; s < bt->n_seqs; s++)
         for (int32_t i = bt->seq_start[s]; i < bt->seq_start[s + 1]; i++) b->tok_seq[i] = s;
-    for (int32_t i = 0; i < T; i++)
-        memcpy(b->x + (size_t)i * H, b->embed + (size_t)bt->token_ids[i] * H, (size_t)H * sizeof(float));
+    for (int32_t i = 0; i < T; i++) {
+        if (b->embed.f) memcpy(b->x + (size_t)i * H, b->embed.f + (size_t)bt->token_ids[i] * H, (size_t)H * sizeof(float));
+        else tm_gemm_unpack_row(&b->embed.g, bt->token_ids[i], b->x + (size_t)i * H);
+    }
 
     fwd_ctx c = {.b = b, .bt = bt};
     tm_cpu_pool_run(b->pool, T, task_rope_cos_sin, &c);
@@ -495,26 +531,26 @@ static tm_status cpu_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
         c.layer_vs = (size_t)(2 * l + 1) * b->pool_scales;
         c.norm_w = L->attn_norm;
         tm_cpu_pool_run(b->pool, T, task_norm, &c);
-        proj(b, b->xn, T, H, L->wq, b->qdim, L->bq, b->q, L->a8_q);
-        proj(b, b->xn, T, H, L->wk, b->kvdim, L->bk, b->k, L->a8_k);
-        proj(b, b->xn, T, H, L->wv, b->kvdim, L->bv, b->v, L->a8_v);
+        proj(b, b->xn, T, &L->wq, L->bq, b->q, L->a8_q);
+        proj(b, b->xn, T, &L->wk, L->bk, b->k, L->a8_k);
+        proj(b, b->xn, T, &L->wv, L->bv, b->v, L->a8_v);
         tm_cpu_pool_run(b->pool, T, task_qk, &c);
         tm_cpu_pool_run(b->pool, (int64_t)T * b->nh, task_attn, &c);
-        proj(b, b->att, T, b->qdim, L->wo, H, NULL, b->tmp, L->a8_o);
+        proj(b, b->att, T, &L->wo, NULL, b->tmp, L->a8_o);
         for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] += b->tmp[i];
         c.norm_w = L->ffn_norm;
         tm_cpu_pool_run(b->pool, T, task_norm, &c);
-        proj(b, b->xn, T, H, L->w_gate, b->I, NULL, b->gate, L->a8_gate);
-        proj(b, b->xn, T, H, L->w_up, b->I, NULL, b->up, L->a8_up);
+        proj(b, b->xn, T, &L->w_gate, NULL, b->gate, L->a8_gate);
+        proj(b, b->xn, T, &L->w_up, NULL, b->up, L->a8_up);
         tm_cpu_pool_run(b->pool, T, task_swiglu, &c);
-        proj(b, b->gate, T, b->I, L->w_down, H, NULL, b->tmp, L->a8_down);
+        proj(b, b->gate, T, &L->w_down, NULL, b->tmp, L->a8_down);
         for (size_t i = 0; i < (size_t)T * H; i++) b->x[i] += b->tmp[i];
     }
     if (bt->n_logits == 0) return TM_OK;
     for (int32_t j = 0; j < bt->n_logits; j++)
         tm_cpu_rmsnorm(b->xn + (size_t)j * H, b->x + (size_t)bt->logit_rows[j] * H, b->final_norm, H,
                        b->cfg.rms_norm_eps);
-    matmul(b, b->xn, bt->n_logits, H, b->lm_head, b->V, NULL, bt->logits);
+    matmul(b, b->xn, bt->n_logits, &b->lm_head, NULL, bt->logits);
     return TM_OK;
 }
 

@@ -35,7 +35,10 @@ int tm_cpu_threads_for(int n_threads);
 void tm_cpu_pool_run(tm_cpu_pool *p, int64_t n_items, tm_cpu_task fn, void *ctx);
 
 /* ---- matmul ------------------------------------------------------------- */
-/* y[T, N] = x[T, K] * W[N, K]^T (+ bias[N] when bias != NULL), threaded over
+/* The forward pass projects through gemm.h (packed weights, faster); this
+ * row-major float32 matmul stays as a second, independent batch-invariant
+ * implementation for the tests (its summation order differs from gemm.h's).
+ * y[T, N] = x[T, K] * W[N, K]^T (+ bias[N] when bias != NULL), threaded over
  * N. Each y[t][n] is reduced in one fixed order (8 interleaved partial sums
  * over K, combined pairwise, then the K % 8 tail), so a row's result does
  * not depend on T, on the row's index or on the thread count. */
