@@ -121,8 +121,8 @@ static tm_status make_prompt(const gen_opts *o, const tm_tokenizer *tok, int32_t
         return tm_errf(err, TM_ERR_INPUT, "%s has no tokenizer.json: use --ids", o->model);
     if (o->prompt)
         return tm_tokenizer_encode(tok, o->prompt, strlen(o->prompt), tm_tokenizer_add_bos(tok), ids, n, err);
-    const tm_chat_template *t;
-    tm_status s = tm_chat_template_resolve(o->tmpl, tm_tokenizer_chat_template(tok), &t, err);
+    tm_chat_template *t = NULL;
+    tm_status s = tm_chat_template_load(o->tmpl, tm_tokenizer_chat_template(tok), &t, err);
     if (s) return s;
     tm_chat_message msg = {.role = "user", .content = o->chat};
     tm_buf text;
@@ -130,6 +130,7 @@ static tm_status make_prompt(const gen_opts *o, const tm_tokenizer *tok, int32_t
     s = tm_chat_render(t, &msg, 1, 1, tm_tokenizer_bos_token(tok), tm_tokenizer_eos_token(tok), &text, err);
     if (!s) s = tm_tokenizer_encode(tok, text.data, text.len, 0, ids, n, err);
     tm_buf_free(&text);
+    tm_chat_template_destroy(t);
     return s;
 }
 

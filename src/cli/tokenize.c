@@ -44,7 +44,7 @@ static void usage(FILE *f)
 
 typedef struct {
     const tm_tokenizer *tok;
-    const tm_chat_template *tmpl; /* NULL: none detected (tmpl_err says why) */
+    tm_chat_template *tmpl; /* the model's Jinja template or --chat-template; NULL: none (tmpl_err says why) */
     tm_err tmpl_err;
     tm_buf text;
 } tok_ctx;
@@ -168,7 +168,7 @@ int tm_cmd_tokenize(int argc, char **argv)
 
     tok_ctx c = {.tok = tok};
     tm_buf_init(&c.text);
-    if (tm_chat_template_resolve(tmpl_name, tm_tokenizer_chat_template(tok), &c.tmpl, &c.tmpl_err))
+    if (tm_chat_template_load(tmpl_name, tm_tokenizer_chat_template(tok), &c.tmpl, &c.tmpl_err))
         c.tmpl = NULL; /* only chat lines fail, with this message */
 
     char *line = NULL;
@@ -206,6 +206,7 @@ int tm_cmd_tokenize(int argc, char **argv)
     }
     free(line);
     tm_buf_free(&c.text);
+    tm_chat_template_destroy(c.tmpl);
     tm_tokenizer_destroy(tok);
     if (ferror(stdin)) {
         fprintf(stderr, "tokenmill tokenize: reading stdin failed\n");

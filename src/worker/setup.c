@@ -128,7 +128,7 @@ static tm_status load_model(worker *w, tm_err *err)
     tm_err terr;
     if (tm_tokenizer_load(o->model_dir, &w->tok, &terr) == TM_OK) {
         tm_err cerr;
-        if (tm_chat_template_resolve(o->chat_template, tm_tokenizer_chat_template(w->tok), &w->chat, &cerr)) {
+        if (tm_chat_template_load(o->chat_template, tm_tokenizer_chat_template(w->tok), &w->chat, &cerr)) {
             if (o->chat_template) return tm_errf(err, TM_ERR_USAGE, "%s", cerr.msg);
             if (!o->quiet) fprintf(stderr, "tokenmill run: note: %s; chat requests will fail\n", cerr.msg);
         }
@@ -286,6 +286,7 @@ tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
     free(w->work); free(w->share_s); free(w->share_j); free(w->share_usd);
     free(w->claims); free(w->reqs); free(w->ids); free(w->held); free(w->cks); free(w->ck_off);
     free(w->holders); free(w->seen);
+    tm_chat_template_destroy(w->chat);
     tm_tokenizer_destroy(w->tok);
     tm_model_destroy(w->model);
     tm_queue_close(w->q);

@@ -81,7 +81,7 @@ typedef struct worker {
     const tm_backend_ops *ops;
     tm_model *model;
     tm_tokenizer *tok;
-    const tm_chat_template *chat;
+    tm_chat_template *chat;       /* the model's Jinja template or a named built-in; NULL: none */
     tm_engine *engine;
     int32_t max_requests;        /* the engine's (window + TM_WORKER_CHOICE_ROOM) */
     tm_prepare_ctx pctx;
