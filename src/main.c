@@ -3,6 +3,7 @@
  * Dispatches `tokenmill <command> ...` to the subcommand in src/cli/ and
  * answers --version / --help. The only place in the program that exits.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* A closed stdout/stderr (a pipe whose reader went away) is a write error
+     * to handle, never a death: a worker must still drain and checkpoint. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 64;

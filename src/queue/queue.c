@@ -164,6 +164,59 @@ static int read_user_version(tm_queue *q, int *v, tm_err *err)
     return s;
 }
 
+static tm_status pragma_int(tm_queue *q, const char *sql, int *v, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = tm_queue_prep(q, sql, &st, err);
+    if (s) return s;
+    if (sqlite3_step(st) != SQLITE_ROW) s = tm_queue_sql_fail(q, err, sql);
+    else *v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return s;
+}
+
+/* Whether the file is a tokenmill queue (or empty), decided before anything
+ * is written to it (journal mode, migrations): our application_id; or none
+ * and either no tables at all (a new file) or a schema version we wrote and
+ * our tables (a queue made before the id was set: *mark = 1 to set it). */
+static tm_status identify(tm_queue *q, int *mark, tm_err *err)
+{
+    int app = 0, v = 0, tables = 0, ours = 0;
+    tm_status s;
+    *mark = 0;
+    if ((s = pragma_int(q, "PRAGMA application_id", &app, err)) || (s = pragma_int(q, "PRAGMA user_version", &v, err)) ||
+        (s = pragma_int(q, "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'", &tables, err)) ||
+        (s = pragma_int(q, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                           "('jobs', 'requests', 'results')", &ours, err)))
+        return s;
+    int latest = (int)tm_migrations_count;
+    if (app == TM_QUEUE_APPLICATION_ID) {
+        if (v < 0) return tm_errf(err, TM_ERR_INPUT, "corrupt tokenmill queue: schema version %d", v);
+        return TM_OK;
+    }
+    if (app != 0)
+        return tm_errf(err, TM_ERR_INPUT, "not a tokenmill queue (SQLite application_id 0x%08x)", (unsigned)app);
+    if (v == 0 && tables == 0) return TM_OK; /* a new, empty file */
+    if (v >= 1 && v <= latest && ours == 3) {
+        *mark = 1;
+        return TM_OK;
+    }
+    if (v > latest && ours == 3) return TM_OK; /* a newer tokenmill's queue: migrate() says so */
+    return tm_errf(err, TM_ERR_INPUT, "not a tokenmill queue (schema version %d, %d tables, no tokenmill tables)", v,
+                   tables);
+}
+
+/* Set our application_id on a queue that has none yet (one small write). */
+static tm_status mark_ours(tm_queue *q, tm_err *err)
+{
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d", (int)TM_QUEUE_APPLICATION_ID);
+    tm_status s = tm_queue_begin_write(q, err);
+    if (!s) s = tm_queue_exec(q, pragma, err);
+    if (s) { tm_queue_rollback(q); return s; }
+    return tm_queue_commit(q, err);
+}
+
 static tm_status migrate(tm_queue *q, tm_err *err)
 {
     int latest = (int)tm_migrations_count;
@@ -171,7 +224,7 @@ static tm_status migrate(tm_queue *q, tm_err *err)
         int v = 0;
         tm_status s = read_user_version(q, &v, err);
         if (s) return s;
-        if (v > latest)
+        if (v < 0 || v > latest)
             return tm_errf(err, TM_ERR_INPUT,
                            "queue: database schema version %d is newer than this tokenmill knows (%d)",
                            v, latest);
@@ -205,8 +258,10 @@ static tm_status migrate(tm_queue *q, tm_err *err)
                 return s;
             }
             /* PRAGMA takes no bound parameters; the value is our own integer. */
-            char pragma[64];
+            char pragma[96];
             snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+            if ((s = tm_queue_exec(q, pragma, err))) { tm_queue_rollback(q); return s; }
+            snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d", (int)TM_QUEUE_APPLICATION_ID);
             if ((s = tm_queue_exec(q, pragma, err))) { tm_queue_rollback(q); return s; }
         }
         if ((s = tm_queue_commit(q, err))) return s;
@@ -232,13 +287,16 @@ static tm_status open_db(const char *path, int create, tm_queue **out, tm_err *e
     }
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_timeout(q->db, TM_QUEUE_BUSY_TIMEOUT_MS);
-    tm_status s = tm_queue_exec(q, "PRAGMA journal_mode=WAL", err);
+    int mark = 0;
+    tm_status s = identify(q, &mark, err);
+    if (!s) s = tm_queue_exec(q, "PRAGMA journal_mode=WAL", err);
     if (!s) s = tm_queue_exec(q, "PRAGMA foreign_keys=ON", err);
     if (!s) s = tm_queue_exec(q, "PRAGMA synchronous=NORMAL", err);
     /* a big submission is one transaction: a 32 MiB page cache (a fixed
      * bound) keeps its index pages in memory instead of spilling to the WAL */
     if (!s) s = tm_queue_exec(q, "PRAGMA cache_size=-32768", err);
     if (!s) s = migrate(q, err);
+    if (!s && mark) s = mark_ours(q, err);
     if (s) {
         tm_err_prefix(err, s, "%s", path);
         tm_queue_close(q);

@@ -28,6 +28,10 @@ typedef struct tm_queue tm_queue;
 #define TM_QUEUE_METADATA_KEY_MAX 64
 #define TM_QUEUE_METADATA_VALUE_MAX 512
 #define TM_QUEUE_BUSY_TIMEOUT_MS 10000
+/* PRAGMA application_id of a tokenmill queue ("TMQ1"): a file is identified
+ * by it (or, for queues made before it was set, by its schema) before
+ * anything is written to it. */
+#define TM_QUEUE_APPLICATION_ID 0x544d5131
 
 /* Open (creating if absent) and migrate. */
 tm_status tm_queue_open(const char *path, tm_queue **out, tm_err *err);
