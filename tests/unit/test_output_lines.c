@@ -48,7 +48,7 @@ static void test_response_seed_unsigned(void **state)
     tm_err err = {{0}};
     tm_response_choice ch = {.text = "ok", .text_len = 2, .finish_reason = "length"};
     int32_t prompt[2] = {5, 6};
-    tm_response r = {.endpoint = TM_ENDPOINT_COMPLETIONS, .id = "cmpl-x", .model = "m", .created = 1,
+    tm_response r = {.kind = TM_RESPONSE_COMPLETION, .id = "cmpl-x", .model = "m", .created = 1,
                      .choices = &ch, .n_choices = 1, .prompt_tokens = 2, .completion_tokens = 1,
                      .prompt_ids = prompt, .n_prompt = 2, .return_token_ids = 1,
                      .seed = UINT64_C(18446744073709551615)};
