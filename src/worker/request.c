@@ -338,20 +338,19 @@ static void lp_fix(lp_records *l, int64_t n_lp)
     }
 }
 
-/* Fill l for r's choices (n_tok[i] generated tokens each, ids gen[i]) and
- * point ch[i].logprobs at them; nothing when the request asked for none. */
-static tm_status lp_build(const worker *w, const wreq *r, const int32_t *const *gen, const int32_t *n_tok,
-                          tm_response_choice *ch, lp_records *l, tm_err *err)
+/* Fill l for r's choices (ch[i].token_ids / n_tokens set) and point
+ * ch[i].logprobs at them; nothing when the choices kept no samples. */
+static tm_status lp_build(const worker *w, const wreq *r, tm_response_choice *ch, lp_records *l, tm_err *err)
 {
     int32_t keep = r->prep.params.top_logprobs;
     int64_t n_lp = 0, n_alt = 0;
     for (int32_t i = 0; i < r->prep.n; i++) {
         const wchoice *c = &r->choices[i];
         if (!c->samples) return TM_OK;
-        if (c->n_samples < n_tok[i])
-            return tm_errf(err, TM_ERR_INTERNAL, "logprobs: %d samples for %d tokens", c->n_samples, n_tok[i]);
-        n_lp += n_tok[i];
-        for (int32_t t = 0; t < n_tok[i]; t++) n_alt += c->samples[t].n_top < keep ? c->samples[t].n_top : keep;
+        if (c->n_samples < ch[i].n_tokens)
+            return tm_errf(err, TM_ERR_INTERNAL, "logprobs: %d samples for %d tokens", c->n_samples, ch[i].n_tokens);
+        n_lp += ch[i].n_tokens;
+        for (int32_t t = 0; t < ch[i].n_tokens; t++) n_alt += c->samples[t].n_top < keep ? c->samples[t].n_top : keep;
     }
     l->lp = calloc(n_lp ? (size_t)n_lp : 1, sizeof *l->lp);
     l->alt = calloc(n_alt ? (size_t)n_alt : 1, sizeof *l->alt);
@@ -361,9 +360,9 @@ static tm_status lp_build(const worker *w, const wreq *r, const int32_t *const *
     tm_status st = TM_OK;
     for (int32_t i = 0; i < r->prep.n && !st; i++) {
         ch[i].logprobs = e;
-        for (int32_t t = 0; t < n_tok[i] && !st; t++, e++) {
+        for (int32_t t = 0; t < ch[i].n_tokens && !st; t++, e++) {
             const tm_sample_result *s = &r->choices[i].samples[t];
-            st = lp_token(w, l, gen[i][t], s->logprob, &e->tok);
+            st = lp_token(w, l, ch[i].token_ids[t], s->logprob, &e->tok);
             e->top = alt;
             for (int32_t k = 0; k < s->n_top && k < keep && !st; k++, e->n_top++)
                 st = lp_token(w, l, s->top[k].id, s->top[k].logprob, alt++);
@@ -377,8 +376,6 @@ static tm_status lp_build(const worker *w, const wreq *r, const int32_t *const *
 static tm_status finish_request(worker *w, wreq *r, tm_err *err)
 {
     tm_response_choice ch[TM_PREPARE_MAX_N];
-    const int32_t *gen[TM_PREPARE_MAX_N];
-    int32_t n_tok[TM_PREPARE_MAX_N];
     int64_t completion = 0;
     int32_t cached = 0;
     for (int32_t i = 0; i < r->prep.n; i++) {
@@ -388,8 +385,6 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
         ch[i] = (tm_response_choice){.text = c->text.data ? c->text.data : "", .text_len = c->text.len,
                                      .finish_reason = tm_finish_reason_str(c->finish),
                                      .token_ids = toks + n_prompt, .n_tokens = n_total - n_prompt};
-        gen[i] = ch[i].token_ids;
-        n_tok[i] = ch[i].n_tokens;
         completion += n_total - n_prompt;
         if (i == 0) cached = tm_engine_seq_cached(c->seq);
     }
@@ -398,7 +393,7 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
              r->claim.request_id + (strncmp(r->claim.request_id, "req_", 4) ? 0 : 4));
     const char *model = r->claim.model && *r->claim.model ? r->claim.model : tm_model_dir(w->model);
     lp_records lr = {0};
-    tm_status st = r->prep.params.logprobs ? lp_build(w, r, gen, n_tok, ch, &lr, err) : TM_OK;
+    tm_status st = r->prep.params.logprobs ? lp_build(w, r, ch, &lr, err) : TM_OK;
     tm_response resp = {.kind = r->prep.endpoint == TM_ENDPOINT_CHAT ? TM_RESPONSE_CHAT : TM_RESPONSE_COMPLETION,
                         .id = id, .model = model, .created = tm_now_unix(),
                         .choices = ch, .n_choices = r->prep.n, .prompt_tokens = r->prep.n_prompt,
