@@ -3,7 +3,9 @@
  * main.c dispatches `tokenmill <command> [options] [args]` to tm_cmd_<name>,
  * which parses its own options with getopt_long (GNU permutation, so options
  * may come before or after positional arguments) and returns a process exit
- * code (DESIGN.md's table, via tm_status_exit_code).
+ * code: a sysexits.h value from tm_status_exit_code (the table in
+ * util/status.h: 0 ok, 64 usage, 65 data, 69 unavailable, 70 internal,
+ * 74 I/O, 75 stopped with work left).
  */
 #ifndef TM_CLI_H
 #define TM_CLI_H

@@ -188,7 +188,7 @@ static tm_status gen_load(const gen_opts *o, gen_run *g, tm_err *err)
     tm_status s;
     if ((s = tm_backend_select(o->eo.device, &g->ops, err))) return s;
     if ((s = tm_model_load(o->model, &g->m, err))) return s;
-    if (o->eo.quant != TM_QS_NONE && (s = tm_model_quantize(g->m, tm_quant_scheme_name(o->eo.quant), err))) return s;
+    if (o->eo.quant != TM_QS_NONE && (s = tm_model_quantize(g->m, o->eo.quant, err))) return s;
     const tm_model_config *cfg = tm_model_config_of(g->m);
     char tpath[4096];
     struct stat st;

@@ -152,13 +152,14 @@ int64_t tm_model_n_params(const tm_model *m);
 int64_t tm_model_config_n_params(const tm_model_config *c);
 
 /* Quantize the seven projections of every layer at load, round-to-nearest
- * (quant.h): "int4" (symmetric, group 128, or the largest power of two that
- * divides in_features when 128 does not), "int4-asym" (zero points), "fp8"
- * (e4m3 per output channel, W8A8), "none" (no-op). Embeddings, lm_head and
+ * (quant.h): TM_QS_INT4 (symmetric, group 128, or the largest power of two
+ * that divides in_features when 128 does not), TM_QS_INT4_ASYM (zero
+ * points), TM_QS_FP8 (e4m3 per output channel, W8A8), TM_QS_NONE (no-op);
+ * another value is TM_ERR_USAGE. Embeddings, lm_head and
  * norms stay as they are (as GPTQ/AWQ/FP8 checkpoints keep them). The model
  * must not be quantized already. Synthetic models get shape-only
  * descriptors (data filled on the device). On error the model is unchanged. */
-tm_status tm_model_quantize(tm_model *m, const char *kind, tm_err *err);
+tm_status tm_model_quantize(tm_model *m, tm_quant_scheme scheme, tm_err *err);
 /* Whether any projection is quantized (the config's quant.method != NONE). */
 int tm_model_is_quantized(const tm_model *m);
 /* Bytes of all layer projections as stored for the backends (canonical

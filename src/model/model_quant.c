@@ -29,11 +29,14 @@ int64_t tm_model_projection_bytes(const tm_model *m)
     return total;
 }
 
-tm_status tm_model_quantize(tm_model *m, const char *kind, tm_err *err)
+tm_status tm_model_quantize(tm_model *m, tm_quant_scheme qs, tm_err *err)
 {
-    tm_quant_scheme qs;
-    tm_status s = tm_quant_scheme_parse(kind, &qs, err);
-    if (s || qs == TM_QS_NONE) return s;
+    tm_status s = TM_OK;
+    if (qs != TM_QS_INT4 && qs != TM_QS_INT4_ASYM && qs != TM_QS_FP8 && qs != TM_QS_NONE)
+        return tm_errf(err, TM_ERR_USAGE, "%s: quantization scheme %d is not known (known: %s)", m->dir, (int)qs,
+                       TM_QUANT_SCHEME_NAMES);
+    if (qs == TM_QS_NONE) return TM_OK;
+    const char *kind = tm_quant_scheme_name(qs);
     if (m->cfg.quant.method != TM_QM_NONE) {
         char d[128];
         tm_quant_config_describe(&m->cfg.quant, d, sizeof d);

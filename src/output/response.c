@@ -15,51 +15,48 @@ static json_t *lp_real(float lp) { return json_real(isfinite(lp) ? (double)lp : 
 
 /* The text of one token for logprobs (may be a partial UTF-8 sequence: then
  * jansson gets the bytes with invalid sequences replaced by U+FFFD). */
-static json_t *token_text(const tm_tokenizer *tok, int32_t id, json_t **bytes_out)
+static json_t *token_text(const tm_response_token *t, json_t **bytes_out)
 {
-    char *s = NULL;
-    size_t len = 0;
     json_t *bytes = json_array();
     json_t *str = NULL;
-    if (tok && tm_tokenizer_decode(tok, &id, 1, 0, &s, &len, NULL) == TM_OK) {
-        for (size_t i = 0; i < len; i++) json_array_append_new(bytes, json_integer((unsigned char)s[i]));
-        str = json_stringn(s, len);
+    if (t->bytes) {
+        for (size_t i = 0; i < t->len; i++) json_array_append_new(bytes, json_integer((unsigned char)t->bytes[i]));
+        str = json_stringn(t->bytes, t->len);
         if (!str) { /* not valid UTF-8 on its own */
             tm_buf b;
             tm_buf_init(&b);
-            for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char)s[i];
+            for (size_t i = 0; i < t->len; i++) {
+                unsigned char c = (unsigned char)t->bytes[i];
                 if (c < 0x80) tm_buf_append(&b, &c, 1);
                 else tm_buf_puts(&b, "\xef\xbf\xbd");
             }
             str = json_stringn(b.data ? b.data : "", b.len);
             tm_buf_free(&b);
         }
-        free(s);
     }
     if (!str) {
         char tmp[32];
-        snprintf(tmp, sizeof tmp, "token_id:%d", id);
+        snprintf(tmp, sizeof tmp, "token_id:%d", t->id);
         str = json_string(tmp);
     }
     if (bytes_out) *bytes_out = bytes; else json_decref(bytes);
     return str;
 }
 
-static json_t *chat_logprobs(const tm_response *r, const tm_response_choice *c)
+static json_t *chat_logprobs(const tm_response_choice *c)
 {
     json_t *content = json_array();
     for (int32_t i = 0; i < c->n_tokens; i++) {
-        const tm_sample_result *s = &c->samples[i];
+        const tm_response_logprob *s = &c->logprobs[i];
         json_t *bytes;
         json_t *e = json_object();
-        json_object_set_new(e, "token", token_text(r->tok, c->token_ids[i], &bytes));
-        json_object_set_new(e, "logprob", lp_real(s->logprob));
+        json_object_set_new(e, "token", token_text(&s->tok, &bytes));
+        json_object_set_new(e, "logprob", lp_real(s->tok.logprob));
         json_object_set_new(e, "bytes", bytes);
         json_t *top = json_array();
-        for (int32_t k = 0; k < s->n_top && k < r->top_logprobs; k++) {
+        for (int32_t k = 0; k < s->n_top; k++) {
             json_t *t = json_object(), *tb;
-            json_object_set_new(t, "token", token_text(r->tok, s->top[k].id, &tb));
+            json_object_set_new(t, "token", token_text(&s->top[k], &tb));
             json_object_set_new(t, "logprob", lp_real(s->top[k].logprob));
             json_object_set_new(t, "bytes", tb);
             json_array_append_new(top, t);
@@ -73,20 +70,20 @@ static json_t *chat_logprobs(const tm_response *r, const tm_response_choice *c)
     return lp;
 }
 
-static json_t *completion_logprobs(const tm_response *r, const tm_response_choice *c)
+static json_t *completion_logprobs(const tm_response_choice *c)
 {
     json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     size_t offset = 0;
     for (int32_t i = 0; i < c->n_tokens; i++) {
-        const tm_sample_result *s = &c->samples[i];
-        json_t *t = token_text(r->tok, c->token_ids[i], NULL);
+        const tm_response_logprob *s = &c->logprobs[i];
+        json_t *t = token_text(&s->tok, NULL);
         json_array_append_new(offs, json_integer((json_int_t)offset));
         offset += json_string_length(t);
         json_array_append_new(tokens, t);
-        json_array_append_new(lps, lp_real(s->logprob));
+        json_array_append_new(lps, lp_real(s->tok.logprob));
         json_t *top = json_object();
-        for (int32_t k = 0; k < s->n_top && k < r->top_logprobs; k++) {
-            json_t *tt = token_text(r->tok, s->top[k].id, NULL);
+        for (int32_t k = 0; k < s->n_top; k++) {
+            json_t *tt = token_text(&s->top[k], NULL);
             json_object_set_new(top, json_string_value(tt), lp_real(s->top[k].logprob));
             json_decref(tt);
         }
@@ -109,7 +106,7 @@ static json_t *id_array(const int32_t *ids, int32_t n)
 
 tm_status tm_response_build(const tm_response *r, tm_buf *out, tm_err *err)
 {
-    int chat = r->endpoint == TM_ENDPOINT_CHAT;
+    int chat = r->kind == TM_RESPONSE_CHAT;
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(r->id ? r->id : ""));
     json_object_set_new(o, "object", json_string(chat ? "chat.completion" : "text_completion"));
@@ -135,9 +132,8 @@ tm_status tm_response_build(const tm_response *r, tm_buf *out, tm_err *err)
         } else {
             json_object_set_new(ch, "text", text);
         }
-        json_object_set_new(ch, "logprobs", r->logprobs && c->samples
-                                                ? (chat ? chat_logprobs(r, c) : completion_logprobs(r, c))
-                                                : json_null());
+        json_object_set_new(ch, "logprobs", c->logprobs ? (chat ? chat_logprobs(c) : completion_logprobs(c))
+                                                        : json_null());
         json_object_set_new(ch, "finish_reason", json_string(c->finish_reason ? c->finish_reason : "stop"));
         if (r->return_token_ids) json_object_set_new(ch, "token_ids", id_array(c->token_ids, c->n_tokens));
         json_array_append_new(choices, ch);

@@ -382,7 +382,7 @@ int tm_bench_engine(int argc, char **argv)
     if (st) return tm_cli_fail("bench engine", st, &err);
     tm_model *m = NULL;
     st = synth ? tm_model_synthetic(synth, &m, &err) : tm_model_load(model_dir, &m, &err);
-    if (!st && a.eo.quant != TM_QS_NONE && (st = tm_model_quantize(m, tm_quant_scheme_name(a.eo.quant), &err)))
+    if (!st && a.eo.quant != TM_QS_NONE && (st = tm_model_quantize(m, a.eo.quant, &err)))
         tm_model_destroy(m);
     if (st) return tm_cli_fail("bench engine", st, &err);
     if (peak <= 0) peak = tm_model_config_of(m)->quant.act_fp8 ? BENCH_PEAK_FP8 : BENCH_PEAK_BF16;

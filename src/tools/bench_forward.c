@@ -222,7 +222,7 @@ int tm_bench_forward(int argc, char **argv)
     int rc = 0;
     if ((s = tm_backend_select(eo.device, &b.ops, &err))) return tm_cli_fail("bench forward", s, &err);
     if ((s = tm_model_load(model, &m, &err))) return tm_cli_fail("bench forward", s, &err);
-    if (eo.quant != TM_QS_NONE && (s = tm_model_quantize(m, quant, &err))) {
+    if (eo.quant != TM_QS_NONE && (s = tm_model_quantize(m, eo.quant, &err))) {
         tm_model_destroy(m);
         return tm_cli_fail("bench forward", s, &err);
     }

@@ -124,7 +124,7 @@ static tm_status load_model(worker *w, tm_err *err)
     const tm_worker_opts *o = w->o;
     tm_status st;
     if ((st = tm_model_load(o->model_dir, &w->model, err))) return st;
-    if (o->quant != TM_QS_NONE && (st = tm_model_quantize(w->model, tm_quant_scheme_name(o->quant), err))) return st;
+    if (o->quant != TM_QS_NONE && (st = tm_model_quantize(w->model, o->quant, err))) return st;
     tm_err terr;
     if (tm_tokenizer_load(o->model_dir, &w->tok, &terr) == TM_OK) {
         tm_err cerr;

@@ -112,7 +112,9 @@ static void open_h(harness *h, const char *model, const char *quant, tm_kv_dtype
     snprintf(dir, sizeof dir, "%s/%s", testdata_models, model);
     tm_err err = {{0}};
     tm_status s = tm_model_load(dir, &h->m, &err);
-    if (!s) s = tm_model_quantize(h->m, quant, &err);
+    tm_quant_scheme qs = TM_QS_NONE;
+    if (!s) s = tm_quant_scheme_parse(quant, &qs, &err);
+    if (!s) s = tm_model_quantize(h->m, qs, &err);
     if (s) fprintf(stderr, "%s: %s\n", dir, err.msg);
     assert_int_equal(s, TM_OK);
     h->V = tm_model_config_of(h->m)->vocab_size;

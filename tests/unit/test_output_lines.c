@@ -1,4 +1,5 @@
-/* test_output_lines.c — output/'s record writers without a queue: the
+/* test_output_lines.c — output/'s record writers without a queue: logprobs
+ * from plain records (chat and completion shapes), the
  * response body's unsigned seed, result lines that embed the stored body as
  * text (the bytes jansson's ASCII re-encoding gives, integers of any size
  * kept), error lines from plain code/message strings, and bad bodies.
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +50,7 @@ static void test_response_seed_unsigned(void **state)
     tm_err err = {{0}};
     tm_response_choice ch = {.text = "ok", .text_len = 2, .finish_reason = "length"};
     int32_t prompt[2] = {5, 6};
-    tm_response r = {.endpoint = TM_ENDPOINT_COMPLETIONS, .id = "cmpl-x", .model = "m", .created = 1,
+    tm_response r = {.kind = TM_RESPONSE_COMPLETION, .id = "cmpl-x", .model = "m", .created = 1,
                      .choices = &ch, .n_choices = 1, .prompt_tokens = 2, .completion_tokens = 1,
                      .prompt_ids = prompt, .n_prompt = 2, .return_token_ids = 1,
                      .seed = UINT64_C(18446744073709551615)};
@@ -96,6 +98,51 @@ static char *jansson_line(const char *rid, const char *cid, const char *body)
     out[n + 1] = 0;
     free(s);
     return out;
+}
+
+/* Logprobs from plain records, both shapes: a whole token, a partial UTF-8
+ * sequence (one U+FFFD per byte in the string, the raw bytes in "bytes",
+ * text_offset counting the string's UTF-8 bytes), a token without text
+ * ("token_id:<id>", no bytes) and -inf (-9999.0). */
+static void test_response_logprobs(void **state)
+{
+    (void)state;
+    tm_err err = {{0}};
+    const tm_response_token alts[2] = {{.id = 104, .bytes = "h", .len = 1, .logprob = -0.5f},
+                                       {.id = 7, .logprob = -1.5f}};
+    const tm_response_logprob lp[3] = {
+        {.tok = {.id = 104, .bytes = "h", .len = 1, .logprob = -0.5f}, .top = alts, .n_top = 2},
+        {.tok = {.id = 300, .bytes = "\xe2\x9c", .len = 2, .logprob = -0.25f}},
+        {.tok = {.id = 7, .logprob = -INFINITY}},
+    };
+    const int32_t ids[3] = {104, 300, 7};
+    tm_response_choice ch = {.text = "h", .text_len = 1, .finish_reason = "stop", .token_ids = ids, .n_tokens = 3,
+                             .logprobs = lp};
+    tm_response r = {.kind = TM_RESPONSE_CHAT, .id = "chatcmpl-x", .model = "m", .created = 1, .choices = &ch,
+                     .n_choices = 1, .prompt_tokens = 1, .completion_tokens = 3};
+    tm_buf b;
+    tm_buf_init(&b);
+    assert_int_equal(tm_response_build(&r, &b, &err), TM_OK);
+    const char *chat =
+        "\"logprobs\":{\"content\":[{\"token\":\"h\",\"logprob\":-0.5,\"bytes\":[104],\"top_logprobs\":["
+        "{\"token\":\"h\",\"logprob\":-0.5,\"bytes\":[104]},{\"token\":\"token_id:7\",\"logprob\":-1.5,\"bytes\":[]}]},"
+        "{\"token\":\"\xef\xbf\xbd\xef\xbf\xbd\",\"logprob\":-0.25,\"bytes\":[226,156],\"top_logprobs\":[]},"
+        "{\"token\":\"token_id:7\",\"logprob\":-9999.0,\"bytes\":[],\"top_logprobs\":[]}],\"refusal\":null},"
+        "\"finish_reason\":\"stop\"";
+    assert_non_null(strstr(b.data, chat));
+    r.kind = TM_RESPONSE_COMPLETION;
+    assert_int_equal(tm_response_build(&r, &b, &err), TM_OK);
+    const char *cmpl =
+        "\"text\":\"h\",\"logprobs\":{\"tokens\":[\"h\",\"\xef\xbf\xbd\xef\xbf\xbd\",\"token_id:7\"],"
+        "\"token_logprobs\":[-0.5,-0.25,-9999.0],\"top_logprobs\":[{\"h\":-0.5,\"token_id:7\":-1.5},{},{}],"
+        "\"text_offset\":[0,1,7]},\"finish_reason\":\"stop\"";
+    assert_non_null(strstr(b.data, cmpl));
+    assert_non_null(strstr(b.data, "\"object\":\"text_completion\""));
+    /* no records: "logprobs": null */
+    ch.logprobs = NULL;
+    assert_int_equal(tm_response_build(&r, &b, &err), TM_OK);
+    assert_non_null(strstr(b.data, "\"logprobs\":null,\"finish_reason\":\"stop\""));
+    tm_buf_free(&b);
 }
 
 static void test_result_line_bytes(void **state)
@@ -169,6 +216,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_response_seed_unsigned),
+        cmocka_unit_test(test_response_logprobs),
         cmocka_unit_test(test_result_line_bytes),
         cmocka_unit_test(test_error_line),
     };

@@ -522,7 +522,7 @@ static void test_model_quantize(void **state)
     tm_model *ref = load_ok(df);
     float lref[V];
     run_logits(ref, TM_KV_AUTO, lref);
-    static const char *kinds[3] = {"int4", "int4-asym", "fp8"};
+    static const tm_quant_scheme kinds[3] = {TM_QS_INT4, TM_QS_INT4_ASYM, TM_QS_FP8};
     for (int kk = 0; kk < 3; kk++) {
         tm_model *m = load_ok(df);
         int64_t before = tm_model_projection_bytes(m);
@@ -562,18 +562,19 @@ static void test_model_quantize(void **state)
         double num = 0, den = 0;
         for (int i = 0; i < V; i++) num = fmax(num, fabs(lq[i] - lref[i])), den = fmax(den, fabs(lref[i]));
         printf("[ info ] tiny model --quant %s: projections %lld -> %lld bytes, logits max rel diff %.3e\n",
-               kinds[kk], (long long)before, (long long)after, num / den);
+               tm_quant_scheme_name(kinds[kk]), (long long)before, (long long)after, num / den);
         assert_true(num / den > 0 && num / den < 0.2);
         assert_true(after < before / (kk == 2 ? 3 : 6));
         /* twice: refused, model unchanged */
-        assert_int_equal(tm_model_quantize(m, "int4", &err), TM_ERR_USAGE);
+        assert_int_equal(tm_model_quantize(m, TM_QS_INT4, &err), TM_ERR_USAGE);
         assert_non_null(strstr(err.msg, "is already quantized"));
         tm_model_destroy(m);
     }
     tm_model *m = load_ok(df);
     tm_err err = {{0}};
-    assert_int_equal(tm_model_quantize(m, "int3", &err), TM_ERR_USAGE);
-    assert_int_equal(tm_model_quantize(m, "none", &err), TM_OK);
+    assert_int_equal(tm_model_quantize(m, (tm_quant_scheme)7, &err), TM_ERR_USAGE); /* not a scheme */
+    assert_false(tm_model_is_quantized(m));
+    assert_int_equal(tm_model_quantize(m, TM_QS_NONE, &err), TM_OK);
     assert_false(tm_model_is_quantized(m));
     tm_model_destroy(m);
     /* a quantized checkpoint cannot be quantized again */
@@ -592,7 +593,7 @@ static void test_model_quantize(void **state)
         /* int4: half a byte per weight + an fp32 scale per 128; fp8: a byte + an fp32 scale per row */
         int64_t rows = 32LL * (4096 + 1024 + 1024 + 4096 + 14336 + 14336 + 4096);
         assert_int_equal(q, kk == 0 ? params / 2 + params / 128 * 4 : params + rows * 4);
-        printf("[ info ] synthetic llama3-8b --quant %s: projections %.2f GB -> %.2f GB\n", kinds[kk], bf16 * 1e-9,
+        printf("[ info ] synthetic llama3-8b --quant %s: projections %.2f GB -> %.2f GB\n", tm_quant_scheme_name(kinds[kk]), bf16 * 1e-9,
                q * 1e-9);
         assert_true(tm_model_layer(m, 5)->w_up.q->synthetic);
         tm_backend *b;
