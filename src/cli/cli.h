@@ -31,6 +31,11 @@ int tm_cmd_report(int argc, char **argv);
 /* The queue path: --db value if given, else $TOKENMILL_DB, else ./tokenmill.db */
 const char *tm_cli_db_path(const char *db_flag);
 
+/* TM_ERR_USAGE when writing out_path would write over the queue database db
+ * or its -wal / -shm / -journal files (same file, or the same path once
+ * links and relative parts are resolved); TM_OK otherwise ("-" included). */
+tm_status tm_cli_output_not_db(const char *out_path, const char *db, tm_err *err);
+
 /* Print "tokenmill CMD: message" to stderr and return the exit code for s. */
 int tm_cli_fail(const char *cmd, tm_status s, const tm_err *err);
 

@@ -3,8 +3,12 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 const char *tm_cli_db_path(const char *db_flag)
 {
@@ -63,5 +67,48 @@ tm_status tm_cli_parse_size(const char *opt, const char *val, int64_t *out, tm_e
     if (end == val || *end || !(x > 0) || x * mult > 9e18)
         return tm_errf(err, TM_ERR_USAGE, "%s: '%s' is not a size (e.g. 512M, 4G)", opt, val);
     *out = (int64_t)(x * mult);
+    return TM_OK;
+}
+
+/* path with its folder resolved (links, "..") and its own name kept, or,
+ * when the path itself exists, fully resolved; 0 when the folder does not
+ * resolve. */
+static int canonical(const char *path, char out[PATH_MAX])
+{
+    char *r = realpath(path, NULL);
+    if (r) {
+        snprintf(out, PATH_MAX, "%s", r);
+        free(r);
+        return 1;
+    }
+    char d[PATH_MAX], b[PATH_MAX];
+    snprintf(d, sizeof d, "%s", path);
+    snprintf(b, sizeof b, "%s", path);
+    char *dir = realpath(dirname(d), NULL);
+    if (!dir) return 0;
+    snprintf(out, PATH_MAX, "%s/%s", dir, basename(b));
+    free(dir);
+    return 1;
+}
+
+tm_status tm_cli_output_not_db(const char *out_path, const char *db, tm_err *err)
+{
+    if (!out_path || !strcmp(out_path, "-")) return TM_OK;
+    static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+    char co[PATH_MAX], cd[PATH_MAX], name[PATH_MAX + 16];
+    int have_o = canonical(out_path, co), have_d = canonical(db, cd);
+    struct stat so, sd;
+    int o_exists = stat(out_path, &so) == 0;
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", db, sfx[i]);
+        int same = o_exists && stat(name, &sd) == 0 && so.st_dev == sd.st_dev && so.st_ino == sd.st_ino;
+        if (!same && have_o && have_d) {
+            snprintf(name, sizeof name, "%s%s", cd, sfx[i]);
+            same = !strcmp(co, name);
+        }
+        if (same)
+            return tm_errf(err, TM_ERR_USAGE, "-o %s: that is the queue database%s%s: refusing to write over it",
+                           out_path, *sfx[i] ? "'s " : "", sfx[i]);
+    }
     return TM_OK;
 }

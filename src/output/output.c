@@ -7,8 +7,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -62,28 +65,75 @@ tm_status tm_out_open_file(FILE *f, int zstd, tm_out **out, tm_err *err)
     return TM_OK;
 }
 
+/* Where an output path is written. A symbolic link is followed on purpose,
+ * to its target (a dangling one is refused). A regular file, or a new path,
+ * is written to a temporary beside it, created O_CREAT|O_EXCL|O_NOFOLLOW
+ * (mkstemp: a planted file or link is never followed or reused) and renamed
+ * into place when complete; anything else (a device such as /dev/null, a
+ * FIFO, a socket) is written in place, never replaced. *final and *tmp
+ * (NULL when in place) are the caller's to free. */
+static tm_status target_open(const char *path, char **final, char **tmp, FILE **f, tm_err *err)
+{
+    *final = *tmp = NULL;
+    *f = NULL;
+    struct stat st;
+    int exists = lstat(path, &st) == 0;
+    if (exists && S_ISLNK(st.st_mode)) {
+        char *real = realpath(path, NULL);
+        if (!real) return tm_errf(err, TM_ERR_IO, "%s: a symbolic link to nothing usable: %s", path, strerror(errno));
+        *final = real;
+        exists = stat(real, &st) == 0;
+    } else if (!(*final = strdup(path))) {
+        return tm_errf(err, TM_ERR_NOMEM, "output: out of memory");
+    }
+    if (exists && S_ISDIR(st.st_mode)) return tm_errf(err, TM_ERR_USAGE, "%s: is a directory", path);
+    if (exists && !S_ISREG(st.st_mode)) { /* a device, FIFO or socket: in place */
+        int fd = open(*final, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || !(*f = fdopen(fd, "wb"))) {
+            tm_status s = tm_errf(err, TM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            if (fd >= 0) close(fd);
+            return s;
+        }
+        return TM_OK;
+    }
+    size_t n = strlen(*final);
+    if (!(*tmp = malloc(n + sizeof ".partial.XXXXXX"))) return tm_errf(err, TM_ERR_NOMEM, "output: out of memory");
+    memcpy(*tmp, *final, n);
+    memcpy(*tmp + n, ".partial.XXXXXX", sizeof ".partial.XXXXXX");
+    int fd = mkostemp(*tmp, O_CLOEXEC);
+    if (fd < 0) {
+        tm_status s = tm_errf(err, TM_ERR_IO, "%s: cannot create a temporary beside it: %s", path, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return s;
+    }
+    mode_t um = umask(0);
+    umask(um);
+    fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~um)); /* mkstemp made it 0600 */
+    if (!(*f = fdopen(fd, "wb"))) {
+        tm_status s = tm_errf(err, TM_ERR_IO, "%s: %s", *tmp, strerror(errno));
+        close(fd);
+        unlink(*tmp);
+        free(*tmp);
+        *tmp = NULL;
+        return s;
+    }
+    return TM_OK;
+}
+
 tm_status tm_out_open(const char *path, int zstd, tm_out **out, tm_err *err)
 {
     if (!strcmp(path, "-")) return tm_out_open_file(stdout, zstd, out, err);
     *out = NULL;
     tm_out *o = calloc(1, sizeof *o);
     if (!o) return tm_errf(err, TM_ERR_NOMEM, "output: out of memory");
-    size_t n = strlen(path);
-    o->path = strdup(path);
-    o->partial = malloc(n + sizeof ".partial");
-    if (!o->path || !o->partial) { tm_out_abort(o); return tm_errf(err, TM_ERR_NOMEM, "output: out of memory"); }
-    memcpy(o->partial, path, n);
-    memcpy(o->partial + n, ".partial", sizeof ".partial");
-    o->f = fopen(o->partial, "wb");
-    if (!o->f) {
-        tm_status s = tm_errf(err, TM_ERR_IO, "%s: cannot create: %s", o->partial, strerror(errno));
-        free(o->partial);
-        o->partial = NULL; /* nothing to remove */
+    tm_status s = target_open(path, &o->path, &o->partial, &o->f, err);
+    if (s) {
         tm_out_abort(o);
         return s;
     }
     o->owned = 1;
-    tm_status s = out_init(o, zstd, err);
+    s = out_init(o, zstd, err);
     if (s) { tm_out_abort(o); return s; }
     *out = o;
     return TM_OK;
@@ -121,7 +171,7 @@ tm_status tm_out_finish(tm_out *o, uint64_t *bytes, char sha_hex[65], tm_err *er
         int rc = fclose(o->f);
         o->f = NULL;
         if (rc != 0) s = tm_errf(err, TM_ERR_IO, "%s: write failed: %s", o->path, strerror(errno));
-        else if (rename(o->partial, o->path) != 0)
+        else if (o->partial && rename(o->partial, o->path) != 0)
             s = tm_errf(err, TM_ERR_IO, "%s: cannot rename into place: %s", o->path, strerror(errno));
         else {
             free(o->partial);
@@ -359,30 +409,27 @@ tm_status tm_output_export(const tm_output_bundle *b, const char *path, tm_err *
         s = json_member(man, &m[MANIFEST], err);
         json_decref(man);
     }
-    if (!s) {
-        size_t n = strlen(path);
-        partial = malloc(n + sizeof ".partial");
-        if (!partial) s = tm_errf(err, TM_ERR_NOMEM, "export: out of memory");
-        else {
-            memcpy(partial, path, n);
-            memcpy(partial + n, ".partial", sizeof ".partial");
-        }
-    }
+    char *final = NULL;
+    FILE *f = NULL;
+    if (!s) s = target_open(path, &final, &partial, &f, err);
     if (!s) {
         a = archive_write_new();
         if (!a) s = tm_errf(err, TM_ERR_NOMEM, "export: out of memory");
         else if (archive_write_add_filter_zstd(a) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK)
             s = archive_fail(a, path, err);
-        else if (archive_write_open_filename(a, partial) != ARCHIVE_OK)
-            s = archive_fail(a, partial, err);
+        else if (archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK || /* no zero padding after the frame */
+                 archive_write_open_FILE(a, f) != ARCHIVE_OK)
+            s = archive_fail(a, path, err);
         for (int i = 0; !s && i < NM; i++) s = write_member(a, path, &m[i], now, err);
         if (!s && archive_write_close(a) != ARCHIVE_OK) s = archive_fail(a, path, err);
-        if (!s && rename(partial, path) != 0)
-            s = tm_errf(err, TM_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
         if (a) archive_write_free(a);
-        if (s) unlink(partial);
+        if (fclose(f) != 0 && !s) s = tm_errf(err, TM_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        if (!s && partial && rename(partial, final) != 0)
+            s = tm_errf(err, TM_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+        if (s && partial) unlink(partial);
     }
     free(partial);
+    free(final);
     for (int i = 0; i < NM; i++) {
         if (m[i].file) fclose(m[i].file);
         free(m[i].mem);

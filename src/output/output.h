@@ -23,8 +23,12 @@
 #include <stdio.h>
 #include "util/status.h"
 
-/* A byte sink: a file (written to PATH.partial, renamed on finish) or a
- * borrowed FILE*, optionally zstd-compressed; counts and hashes what it writes. */
+/* A byte sink: a file or a borrowed FILE*, optionally zstd-compressed;
+ * counts and hashes what it writes. A regular file (or a new path) is written
+ * to a temporary beside it (PATH.partial.XXXXXX, created exclusively, never
+ * through a planted link) and renamed into place on finish; a device, FIFO or
+ * socket is written in place, never replaced; a symbolic link is followed to
+ * its target. tm_output_export writes its bundle the same way. */
 typedef struct tm_out tm_out;
 
 /* path "-" writes to stdout. */
