@@ -75,7 +75,7 @@ void tm_engine_destroy(tm_engine *e)
     while (e->live) tm_engine_release(e, e->live);
     if (e->backend) e->ops->destroy(e->backend);
     tm_sched_destroy(e->sched);
-    tm_kv_destroy(e->kv);
+    tm_kv_cache_destroy(e->kv);
     tm_sampler_destroy(e->sampler);
     free(e->token_ids); free(e->positions); free(e->seq_start); free(e->seq_len);
     free(e->block_tables); free(e->logit_rows); free(e->logits); free(e->events); free(e->work);
@@ -116,7 +116,7 @@ tm_status tm_engine_create(const tm_backend_ops *ops, const tm_model *m, const t
     e->max_blocks = (cfg->max_context + cfg->block_size - 1) / cfg->block_size;
 
     tm_status st;
-    if ((st = tm_kv_create(cfg->n_blocks, cfg->block_size, model_key(m), &e->kv, err))) goto fail;
+    if ((st = tm_kv_cache_create(cfg->n_blocks, cfg->block_size, model_key(m), &e->kv, err))) goto fail;
     tm_sched_config sc = {.max_batch_tokens = cfg->max_batch_tokens, .max_seqs = cfg->max_seqs,
                           .max_waiting = cfg->max_requests};
     if ((st = tm_sched_create(&sc, e->kv, &e->sched, err))) goto fail;
@@ -454,4 +454,4 @@ void tm_engine_abort_request(tm_engine *e, int64_t request_id)
         if (s->request_id == request_id && !s->done) tm_engine_finish(e, s, TM_FINISH_NONE);
 }
 
-void tm_engine_kv_stats(const tm_engine *e, tm_kv_stats *st) { tm_kv_get_stats(e->kv, st); }
+void tm_engine_kv_stats(const tm_engine *e, tm_kv_cache_stats *st) { tm_kv_cache_get_stats(e->kv, st); }
