@@ -239,7 +239,7 @@ tm_status cu_forward(tm_backend *b, const tm_batch *bt, tm_err *err)
     if (!b || !bt) return tm_errf(err, TM_ERR_USAGE, "cuda forward: backend and batch are required");
     tm_status st = check_batch(b, bt, err);
     if (st) return st;
-    cu_step sp;
+    cu_step sp = {0};
     if ((st = stage_ints(b, bt, &sp, err))) return st;
     if (b->fast && (st = stage_fast_plan(b, bt, &sp, err))) return st;
     if ((st = cu_k_check(err, tm_k_embed_f32(b->embed, sp.d_tok, sp.T, b->H, b->x, b->stream), "tm_k_embed_f32")))
