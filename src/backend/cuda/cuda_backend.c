@@ -2,7 +2,7 @@
  *
  * create() uploads every weight once into ONE device allocation (matrices
  * bf16 with fused [q;k;v] and [gate;up] per layer, norms and biases fp32:
- * runs of model/arch.h rows, k_runs below; mem_plan sizes it all, no GPU),
+ * runs of model/arch.h rows, k_runs in cuda_weights.c; mem_plan sizes it all, no GPU),
  * sizes the bf16 KV pool ([layer][K|V][block][slot][kv_head][head_dim]),
  * the activation scratch for max_batch_tokens, a pinned staging buffer for
  * the batch's int arrays, the stream and the cuBLASLt handle + workspace.

@@ -69,7 +69,7 @@ done:
  * y_f32: Y is fp32 (beta 0 or 1: accumulate into Y), else bf16 (beta 0).
  * Plans are cached by shape (round-robin replacement). */
 static tm_status cu_gemm(tm_backend *b, const uint16_t *W, const uint16_t *X, int32_t T, int32_t K, int32_t N,
-                      void *Y, int y_f32, float beta, tm_err *err)
+                         void *Y, int y_f32, float beta, tm_err *err)
 {
     int beta1 = beta != 0.0f;
     gemm_plan *p = NULL;

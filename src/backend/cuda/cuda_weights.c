@@ -44,7 +44,7 @@ static tm_status put(cu_upload *u, const tm_tensor *t, size_t n, int as_f32, ini
         else
             scale = (float)(1.0 / sqrt((double)(t->ndim == 2 && t->shape[1] > 0 ? t->shape[1] : 1)));
         return cu_k_check(err, tm_k_init_synthetic(d, as_f32, (int64_t)n, u->n_init++, scale, offset, u->stream),
-                       "tm_k_init_synthetic");
+                          "tm_k_init_synthetic");
     }
     if (!t || !t->data) {
         CU_TRY(cudaMemset(d, 0, n * es));
