@@ -178,31 +178,12 @@ static tm_status parse_merges(tok_ld *L, json_t *arr)
     return st;
 }
 
-static tm_status parse_model(tok_ld *L, json_t *m, json_t *added_json)
+/* model.vocab (nv entries) into t->vocab and the id tables (sized for the
+ * largest vocab or added id); an id used twice in the vocab is an error. */
+static tm_status read_vocab(tok_ld *L, json_t *vocab, size_t nv)
 {
     tm_tokenizer *t = L->t;
-    tm_status st;
-    if (!json_is_object(m)) return tm_errf(L->err, TM_ERR_INPUT, "%s: model: missing or not an object", L->file);
-    json_t *ty = json_object_get(m, "type");
-    if (ty && !json_is_string(ty)) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.type: expected a string", L->file);
-    if (ty && strcmp(json_string_value(ty), "BPE"))
-        return tm_errf(L->err, TM_ERR_INPUT, "%s: model.type: \"%s\" is not supported (only BPE)", L->file, json_string_value(ty));
-    json_t *vocab = json_object_get(m, "vocab");
-    if (!json_is_object(vocab)) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.vocab: missing or not an object", L->file);
-    const char *s;
-    size_t len;
-    if ((st = tok_ld_get_str(L, m, "continuing_subword_prefix", "model", &s, &len))) return st;
-    if (len) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.continuing_subword_prefix: not supported", L->file);
-    if ((st = tok_ld_get_str(L, m, "end_of_word_suffix", "model", &s, &len))) return st;
-    if (len) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.end_of_word_suffix: not supported", L->file);
-    if ((st = tok_ld_get_bool(L, m, "byte_fallback", "model", 0, &t->byte_fallback)) ||
-        (st = tok_ld_get_bool(L, m, "fuse_unk", "model", 0, &t->fuse_unk)) ||
-        (st = tok_ld_get_bool(L, m, "ignore_merges", "model", 0, &t->ignore_merges)))
-        return st;
-
-    size_t nv = json_object_size(vocab);
-    if (nv > TOK_MAX_ID) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.vocab: too many entries", L->file);
-    if ((st = parse_added(L, added_json))) return st;
+    tm_status st = TM_OK;
     if (tok_smap_init(&t->vocab, nv)) return tok_ld_nomem(L);
     int32_t *vid = malloc((nv ? nv : 1) * sizeof *vid);
     uint32_t *voff = malloc((nv ? nv : 1) * sizeof *voff), *vlen = malloc((nv ? nv : 1) * sizeof *vlen);
@@ -248,7 +229,14 @@ static tm_status parse_model(tok_ld *L, json_t *m, json_t *added_json)
         t->id_len[id] = vlen[i];
     }
     free(vid); free(voff); free(vlen);
-    if (st) return st;
+    return st;
+}
+
+/* Added tokens into the id tables, unused ids cleared, and the byte-fallback
+ * ids (<0xNN>) of the vocab. */
+static tm_status index_ids(tok_ld *L)
+{
+    tm_tokenizer *t = L->t;
     for (size_t i = 0; i < t->n_added; i++) {
         tok_added *a = &t->added[i];
         if (t->id_flags[a->id] & TOKF_ADDED)
@@ -267,6 +255,35 @@ static tm_status parse_model(tok_ld *L, json_t *m, json_t *added_json)
         t->byte_id[b] = tok_smap_get(t, &t->vocab, nm, 6);
         if (t->byte_id[b] >= 0) t->id_byte[t->byte_id[b]] = (int16_t)b;
     }
+    return TM_OK;
+}
+
+static tm_status parse_model(tok_ld *L, json_t *m, json_t *added_json)
+{
+    tm_tokenizer *t = L->t;
+    tm_status st;
+    if (!json_is_object(m)) return tm_errf(L->err, TM_ERR_INPUT, "%s: model: missing or not an object", L->file);
+    json_t *ty = json_object_get(m, "type");
+    if (ty && !json_is_string(ty)) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.type: expected a string", L->file);
+    if (ty && strcmp(json_string_value(ty), "BPE"))
+        return tm_errf(L->err, TM_ERR_INPUT, "%s: model.type: \"%s\" is not supported (only BPE)", L->file, json_string_value(ty));
+    json_t *vocab = json_object_get(m, "vocab");
+    if (!json_is_object(vocab)) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.vocab: missing or not an object", L->file);
+    const char *s;
+    size_t len;
+    if ((st = tok_ld_get_str(L, m, "continuing_subword_prefix", "model", &s, &len))) return st;
+    if (len) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.continuing_subword_prefix: not supported", L->file);
+    if ((st = tok_ld_get_str(L, m, "end_of_word_suffix", "model", &s, &len))) return st;
+    if (len) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.end_of_word_suffix: not supported", L->file);
+    if ((st = tok_ld_get_bool(L, m, "byte_fallback", "model", 0, &t->byte_fallback)) ||
+        (st = tok_ld_get_bool(L, m, "fuse_unk", "model", 0, &t->fuse_unk)) ||
+        (st = tok_ld_get_bool(L, m, "ignore_merges", "model", 0, &t->ignore_merges)))
+        return st;
+
+    size_t nv = json_object_size(vocab);
+    if (nv > TOK_MAX_ID) return tm_errf(L->err, TM_ERR_INPUT, "%s: model.vocab: too many entries", L->file);
+    if ((st = parse_added(L, added_json))) return st;
+    if ((st = read_vocab(L, vocab, nv)) || (st = index_ids(L))) return st;
     t->unk_id = -1;
     if ((st = tok_ld_get_str(L, m, "unk_token", "model", &s, &len))) return st;
     if (s) t->unk_id = tok_smap_get(t, &t->vocab, s, len);
