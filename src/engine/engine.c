@@ -75,7 +75,7 @@ void tm_engine_destroy(tm_engine *e)
     while (e->live) tm_engine_release(e, e->live);
     if (e->backend) e->ops->destroy(e->backend);
     tm_sched_destroy(e->sched);
-    tm_kv_destroy(e->kv);
+    tm_kv_cache_destroy(e->kv);
     tm_sampler_destroy(e->sampler);
     free(e->token_ids); free(e->positions); free(e->seq_start); free(e->seq_len);
     free(e->block_tables); free(e->logit_rows); free(e->logits); free(e->events); free(e->work);
@@ -116,7 +116,7 @@ tm_status tm_engine_create(const tm_backend_ops *ops, const tm_model *m, const t
     e->max_blocks = (cfg->max_context + cfg->block_size - 1) / cfg->block_size;
 
     tm_status st;
-    if ((st = tm_kv_create(cfg->n_blocks, cfg->block_size, model_key(m), &e->kv, err))) goto fail;
+    if ((st = tm_kv_cache_create(cfg->n_blocks, cfg->block_size, model_key(m), &e->kv, err))) goto fail;
     tm_sched_config sc = {.max_batch_tokens = cfg->max_batch_tokens, .max_seqs = cfg->max_seqs,
                           .max_waiting = cfg->max_requests};
     if ((st = tm_sched_create(&sc, e->kv, &e->sched, err))) goto fail;
@@ -164,7 +164,12 @@ static void live_push(tm_engine *e, tm_engine_seq *s)
     e->n_live++;
 }
 
-tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
+/* Validate a request against the engine: n, prompt tokens, context room,
+ * sampling parameters, resumed tokens, KV blocks and queue room. *max_new is
+ * the tokens each choice may generate; *resumed when a resume carries tokens
+ * or a finished choice. */
+static tm_status check_request(const tm_engine *e, const tm_engine_request *r, int32_t *max_new_out, int *resumed,
+                               tm_err *err)
 {
     if (r->n < 1 || r->n > 128) return tm_errf(err, TM_ERR_INPUT, "n must be between 1 and 128, got %d", r->n);
     if (r->n_prompt < 1) return tm_errf(err, TM_ERR_INPUT, "the prompt is empty");
@@ -183,7 +188,7 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
                        r->n_prompt, max_new, e->cfg.max_context);
     tm_status st = tm_sampling_params_check(&r->params, e->vocab, err);
     if (st) return st;
-    int resumed = 0;
+    *resumed = 0;
     if (r->resume) {
         for (int32_t c = 0; c < r->n; c++) {
             int32_t nr = r->n_resume[c];
@@ -194,7 +199,7 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
                 if (r->resume[c][i] < 0 || r->resume[c][i] >= e->vocab)
                     return tm_errf(err, TM_ERR_INPUT, "resume: choice %d token %d at index %d is outside the "
                                                       "vocabulary [0, %d)", c, r->resume[c][i], i, e->vocab);
-            if (nr > 0 || fin) resumed = 1;
+            if (nr > 0 || fin) *resumed = 1;
         }
     }
     int32_t need_blocks = (r->n_prompt + max_new + e->cfg.block_size - 1) / e->cfg.block_size;
@@ -204,54 +209,82 @@ tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
     if (tm_sched_n_running(e->sched) + tm_sched_n_waiting(e->sched) + e->n_unscheduled + r->n >
         e->cfg.max_requests)
         return tm_errf(err, TM_ERR_BUSY, "engine: %d sequences already queued", e->n_live);
+    *max_new_out = max_new;
+    return TM_OK;
+}
 
+/* Choice c of r as a new live sequence, linked after its leader (NULL for c == 0). */
+static tm_status new_choice(tm_engine *e, const tm_engine_request *r, int32_t c, int32_t max_new,
+                            tm_engine_seq *leader, tm_engine_seq **out, tm_err *err)
+{
+    tm_engine_seq *s = calloc(1, sizeof *s);
+    if (!s) return tm_errf(err, TM_ERR_NOMEM, "engine: out of memory");
+    tm_status st = tm_seq_init(&s->seq, r->id, r->prompt, r->n_prompt, max_new, e->cfg.block_size, err);
+    if (st) {
+        free(s);
+        return st;
+    }
+    s->seq.priority = r->priority;
+    s->seq.user = s;
+    s->request_id = r->id;
+    s->choice = c;
+    s->user = r->user;
+    s->params = r->params;
+    s->params.seed = r->seed;
+    s->params.has_seed = 1;
+    s->max_new = max_new;
+    s->bt_row = -1;
+    s->leader = c == 0 ? s : leader;
+    if (c != 0) { /* after the leader, in choice order */
+        tm_engine_seq *tail = leader->sib_prev ? leader->sib_prev : leader;
+        tail->sib_next = s;
+        s->sib_prev = tail;
+        leader->sib_prev = s; /* the leader's sib_prev is the list's tail */
+    }
+    live_push(e, s);
+    if (r->seqs_out) r->seqs_out[c] = s;
+    *out = s;
+    return TM_OK;
+}
+
+/* A resumed choice: its generated tokens appended; finished ones are done,
+ * the others go to the scheduler (on failure the whole request is released).
+ * No sibling holding: each choice's own tokens differ anyway, and the shared
+ * prompt blocks are found through the prefix cache. */
+static tm_status start_resumed(tm_engine *e, const tm_engine_request *r, int32_t c, tm_engine_seq *s,
+                               tm_engine_seq *leader, tm_err *err)
+{
+    int32_t nr = r->n_resume[c];
+    if (nr > 0) memcpy(s->seq.tokens + s->seq.n_tokens, r->resume[c], (size_t)nr * sizeof(int32_t));
+    s->seq.n_tokens += nr;
+    s->n_high = s->seq.n_tokens - 1; /* the last token's KV was never computed */
+    s->scheduled = 1;
+    if (r->resume_finished && r->resume_finished[c] != TM_FINISH_NONE) {
+        s->finished = r->resume_finished[c];
+        s->done = 1;
+        return TM_OK;
+    }
+    tm_status st = tm_sched_add(e->sched, &s->seq, err);
+    if (st) {
+        while (leader->sib_next) tm_engine_release(e, leader->sib_next);
+        tm_engine_release(e, leader);
+    }
+    return st;
+}
+
+tm_status tm_engine_add(tm_engine *e, const tm_engine_request *r, tm_err *err)
+{
+    int32_t max_new = 0;
+    int resumed = 0;
+    tm_status st = check_request(e, r, &max_new, &resumed, err);
+    if (st) return st;
     tm_engine_seq *leader = NULL;
     for (int32_t c = 0; c < r->n; c++) {
-        tm_engine_seq *s = calloc(1, sizeof *s);
-        if (!s) return tm_errf(err, TM_ERR_NOMEM, "engine: out of memory");
-        if ((st = tm_seq_init(&s->seq, r->id, r->prompt, r->n_prompt, max_new, e->cfg.block_size, err))) {
-            free(s);
-            return st;
-        }
-        s->seq.priority = r->priority;
-        s->seq.user = s;
-        s->request_id = r->id;
-        s->choice = c;
-        s->user = r->user;
-        s->params = r->params;
-        s->params.seed = r->seed;
-        s->params.has_seed = 1;
-        s->max_new = max_new;
-        s->bt_row = -1;
-        s->leader = c == 0 ? s : leader;
-        if (c == 0) {
-            leader = s;
-        } else { /* after the leader, in choice order */
-            tm_engine_seq *tail = leader->sib_prev ? leader->sib_prev : leader;
-            tail->sib_next = s;
-            s->sib_prev = tail;
-            leader->sib_prev = s; /* the leader's sib_prev is the list's tail */
-        }
-        live_push(e, s);
-        if (r->seqs_out) r->seqs_out[c] = s;
+        tm_engine_seq *s = NULL;
+        if ((st = new_choice(e, r, c, max_new, leader, &s, err))) return st;
+        if (c == 0) leader = s;
         if (resumed) {
-            /* no sibling holding: each choice's own tokens differ anyway, and
-             * the shared prompt blocks are found through the prefix cache */
-            int32_t nr = r->n_resume[c];
-            if (nr > 0) memcpy(s->seq.tokens + s->seq.n_tokens, r->resume[c], (size_t)nr * sizeof(int32_t));
-            s->seq.n_tokens += nr;
-            s->n_high = s->seq.n_tokens - 1; /* the last token's KV was never computed */
-            s->scheduled = 1;
-            if (r->resume_finished && r->resume_finished[c] != TM_FINISH_NONE) {
-                s->finished = r->resume_finished[c];
-                s->done = 1;
-                continue;
-            }
-            if ((st = tm_sched_add(e->sched, &s->seq, err))) {
-                while (leader->sib_next) tm_engine_release(e, leader->sib_next);
-                tm_engine_release(e, leader);
-                return st;
-            }
+            if ((st = start_resumed(e, r, c, s, leader, err))) return st;
             continue;
         }
         if (c == 0) {
@@ -314,21 +347,14 @@ static void fill_block_tables(tm_engine *e, const tm_sched_out *plan)
     }
 }
 
-tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
+/* The plan's tokens, positions, sequence bounds, work records and logit
+ * rows into the engine's preallocated arrays; *n_logits the rows. Returns the
+ * batch's token count. */
+static int32_t build_batch(tm_engine *e, const tm_sched_out *plan, int32_t *n_logits)
 {
-    memset(out, 0, sizeof *out);
-    out->events = e->events;
-    out->work = e->work;
-    tm_sched_out plan;
-    tm_status st = tm_sched_step(e->sched, &plan, err);
-    if (st) return st;
-    if (plan.n_items == 0) return TM_OK;
-    fill_block_tables(e, &plan);
-
-    /* build the batch */
     int32_t t = 0, nl = 0;
-    for (int32_t k = 0; k < plan.n_items; k++) {
-        const tm_sched_item *it = &plan.items[k];
+    for (int32_t k = 0; k < plan->n_items; k++) {
+        const tm_sched_item *it = &plan->items[k];
         const tm_seq *q = it->seq;
         e->seq_start[k] = t;
         for (int32_t p = it->start; p < it->start + it->n_new; p++, t++) {
@@ -345,7 +371,63 @@ tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
         if (end > es->n_high) es->n_high = end;
         if (it->need_logits) e->logit_rows[nl++] = t - 1;
     }
-    e->seq_start[plan.n_items] = t;
+    e->seq_start[plan->n_items] = t;
+    *n_logits = nl;
+    return t;
+}
+
+/* Sample the next token of an item that needed logits (row), append it and
+ * check the stop conditions; the event goes to out. */
+static void sample_item(tm_engine *e, const tm_sched_item *it, const float *row, tm_engine_step_out *out,
+                        tm_err *err)
+{
+    tm_engine_seq *s = (tm_engine_seq *)it->seq->user;
+    tm_seq *q = &s->seq;
+    int32_t gen = q->n_tokens - q->n_prompt;
+    tm_engine_event *ev = &e->events[out->n_events++];
+    memset(ev, 0, sizeof *ev);
+    ev->seq = s;
+    ev->request_id = s->request_id;
+    ev->choice = s->choice;
+    ev->user = s->user;
+    ev->logits = row;
+    tm_status st = tm_sampler_sample(e->sampler, row, &s->params, (uint64_t)s->choice, (uint64_t)gen, q->tokens,
+                                     (size_t)q->n_tokens, (size_t)q->n_prompt, &ev->sample, err);
+    if (st) {
+        /* a row the sampler rejects (all -inf) ends that sequence alone */
+        ev->token = -1;
+        ev->aborted = 1;
+        tm_sched_remove(e->sched, q);
+        s->done = 1;
+        if (s->leader == s) release_siblings(e, s);
+        return;
+    }
+    ev->token = ev->sample.token;
+    q->tokens[q->n_tokens++] = ev->token;
+    gen++;
+    ev->finished = tm_stop_check_token(&s->params, e->eos, (size_t)e->n_eos, ev->token, gen);
+    if (!ev->finished && gen >= s->max_new) ev->finished = TM_FINISH_LENGTH; /* context cap */
+    if (ev->finished) {
+        tm_sched_remove(e->sched, q);
+        s->finished = ev->finished;
+        s->done = 1;
+    }
+    if (s->leader == s && gen == 1) release_siblings(e, s);
+}
+
+tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->events = e->events;
+    out->work = e->work;
+    tm_sched_out plan;
+    tm_status st = tm_sched_step(e->sched, &plan, err);
+    if (st) return st;
+    if (plan.n_items == 0) return TM_OK;
+    fill_block_tables(e, &plan);
+
+    int32_t nl;
+    int32_t t = build_batch(e, &plan, &nl);
     tm_batch b = {.n_tokens = t, .token_ids = e->token_ids, .positions = e->positions,
                   .n_seqs = plan.n_items, .seq_start = e->seq_start, .seq_len = e->seq_len,
                   .block_tables = e->block_tables, .max_blocks = e->max_blocks, .bt_rows = e->bt_rows,
@@ -366,39 +448,7 @@ tm_status tm_engine_step(tm_engine *e, tm_engine_step_out *out, tm_err *err)
         const tm_sched_item *it = &plan.items[k];
         tm_sched_advance(e->sched, it);
         if (!it->need_logits) continue;
-        tm_engine_seq *s = (tm_engine_seq *)it->seq->user;
-        tm_seq *q = &s->seq;
-        const float *row = e->logits + (size_t)li++ * (size_t)e->vocab;
-        int32_t gen = q->n_tokens - q->n_prompt;
-        tm_engine_event *ev = &e->events[out->n_events++];
-        memset(ev, 0, sizeof *ev);
-        ev->seq = s;
-        ev->request_id = s->request_id;
-        ev->choice = s->choice;
-        ev->user = s->user;
-        ev->logits = row;
-        st = tm_sampler_sample(e->sampler, row, &s->params, (uint64_t)s->choice, (uint64_t)gen,
-                               q->tokens, (size_t)q->n_tokens, (size_t)q->n_prompt, &ev->sample, err);
-        if (st) {
-            /* a row the sampler rejects (all -inf) ends that sequence alone */
-            ev->token = -1;
-            ev->aborted = 1;
-            tm_sched_remove(e->sched, q);
-            s->done = 1;
-            if (s->leader == s) release_siblings(e, s);
-            continue;
-        }
-        ev->token = ev->sample.token;
-        q->tokens[q->n_tokens++] = ev->token;
-        gen++;
-        ev->finished = tm_stop_check_token(&s->params, e->eos, (size_t)e->n_eos, ev->token, gen);
-        if (!ev->finished && gen >= s->max_new) ev->finished = TM_FINISH_LENGTH; /* context cap */
-        if (ev->finished) {
-            tm_sched_remove(e->sched, q);
-            s->finished = ev->finished;
-            s->done = 1;
-        }
-        if (s->leader == s && gen == 1) release_siblings(e, s);
+        sample_item(e, it, e->logits + (size_t)li++ * (size_t)e->vocab, out, err);
     }
     return TM_OK;
 }
@@ -454,4 +504,4 @@ void tm_engine_abort_request(tm_engine *e, int64_t request_id)
         if (s->request_id == request_id && !s->done) tm_engine_finish(e, s, TM_FINISH_NONE);
 }
 
-void tm_engine_kv_stats(const tm_engine *e, tm_kv_stats *st) { tm_kv_get_stats(e->kv, st); }
+void tm_engine_kv_stats(const tm_engine *e, tm_kv_cache_stats *st) { tm_kv_cache_get_stats(e->kv, st); }

@@ -130,6 +130,6 @@ void tm_engine_release(tm_engine *e, tm_engine_seq *s);
 /* Abort every choice of a request (cancel). */
 void tm_engine_abort_request(tm_engine *e, int64_t request_id);
 
-void tm_engine_kv_stats(const tm_engine *e, tm_kv_stats *st);
+void tm_engine_kv_stats(const tm_engine *e, tm_kv_cache_stats *st);
 
 #endif

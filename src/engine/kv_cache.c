@@ -34,7 +34,7 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-uint64_t tm_kv_block_hash(const tm_kv_cache *kv, uint64_t parent, const int32_t *tokens)
+uint64_t tm_kv_cache_block_hash(const tm_kv_cache *kv, uint64_t parent, const int32_t *tokens)
 {
     uint64_t h = mix64(parent ^ kv->model_key ^ 0x9e3779b97f4a7c15ull);
     for (int32_t i = 0; i < kv->bs; i++)
@@ -42,7 +42,7 @@ uint64_t tm_kv_block_hash(const tm_kv_cache *kv, uint64_t parent, const int32_t 
     return h ? h : 1; /* 0 means "no parent" */
 }
 
-void tm_kv_destroy(tm_kv_cache *kv)
+void tm_kv_cache_destroy(tm_kv_cache *kv)
 {
     if (!kv) return;
     free(kv->ref); free(kv->hash); free(kv->parent); free(kv->hashed); free(kv->tokens);
@@ -50,8 +50,8 @@ void tm_kv_destroy(tm_kv_cache *kv)
     free(kv);
 }
 
-tm_status tm_kv_create(int32_t n_blocks, int32_t block_size, uint64_t model_key,
-                       tm_kv_cache **out, tm_err *err)
+tm_status tm_kv_cache_create(int32_t n_blocks, int32_t block_size, uint64_t model_key,
+                             tm_kv_cache **out, tm_err *err)
 {
     *out = NULL;
     if (n_blocks < 1 || n_blocks > (1 << 28))
@@ -78,7 +78,7 @@ tm_status tm_kv_create(int32_t n_blocks, int32_t block_size, uint64_t model_key,
     kv->table = malloc((size_t)cap * sizeof(int32_t));
     if (!kv->ref || !kv->hash || !kv->parent || !kv->hashed || !kv->tokens || !kv->lru_prev ||
         !kv->lru_next || !kv->free_stack || !kv->table) {
-        tm_kv_destroy(kv);
+        tm_kv_cache_destroy(kv);
         return tm_errf(err, TM_ERR_NOMEM, "kv cache: out of memory for %d blocks", n_blocks);
     }
     for (uint32_t i = 0; i < cap; i++) kv->table[i] = -1;
@@ -90,11 +90,11 @@ tm_status tm_kv_create(int32_t n_blocks, int32_t block_size, uint64_t model_key,
     return TM_OK;
 }
 
-int32_t tm_kv_block_size(const tm_kv_cache *kv) { return kv->bs; }
-int32_t tm_kv_available(const tm_kv_cache *kv) { return kv->n_free + kv->n_lru; }
-int32_t tm_kv_refcount(const tm_kv_cache *kv, int32_t block) { return kv->ref[block]; }
+int32_t tm_kv_cache_block_size(const tm_kv_cache *kv) { return kv->bs; }
+int32_t tm_kv_cache_available(const tm_kv_cache *kv) { return kv->n_free + kv->n_lru; }
+int32_t tm_kv_cache_refcount(const tm_kv_cache *kv, int32_t block) { return kv->ref[block]; }
 
-void tm_kv_get_stats(const tm_kv_cache *kv, tm_kv_stats *st)
+void tm_kv_cache_get_stats(const tm_kv_cache *kv, tm_kv_cache_stats *st)
 {
     st->n_blocks = kv->n;
     st->free = kv->n_free;
@@ -162,14 +162,14 @@ static void table_remove(tm_kv_cache *kv, int32_t b)
     }
 }
 
-int32_t tm_kv_match_prefix(tm_kv_cache *kv, const int32_t *tokens, int32_t n, int32_t max_blocks,
-                           int32_t *blocks_out, uint64_t *last_hash)
+int32_t tm_kv_cache_match_prefix(tm_kv_cache *kv, const int32_t *tokens, int32_t n, int32_t max_blocks,
+                                 int32_t *blocks_out, uint64_t *last_hash)
 {
     uint64_t parent = 0;
     int32_t m = 0;
     while (m < max_blocks && (int64_t)(m + 1) * kv->bs <= n) {
         const int32_t *t = tokens + (size_t)m * (size_t)kv->bs;
-        uint64_t h = tm_kv_block_hash(kv, parent, t);
+        uint64_t h = tm_kv_cache_block_hash(kv, parent, t);
         int32_t b = table_find(kv, h);
         if (b < 0 || kv->parent[b] != parent ||
             memcmp(kv->tokens + (size_t)b * (size_t)kv->bs, t, (size_t)kv->bs * sizeof *t))
@@ -184,7 +184,7 @@ int32_t tm_kv_match_prefix(tm_kv_cache *kv, const int32_t *tokens, int32_t n, in
     return m;
 }
 
-tm_status tm_kv_allocate(tm_kv_cache *kv, int32_t n, int32_t *blocks_out)
+tm_status tm_kv_cache_allocate(tm_kv_cache *kv, int32_t n, int32_t *blocks_out)
 {
     if (n < 0 || n > kv->n_free + kv->n_lru) return TM_ERR_BUSY;
     for (int32_t i = 0; i < n; i++) {
@@ -204,9 +204,9 @@ tm_status tm_kv_allocate(tm_kv_cache *kv, int32_t n, int32_t *blocks_out)
     return TM_OK;
 }
 
-void tm_kv_ref(tm_kv_cache *kv, int32_t block) { kv->ref[block]++; }
+void tm_kv_cache_ref(tm_kv_cache *kv, int32_t block) { kv->ref[block]++; }
 
-void tm_kv_release(tm_kv_cache *kv, const int32_t *blocks, int32_t n)
+void tm_kv_cache_release(tm_kv_cache *kv, const int32_t *blocks, int32_t n)
 {
     for (int32_t i = n - 1; i >= 0; i--) {
         int32_t b = blocks[i];
@@ -217,9 +217,9 @@ void tm_kv_release(tm_kv_cache *kv, const int32_t *blocks, int32_t n)
     }
 }
 
-uint64_t tm_kv_commit(tm_kv_cache *kv, int32_t block, uint64_t parent, const int32_t *tokens)
+uint64_t tm_kv_cache_commit(tm_kv_cache *kv, int32_t block, uint64_t parent, const int32_t *tokens)
 {
-    uint64_t h = tm_kv_block_hash(kv, parent, tokens);
+    uint64_t h = tm_kv_cache_block_hash(kv, parent, tokens);
     if (kv->hashed[block]) return kv->hash[block];
     if (table_find(kv, h) >= 0) return h; /* identical block already cached */
     kv->hash[block] = h;

@@ -41,7 +41,7 @@ tm_status tm_sched_create(const tm_sched_config *cfg, tm_kv_cache *kv, tm_sched 
     if (!s) return tm_errf(err, TM_ERR_NOMEM, "scheduler: out of memory");
     s->cfg = *cfg;
     s->kv = kv;
-    s->bs = tm_kv_block_size(kv);
+    s->bs = tm_kv_cache_block_size(kv);
     /* running can hold every admitted sequence: at most max_seqs are
      * scheduled per step, but a running sequence may skip a step */
     s->cap_running = cfg->max_waiting + cfg->max_seqs;
@@ -94,8 +94,8 @@ static void array_remove(tm_seq **arr, int32_t *n, int32_t i)
 
 tm_status tm_sched_add(tm_sched *s, tm_seq *seq, tm_err *err)
 {
-    tm_kv_stats st;
-    tm_kv_get_stats(s->kv, &st);
+    tm_kv_cache_stats st;
+    tm_kv_cache_get_stats(s->kv, &st);
     if (seq->cap_blocks > st.n_blocks)
         return tm_errf(err, TM_ERR_INPUT,
                        "request needs %d KV blocks (%d tokens) but the whole cache has %d",
@@ -113,7 +113,7 @@ static int32_t blocks_for(const tm_sched *s, int32_t tokens) { return (tokens + 
 
 static void release_blocks(tm_sched *s, tm_seq *q)
 {
-    tm_kv_release(s->kv, q->blocks, q->n_blocks);
+    tm_kv_cache_release(s->kv, q->blocks, q->n_blocks);
     q->n_blocks = q->n_computed = q->n_committed = 0;
     q->blocks_epoch++;
     q->last_hash = 0;
@@ -182,14 +182,14 @@ tm_status tm_sched_step(tm_sched *s, tm_sched_out *out, tm_err *err)
         int32_t n_new = remaining < budget ? remaining : budget;
         int32_t need = blocks_for(s, q->n_computed + n_new) - q->n_blocks;
         int self_preempted = 0;
-        while (need > tm_kv_available(s->kv)) {
+        while (need > tm_kv_cache_available(s->kv)) {
             int32_t v = pick_victim(s, i);
             preempt(s, v);
             out->n_preempted++;
             if (v == i) { self_preempted = 1; break; }
         }
         if (self_preempted) continue; /* running[i] is now the next sequence */
-        if (need > 0 && tm_kv_allocate(s->kv, need, q->blocks + q->n_blocks) != TM_OK)
+        if (need > 0 && tm_kv_cache_allocate(s->kv, need, q->blocks + q->n_blocks) != TM_OK)
             return tm_errf(err, TM_ERR_INTERNAL, "scheduler: block allocation failed after preemption");
         q->n_blocks += need > 0 ? need : 0;
         add_item(s, out, q, n_new);
@@ -202,12 +202,12 @@ tm_status tm_sched_step(tm_sched *s, tm_sched_out *out, tm_err *err)
                         s->n_running < s->cap_running;) {
         tm_seq *q = s->waiting[w];
         uint64_t last = 0;
-        int32_t m = tm_kv_match_prefix(s->kv, q->tokens, q->n_tokens, (q->n_tokens - 1) / s->bs,
-                                       q->blocks, &last);
+        int32_t m = tm_kv_cache_match_prefix(s->kv, q->tokens, q->n_tokens, (q->n_tokens - 1) / s->bs,
+                                             q->blocks, &last);
         if (prefix_in_flight(s, q, m)) {
             /* a running sequence is computing blocks this one could reuse:
              * admit it once they are cached instead of computing them twice */
-            tm_kv_release(s->kv, q->blocks, m);
+            tm_kv_cache_release(s->kv, q->blocks, m);
             w++;
             continue;
         }
@@ -215,12 +215,12 @@ tm_status tm_sched_step(tm_sched *s, tm_sched_out *out, tm_err *err)
         int32_t remaining = q->n_tokens - n_computed;
         int32_t n_new = remaining < budget ? remaining : budget;
         int32_t need = blocks_for(s, n_computed + n_new) - m;
-        if (need > tm_kv_available(s->kv)) {
-            tm_kv_release(s->kv, q->blocks, m);
+        if (need > tm_kv_cache_available(s->kv)) {
+            tm_kv_cache_release(s->kv, q->blocks, m);
             break; /* waits for blocks; the order is kept */
         }
-        if (need > 0 && tm_kv_allocate(s->kv, need, q->blocks + m) != TM_OK) {
-            tm_kv_release(s->kv, q->blocks, m);
+        if (need > 0 && tm_kv_cache_allocate(s->kv, need, q->blocks + m) != TM_OK) {
+            tm_kv_cache_release(s->kv, q->blocks, m);
             return tm_errf(err, TM_ERR_INTERNAL, "scheduler: block allocation failed");
         }
         array_remove(s->waiting, &s->n_waiting, w);
@@ -247,8 +247,8 @@ void tm_sched_advance(tm_sched *s, const tm_sched_item *item)
     tm_seq *q = item->seq;
     q->n_computed = item->start + item->n_new;
     while ((q->n_committed + 1) * s->bs <= q->n_computed) {
-        q->last_hash = tm_kv_commit(s->kv, q->blocks[q->n_committed], q->last_hash,
-                                    q->tokens + (size_t)q->n_committed * (size_t)s->bs);
+        q->last_hash = tm_kv_cache_commit(s->kv, q->blocks[q->n_committed], q->last_hash,
+                                          q->tokens + (size_t)q->n_committed * (size_t)s->bs);
         q->n_committed++;
     }
 }

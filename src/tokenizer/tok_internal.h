@@ -130,9 +130,15 @@ struct tm_tokenizer {
 #define TOKF_ADDED 2
 #define TOKF_SPECIAL 4
 
-/* tokenizer.c */
+/* tok_maps.c. tok_smap keys are (offset, length) into t->arena; init sizes a
+ * map for n entries; tok_smap_put returns the existing value for a duplicate
+ * key (else -1 after inserting); tok_umap_put overwrites. */
 uint32_t tok_hash(const char *s, size_t n);
+tm_status tok_smap_init(tok_smap *m, size_t n);
+int32_t tok_smap_put(const tm_tokenizer *t, tok_smap *m, uint32_t off, uint32_t len, int32_t val);
 int32_t tok_smap_get(const tm_tokenizer *t, const tok_smap *m, const char *s, size_t n);
+tm_status tok_umap_init(tok_umap *m, size_t n);
+void tok_umap_put(tok_umap *m, uint64_t key, int32_t a, int32_t b);
 const tok_umap_ent *tok_umap_get(const tok_umap *m, uint64_t key);
 
 /* GPT-2 byte <-> unicode mapping: byte -> codepoint, codepoint -> byte or -1. */

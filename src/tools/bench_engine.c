@@ -115,6 +115,54 @@ static void prefill_ctx(int64_t *P, int64_t n, int I, tm_bench_roofline_step *rs
     *P = end;
 }
 
+/* One step's events into res: distinct tokens, the checksum, output tokens,
+ * and the decode contexts into rs; finished sequences are released. */
+static void count_events(tm_engine *e, const tm_engine_step_out *so, int R, int32_t vocab, int32_t *gen,
+                         uint8_t *seen, bench_result *res, tm_bench_roofline_step *rs)
+{
+    for (int32_t i = 0; i < so->n_events; i++) {
+        const tm_engine_event *ev = &so->events[i];
+        int64_t id = ev->request_id;
+        int id_ok = id >= 0 && id < R;
+        if (ev->aborted) res->aborted++;
+        if (ev->token >= 0 && ev->token < vocab) {
+            res->distinct += !seen[ev->token];
+            seen[ev->token] = 1;
+            uint64_t h = ((uint64_t)id << 40) ^ ((uint64_t)(id_ok ? gen[id] : 0) << 20) ^ (uint64_t)ev->token;
+            h = (h ^ (h >> 31)) * 0x7fb5d329728ea185ull;
+            res->checksum += h ^ (h >> 27);
+        }
+        if (!ev->aborted && id_ok) {
+            int32_t n_total = 0;
+            tm_engine_seq_tokens(ev->seq, NULL, &n_total);
+            if (gen[id]++ > 0) { /* a decode: attends to its n_total - 1 cached tokens */
+                rs->ctx_tok_sum += n_total - 1;
+                rs->ctx_seq_sum += n_total - 1;
+            }
+        }
+        res->output_tokens++;
+        if (ev->finished) tm_engine_release(e, ev->seq);
+    }
+}
+
+/* One step's times (and its roofline, with a model) into its class of res. */
+static void count_step(const bench_run *br, const tm_engine_step_out *so, const tm_bench_roofline_step *rs,
+                       double wall, bench_result *res)
+{
+    step_class *sc = so->n_prefill_tokens > 0 ? &res->prefill : &res->decode;
+    sc->n++;
+    sc->wall_s += wall;
+    sc->fwd_s += (double)so->forward_ns * 1e-9;
+    if (br->rm) {
+        tm_bench_roofline_sum one = {0};
+        tm_bench_roofline(br->rm, rs, 1, &one);
+        sc->bytes += one.bytes;
+        res->roof.floor_s += one.floor_s;
+        res->roof.bytes += one.bytes;
+        res->roof.flops += one.flops;
+    }
+}
+
 static tm_status run_batch(const bench_run *br, const int32_t *prompts, int R, bench_result *res, tm_err *err)
 {
     tm_engine_config cfg = {.block_size = BENCH_BLOCK, .n_blocks = br->n_blocks,
@@ -156,41 +204,8 @@ static tm_status run_batch(const bench_run *br, const int32_t *prompts, int R, b
         res->preempted += so.n_preempted;
         tm_bench_roofline_step rs = {.n_tokens = so.n_tokens, .n_logits = so.n_events};
         prefill_ctx(&P, so.n_prefill_tokens, br->I, &rs);
-        for (int32_t i = 0; i < so.n_events; i++) {
-            const tm_engine_event *ev = &so.events[i];
-            int64_t id = ev->request_id;
-            int id_ok = id >= 0 && id < R;
-            if (ev->aborted) res->aborted++;
-            if (ev->token >= 0 && ev->token < vocab) {
-                res->distinct += !seen[ev->token];
-                seen[ev->token] = 1;
-                uint64_t h = ((uint64_t)id << 40) ^ ((uint64_t)(id_ok ? gen[id] : 0) << 20) ^ (uint64_t)ev->token;
-                h = (h ^ (h >> 31)) * 0x7fb5d329728ea185ull;
-                res->checksum += h ^ (h >> 27);
-            }
-            if (!ev->aborted && id_ok) {
-                int32_t n_total = 0;
-                tm_engine_seq_tokens(ev->seq, NULL, &n_total);
-                if (gen[id]++ > 0) { /* a decode: attends to its n_total - 1 cached tokens */
-                    rs.ctx_tok_sum += n_total - 1;
-                    rs.ctx_seq_sum += n_total - 1;
-                }
-            }
-            res->output_tokens++;
-            if (ev->finished) tm_engine_release(e, ev->seq);
-        }
-        step_class *sc = so.n_prefill_tokens > 0 ? &res->prefill : &res->decode;
-        sc->n++;
-        sc->wall_s += wall;
-        sc->fwd_s += (double)so.forward_ns * 1e-9;
-        if (br->rm) {
-            tm_bench_roofline_sum one = {0};
-            tm_bench_roofline(br->rm, &rs, 1, &one);
-            sc->bytes += one.bytes;
-            res->roof.floor_s += one.floor_s;
-            res->roof.bytes += one.bytes;
-            res->roof.flops += one.flops;
-        }
+        count_events(e, &so, R, vocab, gen, seen, res, &rs);
+        count_step(br, &so, &rs, wall, res);
     }
     res->seconds += (double)(tm_now_mono_ns() - t0) * 1e-9;
     tm_engine_destroy(e);
@@ -359,14 +374,79 @@ static void print_results(const bench_args *a, const bench_result *batched, cons
     }
 }
 
+/* The KV pool in blocks (from what the backend says it allocates, kv_pool_blocks'
+ * rule, described in kv_src) and one block's bytes; it must hold one request
+ * of per_req blocks. */
+static tm_status size_kv_pool(const bench_args *a, const tm_backend_ops *ops, const tm_model *m, int use_dev,
+                              size_t dev_free, size_t dev_total, int64_t per_req, int64_t *n_blocks,
+                              size_t *blk_bytes, char *kv_src, size_t kv_src_n, tm_err *err)
+{
+    tm_backend_opts bo = {.block_size = BENCH_BLOCK, .max_batch_tokens = (int32_t)a->eo.max_batch_tokens,
+                          .max_seqs = (int32_t)a->eo.max_seqs, .n_threads = (int)a->eo.n_threads,
+                          .flags = a->eo.backend_flags, .kv_dtype = a->eo.kv_dtype};
+    tm_backend_mem mp;
+    tm_status st = ops->mem_plan(m, &bo, &mp, err);
+    if (st) return st;
+    *blk_bytes = (size_t)mp.kv_block;
+    if (!*blk_bytes) return TM_ERR_INPUT;
+    *n_blocks = kv_pool_blocks(a, &mp, use_dev, dev_free, dev_total, kv_src, kv_src_n);
+    if (*n_blocks < per_req)
+        return tm_errf(err, a->eo.kv_memory > 0 ? TM_ERR_USAGE : TM_ERR_NOMEM,
+                       "KV pool of %lld blocks (%s) cannot hold one request (%lld blocks of %d)",
+                       (long long)*n_blocks, kv_src, (long long)per_req, BENCH_BLOCK);
+    return TM_OK;
+}
+
+/* The model to bench: loaded (or synthetic), quantized when asked. */
+static tm_status open_model(const bench_args *a, tm_model **out, tm_err *err)
+{
+    tm_model *m = NULL;
+    tm_status st = a->synth ? tm_model_synthetic(a->synth, &m, err) : tm_model_load(a->eo.model_dir, &m, err);
+    if (!st && a->eo.quant != TM_QS_NONE && (st = tm_model_quantize(m, a->eo.quant, err)))
+        tm_model_destroy(m);
+    *out = st ? NULL : m;
+    return st;
+}
+
+/* The GPU's name, its memory (returns whether known) and, unless *bw was
+ * given, its HBM bandwidth by device name. Nothing without the CUDA build. */
+static int gpu_info(char *devname, size_t n, double *bw, const char **bw_src, size_t *dev_free, size_t *dev_total)
+{
+    int have_mem = 0;
+#ifdef TOKENMILL_HAVE_CUDA
+    tm_err e2;
+    if (tm_cuda_device_name(devname, n, &e2)) snprintf(devname, n, "unknown GPU");
+    have_mem = tm_cuda_mem_info(dev_free, dev_total, &e2) == TM_OK;
+    if (*bw <= 0) {
+        if (strstr(devname, "H200")) *bw = 4.8e12, *bw_src = "H200 HBM3e, by device name";
+        else if (strstr(devname, "H100")) *bw = 3.35e12, *bw_src = "H100 SXM HBM3, by device name";
+    }
+#else
+    (void)devname, (void)n, (void)bw, (void)bw_src, (void)dev_free, (void)dev_total;
+#endif
+    return have_mem;
+}
+
+/* n prompt tokens from a fixed LCG, uniform over the vocabulary; NULL when out of memory. */
+static int32_t *make_prompts(long long n, int32_t vocab)
+{
+    int32_t *prompts = malloc((size_t)n * sizeof *prompts);
+    if (!prompts) return NULL;
+    uint64_t x = 12345;
+    for (long long k = 0; k < n; k++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        prompts[k] = (int32_t)((x >> 33) % (uint64_t)vocab);
+    }
+    return prompts;
+}
+
 int tm_bench_engine(int argc, char **argv)
 {
     bench_args a;
     int done = 0, rc = parse_args(argc, argv, &a, &done);
     if (rc || done) return rc;
-    const char *model_dir = a.eo.model_dir, *synth = a.synth;
     long long R = a.R, I = a.I, O = a.O, S = a.eo.max_seqs, T = a.eo.max_batch_tokens, J = a.eo.n_threads;
-    double kv_mem = (double)a.eo.kv_memory, bw = a.bw, peak = a.peak;
+    double bw = a.bw, peak = a.peak;
     int only_batched = a.only_batched;
     tm_kv_dtype kv_dtype = a.eo.kv_dtype;
     tm_err err;
@@ -381,10 +461,7 @@ int tm_bench_engine(int argc, char **argv)
     tm_status st = tm_backend_select(a.eo.device, &ops, &err);
     if (st) return tm_cli_fail("bench engine", st, &err);
     tm_model *m = NULL;
-    st = synth ? tm_model_synthetic(synth, &m, &err) : tm_model_load(model_dir, &m, &err);
-    if (!st && a.eo.quant != TM_QS_NONE && (st = tm_model_quantize(m, a.eo.quant, &err)))
-        tm_model_destroy(m);
-    if (st) return tm_cli_fail("bench engine", st, &err);
+    if ((st = open_model(&a, &m, &err))) return tm_cli_fail("bench engine", st, &err);
     if (peak <= 0) peak = tm_model_config_of(m)->quant.act_fp8 ? BENCH_PEAK_FP8 : BENCH_PEAK_BF16;
     const tm_model_config *mc = tm_model_config_of(m);
     if (I + O + 1 > mc->max_position_embeddings) {
@@ -401,51 +478,22 @@ int tm_bench_engine(int argc, char **argv)
     const char *bw_src = "--hbm-bandwidth";
     size_t dev_free = 0, dev_total = 0;
     int have_mem = 0;
-#ifdef TOKENMILL_HAVE_CUDA
-    if (is_cuda) {
-        tm_err e2;
-        if (tm_cuda_device_name(devname, sizeof devname, &e2)) snprintf(devname, sizeof devname, "unknown GPU");
-        have_mem = tm_cuda_mem_info(&dev_free, &dev_total, &e2) == TM_OK;
-        if (bw <= 0) {
-            if (strstr(devname, "H200")) bw = 4.8e12, bw_src = "H200 HBM3e, by device name";
-            else if (strstr(devname, "H100")) bw = 3.35e12, bw_src = "H100 SXM HBM3, by device name";
-        }
-    }
-#endif
+    if (is_cuda) have_mem = gpu_info(devname, sizeof devname, &bw, &bw_src, &dev_free, &dev_total);
     rm.bandwidth = bw;
     rm.peak_flops = peak;
 
     /* KV pool, from what the backend says it allocates */
-    tm_backend_opts bo = {.block_size = BENCH_BLOCK, .max_batch_tokens = (int32_t)T, .max_seqs = (int32_t)S,
-                          .n_threads = (int)J, .flags = a.eo.backend_flags, .kv_dtype = kv_dtype};
-    tm_backend_mem mp;
-    if ((st = ops->mem_plan(m, &bo, &mp, &err))) {
-        tm_model_destroy(m);
-        return tm_cli_fail("bench engine", st, &err);
-    }
-    size_t blk_bytes = (size_t)mp.kv_block;
-    int64_t per_req = (I + O + BENCH_BLOCK - 1) / BENCH_BLOCK;
-    int64_t n_blocks;
+    int64_t per_req = (I + O + BENCH_BLOCK - 1) / BENCH_BLOCK, n_blocks;
+    size_t blk_bytes = 1; /* stays non-zero unless the plan's block size is 0 (a failure without a message) */
     char kv_src[160];
-    if (!blk_bytes) {
+    if ((st = size_kv_pool(&a, ops, m, is_cuda && have_mem, dev_free, dev_total, per_req, &n_blocks, &blk_bytes,
+                           kv_src, sizeof kv_src, &err))) {
         tm_model_destroy(m);
-        return tm_cli_fail("bench engine", TM_ERR_INPUT, NULL);
-    }
-    n_blocks = kv_pool_blocks(&a, &mp, is_cuda && have_mem, dev_free, dev_total, kv_src, sizeof kv_src);
-    if (n_blocks < per_req) {
-        tm_model_destroy(m);
-        st = tm_errf(&err, kv_mem > 0 ? TM_ERR_USAGE : TM_ERR_NOMEM, "KV pool of %lld blocks (%s) cannot hold one request (%lld blocks of %d)",
-                     (long long)n_blocks, kv_src, (long long)per_req, BENCH_BLOCK);
-        return tm_cli_fail("bench engine", st, &err);
+        return tm_cli_fail("bench engine", st, blk_bytes ? &err : NULL);
     }
 
-    int32_t *prompts = malloc((size_t)(R * I) * sizeof *prompts);
+    int32_t *prompts = make_prompts(R * I, mc->vocab_size);
     if (!prompts) { tm_model_destroy(m); return tm_cli_fail("bench engine", TM_ERR_NOMEM, NULL); }
-    uint64_t x = 12345;
-    for (long long k = 0; k < R * I; k++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        prompts[k] = (int32_t)((x >> 33) % (uint64_t)mc->vocab_size);
-    }
     printf("model %s (%.4g params, %.4g GB weights) | device %s%s%s%s | KV pool %lld blocks x %d tokens "
            "(%.2f GiB; %s)\n",
            tm_model_dir(m), (double)tm_model_n_params(m), rm.weight_bytes * 1e-9, ops->name, devname[0] ? " (" : "",

@@ -175,7 +175,14 @@ static void print_cpu_efficiency(const tm_model *m, long long threads, int fp32_
     print_rates("decode (batch)", best[2] * fl_bat, cbest[2] * fl_bat, pk.gflops_wall, pk.gflops, "GFLOP/s");
 }
 
-int tm_bench_forward(int argc, char **argv)
+typedef struct bf_args {
+    tm_engine_opts eo;
+    long long n_tokens, batch, steps, reps;
+    int blas;
+} bf_args;
+
+/* The command line into a; returns an exit code, *done after --help. */
+static int parse_args(int argc, char **argv, bf_args *a, int *done)
 {
     enum { O_TOKENS = 256, O_BATCH, O_STEPS, O_REPS, O_BLAS };
     static const struct option opts[] = {
@@ -185,32 +192,63 @@ int tm_bench_forward(int argc, char **argv)
         {"reps", required_argument, NULL, O_REPS}, {"blas", no_argument, NULL, O_BLAS},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    tm_engine_opts eo;
-    tm_engine_opts_default(&eo, 1, 1);
-    long long n_tokens = 512, batch = 8, steps = 32, reps = 3, v;
-    int blas = 0;
+    tm_engine_opts_default(&a->eo, 1, 1);
+    a->n_tokens = 512, a->batch = 8, a->steps = 32, a->reps = 3, a->blas = 0;
+    long long v;
     tm_err err = {{0}};
     tm_cli_getopt_reset();
     int ch;
     while ((ch = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         tm_status s = TM_OK;
-        if (tm_engine_opts_parse(&eo, ch == 'm' ? TM_EO_MODEL : ch, optarg, &s, &err)) {
+        if (tm_engine_opts_parse(&a->eo, ch == 'm' ? TM_EO_MODEL : ch, optarg, &s, &err)) {
             if (s) return tm_cli_usage_error("bench forward", "%s", err.msg);
             continue;
         }
         switch (ch) {
-        case O_TOKENS: if (!(s = tm_cli_parse_long("--tokens", optarg, 1, 65536, &v, &err))) n_tokens = v; break;
-        case O_BATCH: if (!(s = tm_cli_parse_long("--batch", optarg, 1, 1024, &v, &err))) batch = v; break;
-        case O_STEPS: if (!(s = tm_cli_parse_long("--steps", optarg, 1, 65536, &v, &err))) steps = v; break;
-        case O_REPS: if (!(s = tm_cli_parse_long("--reps", optarg, 1, 1000, &v, &err))) reps = v; break;
-        case O_BLAS: blas = 1; break;
-        case 'h': usage(stdout, &eo); return 0;
+        case O_TOKENS: if (!(s = tm_cli_parse_long("--tokens", optarg, 1, 65536, &v, &err))) a->n_tokens = v; break;
+        case O_BATCH: if (!(s = tm_cli_parse_long("--batch", optarg, 1, 1024, &v, &err))) a->batch = v; break;
+        case O_STEPS: if (!(s = tm_cli_parse_long("--steps", optarg, 1, 65536, &v, &err))) a->steps = v; break;
+        case O_REPS: if (!(s = tm_cli_parse_long("--reps", optarg, 1, 1000, &v, &err))) a->reps = v; break;
+        case O_BLAS: a->blas = 1; break;
+        case 'h': usage(stdout, &a->eo); *done = 1; return 0;
         default: return tm_cli_usage_error("bench forward", "bad option");
         }
         if (s) return tm_cli_usage_error("bench forward", "%s", err.msg);
     }
     if (optind < argc) return tm_cli_usage_error("bench forward", "unexpected argument '%s'", argv[optind]);
-    if (!eo.model_dir) return tm_cli_usage_error("bench forward", "--model DIR is required");
+    if (!a->eo.model_dir) return tm_cli_usage_error("bench forward", "--model DIR is required");
+    return 0;
+}
+
+/* b's batch arrays for b->n_tokens, b->batch and b->steps: block tables
+ * (*n_blocks entries, identity), ids, positions, bounds and logits. */
+static tm_status alloc_batch(bench *b, int32_t *n_blocks, int32_t *max_tok, tm_err *err)
+{
+    b->max_blocks = (int32_t)(((int64_t)b->n_tokens + b->steps + BF_BS - 1) / BF_BS);
+    *n_blocks = b->max_blocks * b->batch;
+    *max_tok = b->n_tokens > b->batch ? b->n_tokens : b->batch;
+    b->tables = malloc(sizeof(int32_t) * (size_t)*n_blocks);
+    b->ids = malloc(sizeof(int32_t) * (size_t)*max_tok);
+    b->pos = malloc(sizeof(int32_t) * (size_t)*max_tok);
+    b->seq_start = malloc(sizeof(int32_t) * ((size_t)b->batch + 1));
+    b->seq_len = malloc(sizeof(int32_t) * (size_t)b->batch);
+    b->rows = malloc(sizeof(int32_t) * (size_t)b->batch);
+    b->logits = malloc(sizeof(float) * (size_t)b->V * (size_t)b->batch);
+    if (!b->tables || !b->ids || !b->pos || !b->seq_start || !b->seq_len || !b->rows || !b->logits)
+        return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    for (int32_t i = 0; i < *n_blocks; i++) b->tables[i] = i;
+    return TM_OK;
+}
+
+int tm_bench_forward(int argc, char **argv)
+{
+    bf_args fa;
+    int done = 0, rc = parse_args(argc, argv, &fa, &done);
+    if (rc || done) return rc;
+    tm_engine_opts eo = fa.eo;
+    long long n_tokens = fa.n_tokens, batch = fa.batch, steps = fa.steps, reps = fa.reps;
+    int blas = fa.blas;
+    tm_err err = {{0}};
     const char *model = eo.model_dir, *quant = tm_quant_scheme_name(eo.quant);
     tm_kv_dtype kv_dtype = eo.kv_dtype;
     long long threads = eo.n_threads;
@@ -219,7 +257,6 @@ int tm_bench_forward(int argc, char **argv)
     bench b;
     memset(&b, 0, sizeof b);
     tm_model *m = NULL;
-    int rc = 0;
     if ((s = tm_backend_select(eo.device, &b.ops, &err))) return tm_cli_fail("bench forward", s, &err);
     if ((s = tm_model_load(model, &m, &err))) return tm_cli_fail("bench forward", s, &err);
     if (eo.quant != TM_QS_NONE && (s = tm_model_quantize(m, eo.quant, &err))) {
@@ -231,21 +268,8 @@ int tm_bench_forward(int argc, char **argv)
     b.n_tokens = (int32_t)n_tokens;
     b.batch = (int32_t)batch;
     b.steps = (int32_t)steps;
-    b.max_blocks = (int32_t)((n_tokens + steps + BF_BS - 1) / BF_BS);
-    int32_t n_blocks = b.max_blocks * b.batch;
-    int32_t max_tok = b.n_tokens > b.batch ? b.n_tokens : b.batch;
-    b.tables = malloc(sizeof(int32_t) * (size_t)n_blocks);
-    b.ids = malloc(sizeof(int32_t) * (size_t)max_tok);
-    b.pos = malloc(sizeof(int32_t) * (size_t)max_tok);
-    b.seq_start = malloc(sizeof(int32_t) * ((size_t)b.batch + 1));
-    b.seq_len = malloc(sizeof(int32_t) * (size_t)b.batch);
-    b.rows = malloc(sizeof(int32_t) * (size_t)b.batch);
-    b.logits = malloc(sizeof(float) * (size_t)b.V * (size_t)b.batch);
-    if (!b.tables || !b.ids || !b.pos || !b.seq_start || !b.seq_len || !b.rows || !b.logits) {
-        s = tm_errf(&err, TM_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    for (int32_t i = 0; i < n_blocks; i++) b.tables[i] = i;
+    int32_t n_blocks, max_tok;
+    if ((s = alloc_batch(&b, &n_blocks, &max_tok, &err))) goto fail;
     tm_backend_opts bo = {.n_blocks = n_blocks, .block_size = BF_BS, .max_batch_tokens = max_tok,
                           .max_seqs = b.batch, .n_threads = (int)threads, .flags = eo.backend_flags | (blas ? TM_BACKEND_BLAS_GEMM : 0),
                           .kv_dtype = kv_dtype};

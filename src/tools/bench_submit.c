@@ -64,6 +64,45 @@ static void rm_rf_dir(const char *dir, const char *const *names, int n)
     rmdir(dir);
 }
 
+/* `tokenmill submit --db db --name bench job` in a child (this executable,
+ * stdout to /dev/null), waited for: its wait status and resource usage.
+ * Returns 0, or -1 after printing why fork or wait failed. */
+static int run_submit(char *db, char *job, int *status, struct rusage *ru)
+{
+    memset(ru, 0, sizeof *ru);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "tokenmill bench submit: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) dup2(fd, STDOUT_FILENO);
+        char *args[] = {"tokenmill", "submit", "--db", db, "--name", "bench", job, NULL};
+        execv("/proc/self/exe", args);
+        _exit(127);
+    }
+    while (wait4(pid, status, 0, ru) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "tokenmill bench submit: wait: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void print_report(long long lines, long long bytes, double sub_s, const struct rusage *ru, long long dbsize)
+{
+    printf("bench submit: %lld lines, %.1f MB job file\n", lines, (double)bytes / 1e6);
+    printf("  submit wall time   %.2f s (user %.2f s, sys %.2f s)\n", sub_s,
+           (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec * 1e-6,
+           (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec * 1e-6);
+    printf("  throughput         %.0f lines/s, %.1f MB/s\n", (double)lines / sub_s, (double)bytes / 1e6 / sub_s);
+    printf("  peak RSS (submit)  %.1f MiB\n", (double)ru->ru_maxrss / 1024.0);
+    printf("  DB size            %.1f MB\n", (double)dbsize / 1e6);
+    printf("  reproduce with     tokenmill bench submit --lines %lld\n", lines);
+}
+
 int tm_bench_submit(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -114,28 +153,11 @@ int tm_bench_submit(int argc, char **argv)
 
     fflush(NULL);
     uint64_t t1 = tm_now_mono_ns();
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "tokenmill bench submit: fork: %s\n", strerror(errno));
-        rm_rf_dir(dir, names, 4);
-        return 70;
-    }
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) dup2(fd, STDOUT_FILENO);
-        char *args[] = {"tokenmill", "submit", "--db", db, "--name", "bench", job, NULL};
-        execv("/proc/self/exe", args);
-        _exit(127);
-    }
     int status = 0;
     struct rusage ru;
-    memset(&ru, 0, sizeof ru);
-    while (wait4(pid, &status, 0, &ru) < 0) {
-        if (errno != EINTR) {
-            fprintf(stderr, "tokenmill bench submit: wait: %s\n", strerror(errno));
-            rm_rf_dir(dir, names, 4);
-            return 70;
-        }
+    if (run_submit(db, job, &status, &ru) != 0) {
+        rm_rf_dir(dir, names, 4);
+        return 70;
     }
     double sub_s = (double)(tm_now_mono_ns() - t1) * 1e-9;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 70;
@@ -144,14 +166,7 @@ int tm_bench_submit(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "tokenmill bench submit: submit exited %d\n", rc);
     } else {
-        printf("bench submit: %lld lines, %.1f MB job file\n", lines, (double)bytes / 1e6);
-        printf("  submit wall time   %.2f s (user %.2f s, sys %.2f s)\n", sub_s,
-               (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6,
-               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6);
-        printf("  throughput         %.0f lines/s, %.1f MB/s\n", (double)lines / sub_s, (double)bytes / 1e6 / sub_s);
-        printf("  peak RSS (submit)  %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
-        printf("  DB size            %.1f MB\n", (double)dbsize / 1e6);
-        printf("  reproduce with     tokenmill bench submit --lines %lld\n", lines);
+        print_report(lines, bytes, sub_s, &ru, dbsize);
     }
     if (keep) fprintf(stderr, "kept: %s\n", dir);
     else rm_rf_dir(dir, names, 4);

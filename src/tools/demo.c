@@ -125,7 +125,8 @@ static tm_status write_tokenizer(const char *dir, tm_err *err)
 
 typedef struct { const char *name; int64_t r, c; float scale; } dtensor;
 
-static tm_status write_model(const char *dir, tm_err *err)
+/* config.json and generation_config.json of the demo model. */
+static tm_status write_configs(const char *dir, tm_err *err)
 {
     char path[4096];
     tm_status st;
@@ -142,28 +143,15 @@ static tm_status write_model(const char *dir, tm_err *err)
     if (bad) return tm_errf(err, TM_ERR_IO, "%s: write failed", path);
     if ((st = tm_path_join(path, sizeof path, dir, "generation_config.json", err))) return st;
     if ((st = write_text(path, "{\"eos_token_id\": [258, 256], \"temperature\": 1.0}\n", err))) return st;
+    return TM_OK;
+}
 
-    /* tensors: name, rows, cols (cols 0 = 1-D), init scale (0 = ones) */
-    dtensor t[64];
-    int n = 0;
-    static char names[D_LAYERS][9][64];
-    t[n++] = (dtensor){"model.embed_tokens.weight", D_VOCAB, D_HIDDEN, 1.0f};
-    for (int l = 0; l < D_LAYERS; l++) {
-        const char *sfx[9] = {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-                              "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-                              "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
-                              "mlp.down_proj.weight"};
-        int64_t hd = D_HIDDEN / D_HEADS;
-        int64_t rows[9] = {D_HIDDEN, D_HEADS * hd, D_KV * hd, D_KV * hd, D_HIDDEN, D_HIDDEN, D_INTER, D_INTER, D_HIDDEN};
-        int64_t cols[9] = {0, D_HIDDEN, D_HIDDEN, D_HIDDEN, D_HEADS * hd, 0, D_HIDDEN, D_HIDDEN, D_INTER};
-        for (int k = 0; k < 9; k++) {
-            snprintf(names[l][k], sizeof names[l][k], "model.layers.%d.%s", l, sfx[k]);
-            t[n++] = (dtensor){names[l][k], rows[k], cols[k], cols[k] ? 1.0f / 8.0f : 0.0f};
-        }
-    }
-    t[n++] = (dtensor){"model.norm.weight", D_HIDDEN, 0, 0.0f};
-    t[n++] = (dtensor){"lm_head.weight", D_VOCAB, D_HIDDEN, 1.0f / 4.0f};
-
+/* model.safetensors holding the n tensors of t, bf16, filled from a fixed seed. */
+static tm_status write_safetensors(const char *dir, const dtensor *t, int n, tm_err *err)
+{
+    char path[4096];
+    tm_status st;
+    int bad;
     json_t *hdr = json_object();
     size_t off = 0;
     for (int i = 0; i < n; i++) {
@@ -205,6 +193,34 @@ static tm_status write_model(const char *dir, tm_err *err)
     }
     bad |= fclose(f) != 0;
     return bad ? tm_errf(err, TM_ERR_IO, "%s: write failed", path) : TM_OK;
+}
+
+static tm_status write_model(const char *dir, tm_err *err)
+{
+    tm_status st = write_configs(dir, err);
+    if (st) return st;
+
+    /* tensors: name, rows, cols (cols 0 = 1-D), init scale (0 = ones) */
+    dtensor t[64];
+    int n = 0;
+    static char names[D_LAYERS][9][64];
+    t[n++] = (dtensor){"model.embed_tokens.weight", D_VOCAB, D_HIDDEN, 1.0f};
+    for (int l = 0; l < D_LAYERS; l++) {
+        const char *sfx[9] = {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                              "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                              "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+                              "mlp.down_proj.weight"};
+        int64_t hd = D_HIDDEN / D_HEADS;
+        int64_t rows[9] = {D_HIDDEN, D_HEADS * hd, D_KV * hd, D_KV * hd, D_HIDDEN, D_HIDDEN, D_INTER, D_INTER, D_HIDDEN};
+        int64_t cols[9] = {0, D_HIDDEN, D_HIDDEN, D_HIDDEN, D_HEADS * hd, 0, D_HIDDEN, D_HIDDEN, D_INTER};
+        for (int k = 0; k < 9; k++) {
+            snprintf(names[l][k], sizeof names[l][k], "model.layers.%d.%s", l, sfx[k]);
+            t[n++] = (dtensor){names[l][k], rows[k], cols[k], cols[k] ? 1.0f / 8.0f : 0.0f};
+        }
+    }
+    t[n++] = (dtensor){"model.norm.weight", D_HIDDEN, 0, 0.0f};
+    t[n++] = (dtensor){"lm_head.weight", D_VOCAB, D_HIDDEN, 1.0f / 4.0f};
+    return write_safetensors(dir, t, n, err);
 }
 
 static int mkdir_p(const char *dir, tm_err *err)

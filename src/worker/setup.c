@@ -42,7 +42,7 @@ void tm_worker_progress(worker *w, int final)
         if (tm_queue_job_list(w->q, count_left_cb, &left, NULL) == TM_OK) w->left = left;
         w->left_at = now;
     }
-    tm_kv_stats kv;
+    tm_kv_cache_stats kv;
     tm_engine_kv_stats(w->engine, &kv);
     double el = now - w->t0;
     double tps = el > 0 ? (double)(w->sum->completion_tokens) / el : 0;

@@ -38,7 +38,7 @@ static sim_result simulate(int n_seqs, int32_t n_blocks, int32_t max_batch_token
 {
     tm_err err;
     tm_kv_cache *kv;
-    assert_int_equal(tm_kv_create(n_blocks, BS, 7, &kv, &err), TM_OK);
+    assert_int_equal(tm_kv_cache_create(n_blocks, BS, 7, &kv, &err), TM_OK);
     tm_sched_config cfg = {.max_batch_tokens = max_batch_tokens, .max_seqs = max_seqs, .max_waiting = 256};
     tm_sched *s;
     assert_int_equal(tm_sched_create(&cfg, kv, &s, &err), TM_OK);
@@ -92,7 +92,7 @@ static sim_result simulate(int n_seqs, int32_t n_blocks, int32_t max_batch_token
                 assert_true(p / BS < q->n_blocks);
                 int32_t b = q->blocks[p / BS];
                 /* a block shared with another live sequence is full and immutable */
-                if (tm_kv_refcount(kv, b) > 1) assert_int_equal(pool[b * BS + p % BS], q->tokens[p]);
+                if (tm_kv_cache_refcount(kv, b) > 1) assert_int_equal(pool[b * BS + p % BS], q->tokens[p]);
                 pool[b * BS + p % BS] = q->tokens[p];
             }
         }
@@ -124,15 +124,15 @@ static sim_result simulate(int n_seqs, int32_t n_blocks, int32_t max_batch_token
         }
         tm_seq_free(q);
     }
-    tm_kv_stats st;
-    tm_kv_get_stats(kv, &st);
+    tm_kv_cache_stats st;
+    tm_kv_cache_get_stats(kv, &st);
     assert_int_equal(st.in_use, 0);
     assert_int_equal(tm_sched_n_running(s) + tm_sched_n_waiting(s), 0);
     free(seqs);
     free(max_new);
     free(pool);
     tm_sched_destroy(s);
-    tm_kv_destroy(kv);
+    tm_kv_cache_destroy(kv);
     return res;
 }
 
@@ -186,7 +186,7 @@ static void test_request_too_big_for_pool(void **st)
     tm_err err;
     tm_kv_cache *kv;
     tm_sched *s;
-    assert_int_equal(tm_kv_create(2, BS, 0, &kv, &err), TM_OK);
+    assert_int_equal(tm_kv_cache_create(2, BS, 0, &kv, &err), TM_OK);
     tm_sched_config cfg = {.max_batch_tokens = 8, .max_seqs = 2, .max_waiting = 4};
     assert_int_equal(tm_sched_create(&cfg, kv, &s, &err), TM_OK);
     int32_t prompt[6] = {1, 2, 3, 4, 5, 6};
@@ -196,7 +196,7 @@ static void test_request_too_big_for_pool(void **st)
     assert_non_null(strstr(err.msg, "KV blocks"));
     tm_seq_free(&q);
     tm_sched_destroy(s);
-    tm_kv_destroy(kv);
+    tm_kv_cache_destroy(kv);
 }
 
 int main(void)

@@ -188,6 +188,127 @@ static tm_status cpu_mem_available(size_t *free_bytes, size_t *total_bytes, tm_e
     return TM_OK;
 }
 
+/* Pack every weight (the loader checked every shape against arch.h's table)
+ * into b->wbuf / b->pbuf and the rope frequencies into b->inv_freq. */
+static tm_status create_weights(tm_backend *b, const tm_model *m, tm_err *err)
+{
+    const tm_model_config *c = &b->cfg;
+    size_t H = (size_t)b->H, I = (size_t)b->I, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
+    size_t L = (size_t)c->n_layers, hd = (size_t)b->hd;
+    const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
+    int tied = tm_model_lm_head_tied(m);
+    int blas = !!(b->flags & TM_BACKEND_BLAS_GEMM);
+    tm_status st;
+    /* total: float32 elements; pbytes: packed matrices (each 64-byte aligned) */
+    size_t total, pbytes, maxk = H > Q ? H : Q;
+    if (I > maxk) maxk = I;
+    if (!cpu_weight_layout(m, blas, &total, &pbytes))
+        return tm_errf(err, TM_ERR_INPUT, "cpu backend: %s: a weight matrix is too large", tm_model_dir(m));
+    b->wbuf = malloc(total * sizeof(float));
+    b->pbuf = blas ? NULL : aligned_alloc(64, pbytes);
+    b->layers = calloc(L, sizeof *b->layers);
+    b->inv_freq = malloc((hd / 2) * sizeof(double));
+    float *rowtmp = malloc(maxk * (sizeof(float) + sizeof(uint16_t)));
+    if (!b->wbuf || (!blas && !b->pbuf) || !b->layers || !b->inv_freq || !rowtmp) {
+        free(rowtmp);
+        return tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for %zu MiB of weights",
+                       (total * sizeof(float) + pbytes) >> 20);
+    }
+    b->isa = tm_gemm_isa_best();
+    tm_cpu_conv cs = {.next = b->wbuf, .pnext = b->pbuf, .blas = blas, .tmp = rowtmp,
+                     .tmp16 = (uint16_t *)(rowtmp + maxk)};
+    st = tm_cpu_conv_mat(&cs, emb, b->V, b->H, &b->embed, err);
+    b->final_norm = tm_cpu_conv_vec(&cs, fn, H);
+    if (tied) b->lm_head = b->embed;
+    else if (!st) st = tm_cpu_conv_mat(&cs, lmh, b->V, b->H, &b->lm_head, err);
+    for (size_t l = 0; l < L && !st; l++) {
+        const tm_layer_weights *w = tm_model_layer(m, (int)l);
+        cpu_layer *cl = &b->layers[l];
+        cl->attn_norm = tm_cpu_conv_vec(&cs, &w->attn_norm, H);
+        cl->bq = tm_cpu_conv_vec(&cs, &w->bq, Q);
+        cl->bk = tm_cpu_conv_vec(&cs, &w->bk, KV);
+        cl->bv = tm_cpu_conv_vec(&cs, &w->bv, KV);
+        cl->q_norm = tm_cpu_conv_vec(&cs, &w->q_norm, hd);
+        cl->k_norm = tm_cpu_conv_vec(&cs, &w->k_norm, hd);
+        cl->ffn_norm = tm_cpu_conv_vec(&cs, &w->ffn_norm, H);
+        if ((st = tm_cpu_conv_mat(&cs, &w->wq, b->qdim, b->H, &cl->wq, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wk, b->kvdim, b->H, &cl->wk, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wv, b->kvdim, b->H, &cl->wv, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->wo, b->H, b->qdim, &cl->wo, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_gate, b->I, b->H, &cl->w_gate, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_up, b->I, b->H, &cl->w_up, err)) ||
+            (st = tm_cpu_conv_mat(&cs, &w->w_down, b->H, b->I, &cl->w_down, err))) {
+            tm_err_prefix(err, st, "layer %zu", l);
+            break;
+        }
+        cl->a8_q = act8(&w->wq), cl->a8_k = act8(&w->wk), cl->a8_v = act8(&w->wv), cl->a8_o = act8(&w->wo);
+        cl->a8_gate = act8(&w->w_gate), cl->a8_up = act8(&w->w_up), cl->a8_down = act8(&w->w_down);
+        if (b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS) cl->bq = cl->bk = cl->bv = NULL;
+        if (b->flags & TM_BACKEND_DEBUG_NO_QK_NORM) cl->q_norm = cl->k_norm = NULL;
+    }
+    free(rowtmp);
+    if (st) return st;
+    tm_rope_inv_freq(c, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), b->inv_freq);
+    return TM_OK;
+}
+
+/* The KV pool (float32, or fp8 codes + per-slot scales), zeroed. */
+static tm_status create_kv_pool(tm_backend *b, tm_err *err)
+{
+    size_t L = (size_t)b->cfg.n_layers, KV = (size_t)b->kvdim, hd = (size_t)b->hd;
+    b->pool_floats = (size_t)b->n_blocks;
+    size_t kv_total;
+    if (!mul_ok(&b->pool_floats, (size_t)b->bs) || !mul_ok(&b->pool_floats, KV) ||
+        (kv_total = b->pool_floats, !mul_ok(&kv_total, 2 * L)) || !mul_ok(&kv_total, sizeof(float)))
+        return tm_errf(err, TM_ERR_USAGE, "cpu backend: KV pool of %d blocks x %d is too large", b->n_blocks, b->bs);
+    if (b->kv_dtype == TM_KV_FP8) {
+        /* codes: a quarter of the float bytes; scales: one float per slot and kv head */
+        b->pool_scales = b->pool_floats / hd;
+        b->kv8 = calloc(1, kv_total / sizeof(float));
+        b->kvs = calloc(2 * L * b->pool_scales, sizeof(float));
+        if (!b->kv8 || !b->kvs)
+            return tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for a %zu MiB fp8 KV pool",
+                           kv_total / sizeof(float) >> 20);
+    } else {
+        b->kv = calloc(1, kv_total);
+        if (!b->kv)
+            return tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for a %zu MiB KV pool", kv_total >> 20);
+    }
+    int64_t ctx = (int64_t)b->n_blocks * b->bs;
+    if (ctx > INT32_MAX) ctx = INT32_MAX;
+    b->ctx_max = (int32_t)ctx;
+    return TM_OK;
+}
+
+/* The thread pool and the scratch buffers (one allocation, scratch_sizes' order). */
+static tm_status create_scratch(tm_backend *b, int32_t n_threads, tm_err *err)
+{
+    tm_status st;
+    if ((st = tm_cpu_pool_create(n_threads, &b->pool, err))) return st;
+    size_t T = (size_t)b->max_tokens, nthr = (size_t)tm_cpu_pool_threads(b->pool);
+    size_t sizes[CPU_NSCRATCH];
+    scratch_sizes(&b->cfg, T, nthr, (size_t)b->ctx_max, sizes);
+    float **ptrs[CPU_NSCRATCH] = {&b->x, &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp,
+                      &b->rcos, &b->rsin, &b->scores, &b->xq, &b->kvtmp};
+    size_t sc_total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (sizes[i] > (SIZE_MAX / sizeof(float) - sc_total) / 2)
+            return tm_errf(err, TM_ERR_USAGE, "cpu backend: scratch for %d tokens is too large", b->max_tokens);
+        sc_total += sizes[i];
+    }
+    b->scratch = malloc(sc_total * sizeof(float));
+    b->tok_seq = malloc(T * sizeof(int32_t));
+    if (!b->scratch || !b->tok_seq)
+        return tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for scratch (%zu MiB)",
+                       sc_total * sizeof(float) >> 20);
+    float *p = b->scratch;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *ptrs[i] = p;
+        p += sizes[i];
+    }
+    return TM_OK;
+}
+
 static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_backend **out, tm_err *err)
 {
     *out = NULL;
@@ -224,128 +345,13 @@ static tm_status cpu_create(const tm_model *m, const tm_backend_opts *o, tm_back
     b->bs = o->block_size;
     b->max_tokens = o->max_batch_tokens;
     b->max_seqs = o->max_seqs;
-    size_t H = (size_t)b->H, I = (size_t)b->I, Q = (size_t)b->qdim, KV = (size_t)b->kvdim;
-    size_t L = (size_t)c->n_layers, hd = (size_t)b->hd;
-
-    /* --- weights: the loader checked every shape against arch.h's table --- */
-    const tm_tensor *emb = tm_model_embed(m), *fn = tm_model_final_norm(m), *lmh = tm_model_lm_head(m);
-    int tied = tm_model_lm_head_tied(m);
-    int blas = !!(b->flags & TM_BACKEND_BLAS_GEMM);
-    /* total: float32 elements; pbytes: packed matrices (each 64-byte aligned) */
-    size_t total, pbytes, maxk = H > Q ? H : Q;
-    if (I > maxk) maxk = I;
-    if (!cpu_weight_layout(m, blas, &total, &pbytes)) {
-        st = tm_errf(err, TM_ERR_INPUT, "cpu backend: %s: a weight matrix is too large", tm_model_dir(m));
-        goto fail;
-    }
-    b->wbuf = malloc(total * sizeof(float));
-    b->pbuf = blas ? NULL : aligned_alloc(64, pbytes);
-    b->layers = calloc(L, sizeof *b->layers);
-    b->inv_freq = malloc((hd / 2) * sizeof(double));
-    float *rowtmp = malloc(maxk * (sizeof(float) + sizeof(uint16_t)));
-    if (!b->wbuf || (!blas && !b->pbuf) || !b->layers || !b->inv_freq || !rowtmp) {
-        free(rowtmp);
-        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for %zu MiB of weights",
-                     (total * sizeof(float) + pbytes) >> 20);
-        goto fail;
-    }
-    b->isa = tm_gemm_isa_best();
-    tm_cpu_conv cs = {.next = b->wbuf, .pnext = b->pbuf, .blas = blas, .tmp = rowtmp,
-                     .tmp16 = (uint16_t *)(rowtmp + maxk)};
-    st = tm_cpu_conv_mat(&cs, emb, b->V, b->H, &b->embed, err);
-    b->final_norm = tm_cpu_conv_vec(&cs, fn, H);
-    if (tied) b->lm_head = b->embed;
-    else if (!st) st = tm_cpu_conv_mat(&cs, lmh, b->V, b->H, &b->lm_head, err);
-    for (size_t l = 0; l < L && !st; l++) {
-        const tm_layer_weights *w = tm_model_layer(m, (int)l);
-        cpu_layer *cl = &b->layers[l];
-        cl->attn_norm = tm_cpu_conv_vec(&cs, &w->attn_norm, H);
-        cl->bq = tm_cpu_conv_vec(&cs, &w->bq, Q);
-        cl->bk = tm_cpu_conv_vec(&cs, &w->bk, KV);
-        cl->bv = tm_cpu_conv_vec(&cs, &w->bv, KV);
-        cl->q_norm = tm_cpu_conv_vec(&cs, &w->q_norm, hd);
-        cl->k_norm = tm_cpu_conv_vec(&cs, &w->k_norm, hd);
-        cl->ffn_norm = tm_cpu_conv_vec(&cs, &w->ffn_norm, H);
-        if ((st = tm_cpu_conv_mat(&cs, &w->wq, b->qdim, b->H, &cl->wq, err)) ||
-            (st = tm_cpu_conv_mat(&cs, &w->wk, b->kvdim, b->H, &cl->wk, err)) ||
-            (st = tm_cpu_conv_mat(&cs, &w->wv, b->kvdim, b->H, &cl->wv, err)) ||
-            (st = tm_cpu_conv_mat(&cs, &w->wo, b->H, b->qdim, &cl->wo, err)) ||
-            (st = tm_cpu_conv_mat(&cs, &w->w_gate, b->I, b->H, &cl->w_gate, err)) ||
-            (st = tm_cpu_conv_mat(&cs, &w->w_up, b->I, b->H, &cl->w_up, err)) ||
-            (st = tm_cpu_conv_mat(&cs, &w->w_down, b->H, b->I, &cl->w_down, err))) {
-            tm_err_prefix(err, st, "layer %zu", l);
-            break;
-        }
-        cl->a8_q = act8(&w->wq), cl->a8_k = act8(&w->wk), cl->a8_v = act8(&w->wv), cl->a8_o = act8(&w->wo);
-        cl->a8_gate = act8(&w->w_gate), cl->a8_up = act8(&w->w_up), cl->a8_down = act8(&w->w_down);
-        if (b->flags & TM_BACKEND_DEBUG_NO_QKV_BIAS) cl->bq = cl->bk = cl->bv = NULL;
-        if (b->flags & TM_BACKEND_DEBUG_NO_QK_NORM) cl->q_norm = cl->k_norm = NULL;
-    }
-    free(rowtmp);
-    if (st) goto fail;
-    tm_rope_inv_freq(c, !(b->flags & TM_BACKEND_DEBUG_NO_ROPE_SCALING), b->inv_freq);
-
-    /* --- KV pool --- */
-    b->pool_floats = (size_t)b->n_blocks;
-    size_t kv_total;
-    if (!mul_ok(&b->pool_floats, (size_t)b->bs) || !mul_ok(&b->pool_floats, KV) ||
-        (kv_total = b->pool_floats, !mul_ok(&kv_total, 2 * L)) || !mul_ok(&kv_total, sizeof(float))) {
-        st = tm_errf(err, TM_ERR_USAGE, "cpu backend: KV pool of %d blocks x %d is too large", b->n_blocks, b->bs);
-        goto fail;
-    }
-    if (b->kv_dtype == TM_KV_FP8) {
-        /* codes: a quarter of the float bytes; scales: one float per slot and kv head */
-        b->pool_scales = b->pool_floats / hd;
-        b->kv8 = calloc(1, kv_total / sizeof(float));
-        b->kvs = calloc(2 * L * b->pool_scales, sizeof(float));
-        if (!b->kv8 || !b->kvs) {
-            st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for a %zu MiB fp8 KV pool",
-                         kv_total / sizeof(float) >> 20);
-            goto fail;
-        }
-    } else {
-        b->kv = calloc(1, kv_total);
-        if (!b->kv) {
-            st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for a %zu MiB KV pool", kv_total >> 20);
-            goto fail;
-        }
-    }
-    int64_t ctx = (int64_t)b->n_blocks * b->bs;
-    if (ctx > INT32_MAX) ctx = INT32_MAX;
-    b->ctx_max = (int32_t)ctx;
-
-    /* --- thread pool and scratch --- */
-    if ((st = tm_cpu_pool_create(o->n_threads, &b->pool, err))) goto fail;
-    size_t T = (size_t)b->max_tokens, nthr = (size_t)tm_cpu_pool_threads(b->pool);
-    size_t sizes[CPU_NSCRATCH];
-    scratch_sizes(c, T, nthr, (size_t)b->ctx_max, sizes);
-    float **ptrs[CPU_NSCRATCH] = {&b->x, &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp,
-                      &b->rcos, &b->rsin, &b->scores, &b->xq, &b->kvtmp};
-    size_t sc_total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        if (sizes[i] > (SIZE_MAX / sizeof(float) - sc_total) / 2) {
-            st = tm_errf(err, TM_ERR_USAGE, "cpu backend: scratch for %d tokens is too large", b->max_tokens);
-            goto fail;
-        }
-        sc_total += sizes[i];
-    }
-    b->scratch = malloc(sc_total * sizeof(float));
-    b->tok_seq = malloc(T * sizeof(int32_t));
-    if (!b->scratch || !b->tok_seq) {
-        st = tm_errf(err, TM_ERR_NOMEM, "cpu backend: out of memory for scratch (%zu MiB)",
-                     sc_total * sizeof(float) >> 20);
-        goto fail;
-    }
-    float *p = b->scratch;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *ptrs[i] = p;
-        p += sizes[i];
+    if ((st = create_weights(b, m, err)) || (st = create_kv_pool(b, err)) ||
+        (st = create_scratch(b, o->n_threads, err))) {
+        cpu_destroy(b);
+        return st;
     }
     *out = b;
     return TM_OK;
-fail:
-    cpu_destroy(b);
-    return st;
 }
 
 /* ---- forward ------------------------------------------------------------- */
