@@ -41,9 +41,11 @@ tm_status tm_worker_serve_start(worker *w, tm_err *err)
     if (w->kinds & TM_QUEUE_KIND_CHAT) served += c[0];
     if (w->kinds & TM_QUEUE_KIND_TEXT) served += c[1];
     if (w->kinds & TM_QUEUE_KIND_IDS) served += c[2];
-    if (unserved > 0 && served == 0)
+    if (unserved > 0 && served == 0) {
+        w->unservable = 1;
         return tm_errf(err, TM_ERR_UNAVAILABLE, "%s: this worker can serve none of the %lld pending requests "
                        "(%s); nothing claimed", w->unserved_why, (long long)unserved, what);
+    }
     if (!w->o->quiet)
         fprintf(stderr, "tokenmill run: %s: %s requests are left queued for a worker that can serve them%s%s%s\n",
                 w->unserved_why, w->kinds & TM_QUEUE_KIND_TEXT ? "chat" : "chat and text-prompt",
@@ -61,6 +63,7 @@ tm_status tm_worker_serve_end(worker *w, tm_err *err)
     int64_t unserved;
     describe_unserved(w, c, what, sizeof what, &unserved);
     if (unserved == 0) return TM_OK;
+    w->unservable = 1;
     return tm_errf(err, TM_ERR_UNAVAILABLE, "%lld requests left queued that this worker cannot serve (%s): %s",
                    (long long)unserved, what, w->unserved_why);
 }

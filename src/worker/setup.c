@@ -283,7 +283,7 @@ tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
     }
     if (!st && !w->draining && w->q && !sum->other_alive) st = tm_worker_serve_end(w, err);
     if (!sum->other_alive && (!sum->end_reason[0] || st))
-        snprintf(sum->end_reason, sizeof sum->end_reason, "%s", st ? "error" : "empty");
+        snprintf(sum->end_reason, sizeof sum->end_reason, "%s", w->unservable ? "unservable" : st ? "error" : "empty");
     if (w->registered) record_run(w, st);
     tm_notice_stop(w->notice);
     tm_engine_destroy(w->engine);

@@ -87,6 +87,7 @@ typedef struct worker {
     tm_chat_template *chat;       /* the model's Jinja template or a named built-in; NULL: none */
     unsigned kinds;              /* TM_QUEUE_KIND_* this set-up can serve (serve.c) */
     char unserved_why[320];      /* why the other kinds cannot be served ("" when all can) */
+    int unservable;              /* the run ends because work is left that it cannot serve */
     tm_engine *engine;
     int32_t max_requests;        /* the engine's (window + TM_WORKER_CHOICE_ROOM) */
     tm_prepare_ctx pctx;
