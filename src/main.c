@@ -20,6 +20,7 @@ static const tm_command commands[] = {
     {"submit",   tm_cmd_submit,   "validate job files (JSONL, .zst, .gz, tar, zip) and queue them as a job"},
     {"status",   tm_cmd_status,   "show jobs and their progress"},
     {"cancel",   tm_cmd_cancel,   "cancel a job's pending requests"},
+    {"retry",    tm_cmd_retry,    "requeue a job's failed requests (all, or --errors CODE)"},
     {"run",      tm_cmd_run,      "process queued requests with a model (continuous batching)"},
     {"results",  tm_cmd_results,  "write a job's results (or errors) as OpenAI batch output JSONL"},
     {"export",   tm_cmd_export,   "bundle a job's results, errors, cost and manifest into a tar.zst"},

@@ -18,6 +18,7 @@
 int tm_cmd_submit(int argc, char **argv);
 int tm_cmd_status(int argc, char **argv);
 int tm_cmd_cancel(int argc, char **argv);
+int tm_cmd_retry(int argc, char **argv);
 int tm_cmd_results(int argc, char **argv);
 int tm_cmd_export(int argc, char **argv);
 int tm_cmd_tokenize(int argc, char **argv);

@@ -145,6 +145,67 @@ static const char *dtypes_str(unsigned mask)
     return mask == DT_I32 ? "I32" : mask == DT_FLOAT ? "BF16, F16 or F32" : "?";
 }
 
+/* A float tensor holding NaN or Inf makes every logit NaN: the model cannot
+ * serve anything, so the load refuses it (TM_ERR_UNAVAILABLE, exit 69 for a
+ * worker) naming the tensor. The bits are tested (all-ones exponent), one
+ * pass over the bytes at load. */
+/* Index of the first element whose exponent bits are all ones, or n. Blocks
+ * of 4096 are tested without an early exit (the compiler vectorizes them). */
+static size_t first_nonfinite16(const unsigned char *p, size_t n, uint16_t mask)
+{
+    for (size_t b = 0; b < n; b += 4096) {
+        size_t e = n - b < 4096 ? n : b + 4096;
+        unsigned hit = 0;
+        for (size_t i = b; i < e; i++) {
+            uint16_t u;
+            memcpy(&u, p + 2 * i, 2);
+            hit |= (u & mask) == mask;
+        }
+        if (hit)
+            for (size_t i = b; i < e; i++) {
+                uint16_t u;
+                memcpy(&u, p + 2 * i, 2);
+                if ((u & mask) == mask) return i;
+            }
+    }
+    return n;
+}
+
+static size_t first_nonfinite32(const unsigned char *p, size_t n)
+{
+    for (size_t b = 0; b < n; b += 4096) {
+        size_t e = n - b < 4096 ? n : b + 4096;
+        unsigned hit = 0;
+        for (size_t i = b; i < e; i++) {
+            uint32_t u;
+            memcpy(&u, p + 4 * i, 4);
+            hit |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (hit)
+            for (size_t i = b; i < e; i++) {
+                uint32_t u;
+                memcpy(&u, p + 4 * i, 4);
+                if ((u & 0x7f800000u) == 0x7f800000u) return i;
+            }
+    }
+    return n;
+}
+
+/* A float tensor holding NaN or Inf makes every logit NaN: the model cannot
+ * serve anything, so the load refuses it (TM_ERR_UNAVAILABLE, exit 69 for a
+ * worker) naming the tensor. The bits are tested (all-ones exponent), one
+ * pass over the bytes at load. */
+static tm_status check_finite(const tm_tensor *t, const char *path, const char *name, tm_err *err)
+{
+    size_t n = t->nbytes / tm_dtype_size(t->dtype), bad = n;
+    if (t->dtype == TM_DTYPE_F32) bad = first_nonfinite32(t->data, n);
+    else if (t->dtype == TM_DTYPE_F16) bad = first_nonfinite16(t->data, n, 0x7c00u);
+    else if (t->dtype == TM_DTYPE_BF16) bad = first_nonfinite16(t->data, n, 0x7f80u);
+    if (bad == n) return TM_OK;
+    return tm_errf(err, TM_ERR_UNAVAILABLE, "%s: tensor %s holds NaN or Inf (element %zu): the model cannot run",
+                   path, name, bad);
+}
+
 /* Finds NAME and checks its dtype is in dtype_mask and (ndim >= 0) its shape is
  * dims[0..ndim). Absent + !required: out->data stays NULL. */
 static tm_status resolve_any(resolver *r, const char *name, int required, unsigned dtype_mask, int ndim, int64_t d0,
@@ -173,6 +234,7 @@ static tm_status resolve_any(resolver *r, const char *name, int required, unsign
         return tm_errf(err, TM_ERR_INPUT, "%s: tensor %s has shape %s, expected %s",
                        tm_safetensors_path(st), name, a, b);
     }
+    if ((s = check_finite(t, tm_safetensors_path(st), name, err))) return s;
     *out = *t;
     size_t al = tm_dtype_size(t->dtype);
     if (t->nbytes && (uintptr_t)t->data % al) {

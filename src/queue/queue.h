@@ -287,4 +287,35 @@ tm_status tm_queue_worker_list(tm_queue *q, double since_s,
                                tm_status (*cb)(void *ctx, const tm_queue_worker *w, tm_err *err), void *ctx,
                                tm_err *err);
 
+/* ---- claim filter (queue_claimfilter.c) ----------------------------------- */
+
+/* The kinds of request a worker can serve with its own set-up: a worker
+ * without a tokenizer serves only token-id prompts, one without a chat
+ * template no chat. Requests of other kinds are left pending (not claimed,
+ * attempts not charged) for a worker that can. A request no worker can
+ * serve (an unknown endpoint, a body that is not JSON) is always claimable:
+ * it fails as its own fault. */
+#define TM_QUEUE_KIND_CHAT 1u   /* /v1/chat/completions: tokenizer + chat template */
+#define TM_QUEUE_KIND_TEXT 2u   /* /v1/completions, prompt a string: tokenizer */
+#define TM_QUEUE_KIND_IDS 4u    /* /v1/completions, prompt token ids */
+#define TM_QUEUE_KIND_ALL 7u
+
+/* Later claims on this handle take only requests of these kinds
+ * (TM_QUEUE_KIND_ALL or 0: every kind). */
+void tm_queue_set_claim_kinds(tm_queue *q, unsigned kinds);
+
+/* Pending requests of claimable jobs (queued / in_progress) by kind:
+ * counts[0] chat, [1] text prompt, [2] token-id prompt, [3] other. */
+tm_status tm_queue_pending_kinds(tm_queue *q, int64_t counts[4], tm_err *err);
+
+/* ---- retry (queue_retry.c) ------------------------------------------------- */
+
+/* Failed requests of job_id back to pending (error cleared; invalid lines
+ * recorded at submit are not requests and stay), all of them or those whose
+ * error code is code (NULL: all), in one transaction; a finished job goes
+ * back to queued / in_progress. *requeued gets the count. A cancelling,
+ * cancelled, expired or still-validating job is refused (TM_ERR_INPUT); an
+ * unknown one is TM_ERR_NOTFOUND. */
+tm_status tm_queue_retry(tm_queue *q, const char *job_id, const char *code, int64_t *requeued, tm_err *err);
+
 #endif

@@ -37,6 +37,7 @@ struct tm_queue {
     sqlite3_stmt *ins_req;
     sqlite3_stmt *ins_failed;
     sqlite3_stmt *find_dup;
+    unsigned claim_kinds;        /* tm_queue_set_claim_kinds (queue_claimfilter.c); 0: every kind */
 };
 
 /* ---- queue.c: SQL helpers ------------------------------------------------- */
@@ -96,5 +97,17 @@ tm_status tm_queue_expire_locked(tm_queue *q, int64_t now, int *n, tm_err *err);
 /* Workers that stopped heartbeating (older than twice their lease) -> 'lost';
  * their open runs end with end_reason 'lost' at the last heartbeat. */
 tm_status tm_queue_mark_lost_locked(tm_queue *q, double now, tm_err *err);
+
+/* ---- queue_claimfilter.c: the kind of a request row r (TM_QUEUE_KIND_*) -- */
+
+/* SQL for the kind of the request row aliased r: chat, text prompt, token-id
+ * prompt, or TM_QUEUE_KIND_OTHER (a body no worker can serve: claimed by
+ * any worker and failed as the request's own fault). json_type is only
+ * evaluated on valid JSON. */
+#define TM_QUEUE_KIND_OTHER 8u
+#define TM_QUEUE_KIND_SQL                                                                            \
+    "(CASE WHEN r.url='/v1/chat/completions' THEN 1 "                                                \
+    "WHEN r.url='/v1/completions' AND json_valid(r.body) THEN "                                       \
+    "(CASE json_type(r.body,'$.prompt') WHEN 'text' THEN 2 WHEN 'array' THEN 4 ELSE 8 END) ELSE 8 END)"
 
 #endif

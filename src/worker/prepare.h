@@ -33,8 +33,8 @@ typedef struct tm_prepared {
 } tm_prepared;
 
 typedef struct tm_prepare_ctx {
-    const tm_tokenizer *tok;          /* NULL: only id-list prompts work */
-    const tm_chat_template *chat;     /* NULL: chat requests fail */
+    const tm_tokenizer *tok;          /* NULL: only id-list prompts work (the worker claims no others) */
+    const tm_chat_template *chat;     /* NULL: chat requests fail (the worker claims none) */
     const tm_model_config *cfg;       /* generation defaults */
 } tm_prepare_ctx;
 

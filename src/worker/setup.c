@@ -126,14 +126,18 @@ static tm_status load_model(worker *w, tm_err *err)
     if ((st = tm_model_load(o->model_dir, &w->model, err))) return st;
     if (o->quant != TM_QS_NONE && (st = tm_model_quantize(w->model, o->quant, err))) return st;
     tm_err terr;
+    w->kinds = TM_QUEUE_KIND_ALL;
     if (tm_tokenizer_load(o->model_dir, &w->tok, &terr) == TM_OK) {
         tm_err cerr;
         if (tm_chat_template_load(o->chat_template, tm_tokenizer_chat_template(w->tok), &w->chat, &cerr)) {
             if (o->chat_template) return tm_errf(err, TM_ERR_USAGE, "%s", cerr.msg);
-            if (!o->quiet) fprintf(stderr, "tokenmill run: note: %s; chat requests will fail\n", cerr.msg);
+            w->kinds &= ~TM_QUEUE_KIND_CHAT; /* chat requests wait for a worker with a template */
+            snprintf(w->unserved_why, sizeof w->unserved_why, "no chat template (%.280s)",
+                     cerr.msg);
         }
-    } else if (!o->quiet) {
-        fprintf(stderr, "tokenmill run: note: no tokenizer (%s); only token-id prompts will run\n", terr.msg);
+    } else {
+        w->kinds = TM_QUEUE_KIND_IDS; /* chat and text prompts wait for a worker with a tokenizer */
+        snprintf(w->unserved_why, sizeof w->unserved_why, "no tokenizer (%.280s)", terr.msg);
     }
     const tm_model_config *mc = tm_model_config_of(w->model);
     w->pctx = (tm_prepare_ctx){.tok = w->tok, .chat = w->chat, .cfg = mc};
@@ -229,7 +233,7 @@ tm_status tm_worker_setup(worker *w, const tm_worker_opts *o, tm_worker_summary 
     if (o->preemption_notice &&
         (st = tm_notice_start(o->preemption_notice, TM_WORKER_NOTICE_POLL_S, &w->notice, err)))
         return st;
-    if ((st = load_model(w, err)) || (st = make_engine(w, err))) return st;
+    if ((st = load_model(w, err)) || (st = tm_worker_serve_start(w, err)) || (st = make_engine(w, err))) return st;
     tm_queue_run_stats rs = {.state = "running"};
     tm_queue_worker_heartbeat(w->q, w->owner, w->run_id, &rs, NULL);
     if ((st = setup_cost(w, err)) || (st = alloc_lists(w, err))) return st;
@@ -277,8 +281,9 @@ tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
         if (tm_queue_job_list(w->q, count_left_cb, &left, NULL) == TM_OK && left > 0) sum->stopped_with_work = 1;
         if (sum->checkpointed > 0) sum->stopped_with_work = 1;
     }
+    if (!st && !w->draining && w->q && !sum->other_alive) st = tm_worker_serve_end(w, err);
     if (!sum->other_alive && (!sum->end_reason[0] || st))
-        snprintf(sum->end_reason, sizeof sum->end_reason, "%s", st ? "error" : "empty");
+        snprintf(sum->end_reason, sizeof sum->end_reason, "%s", w->unservable ? "unservable" : st ? "error" : "empty");
     if (w->registered) record_run(w, st);
     tm_notice_stop(w->notice);
     tm_engine_destroy(w->engine);

@@ -7,8 +7,14 @@
  * finished request writes the OpenAI response body (zstd-compressed by the
  * queue) and marks the request done in one transaction. A request that
  * cannot run (template cannot render, prompt longer than the context, bad
- * parameters) fails alone with a clear error. Cancelled jobs are dropped
- * within one step. Leases are renewed while work is in flight.
+ * parameters) fails alone with a clear error. A request the worker's own
+ * set-up cannot serve (no tokenizer: chat and text prompts; no chat
+ * template: chat) is never claimed nor failed: it stays queued for another
+ * worker, the worker says so once, and it exits 69 (TM_ERR_UNAVAILABLE,
+ * runs.end_reason 'unservable') at start when it can serve none of the
+ * pending work, or at the end when such work is left; weights with NaN/Inf
+ * are refused at load (69). Cancelled jobs are dropped within one step.
+ * Leases are renewed while work is in flight.
  *
  * Preemption safety (issue 7). Every checkpoint_every_s seconds, and when
  * the run stops, the generated tokens of each in-flight request go to the

@@ -10,6 +10,9 @@
  *              leases, "is the queue really empty"
  *   setup.c    options' defaults, backend/model/engine set-up (KV sizing),
  *              price and meter, progress line, teardown
+ *   serve.c    what this set-up can serve (tokenizer, chat template): the
+ *              claim filter, the start check (exit 69 when nothing) and the
+ *              end check (requests left queued for another worker)
  *
  * Every list the loop fills is sized at set-up from the options (window:
  * in-flight requests never exceed it), so a step allocates nothing.
@@ -82,6 +85,9 @@ typedef struct worker {
     tm_model *model;
     tm_tokenizer *tok;
     tm_chat_template *chat;       /* the model's Jinja template or a named built-in; NULL: none */
+    unsigned kinds;              /* TM_QUEUE_KIND_* this set-up can serve (serve.c) */
+    char unserved_why[320];      /* why the other kinds cannot be served ("" when all can) */
+    int unservable;              /* the run ends because work is left that it cannot serve */
     tm_engine *engine;
     int32_t max_requests;        /* the engine's (window + TM_WORKER_CHOICE_ROOM) */
     tm_prepare_ctx pctx;
@@ -141,6 +147,15 @@ tm_status tm_worker_handle_event(worker *w, const tm_engine_event *ev, tm_err *e
 tm_status tm_worker_check_cancelled(worker *w, tm_err *err);
 void tm_worker_drop_request(worker *w, wreq *r); /* unlink and free */
 int32_t tm_worker_generated(const wreq *r);       /* tokens generated over its choices */
+
+/* serve.c */
+/* Set the claim filter from w->kinds; when some kinds cannot be served, say
+ * once how many pending requests are left for another worker, and return
+ * TM_ERR_UNAVAILABLE when pending work exists and none of it can be served. */
+tm_status tm_worker_serve_start(worker *w, tm_err *err);
+/* At the end of a run that emptied what it could: TM_ERR_UNAVAILABLE when
+ * requests this worker could not serve are still pending. */
+tm_status tm_worker_serve_end(worker *w, tm_err *err);
 
 /* drain.c */
 void tm_worker_watch_stops(worker *w, double now);   /* signals, notice, time limit -> drain */

@@ -25,9 +25,7 @@ for i, line in enumerate(open(sys.argv[1])):
 # a prompt longer than --max-model-len 64 fails alone
 print(json.dumps({"custom_id": "too-long", "method": "POST", "url": "/v1/completions",
                   "body": {"prompt": list(range(1, 100)), "max_tokens": 4}}))
-# chat on a model without a tokenizer fails alone
-print(json.dumps({"custom_id": "no-tokenizer", "method": "POST", "url": "/v1/chat/completions",
-                  "body": {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}}))
+# (chat on a model without a tokenizer is left queued, not failed: misconfigured_worker.sh)
 PY
 JOB=$("$BIN" submit "$T/job.jsonl" --name golden)
 "$BIN" run --model "$TD/models/llama-mini" --max-model-len 64 --max-batch-tokens 48 --max-seqs 4 --quiet
@@ -68,7 +66,6 @@ for line in open(sys.argv[3]):
     assert o["response"] is None and o["error"]["message"]
     errs[o["custom_id"]] = o["error"]["message"]
 assert "too-long" in errs and "context" in errs["too-long"], errs
-assert "no-tokenizer" in errs and "tokenizer" in errs["no-tokenizer"], errs
 print(f"golden greedy tokens checked: {checked}; errors: {sorted(errs)}")
 PY
 "$BIN" status "$JOB" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["status"]=="completed", j; print("status:", j["status"], j["request_counts"])'
