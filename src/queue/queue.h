@@ -79,14 +79,18 @@ typedef struct tm_queue_new_request {
 
 /* Submissions are inserted in chunks: each write transaction holds at most
  * TM_QUEUE_SUBMIT_CHUNK_ROWS rows or TM_QUEUE_SUBMIT_CHUNK_MS of wall time
- * (validation between inserts included), so workers and status keep access.
+ * (validation between inserts included), then pauses TM_QUEUE_SUBMIT_YIELD_MS,
+ * so workers and status keep access.
  * Until commit the job is 'validating': not claimed, not listed. A rejected
  * or failed submission's committed chunks are deleted by rollback; a killed
  * one's by the next open of the queue (the job's submitter pid is gone on
  * this host, or it wrote no chunk for TM_QUEUE_SUBMIT_STALE_S). A submission
  * shorter than one chunk stays one transaction (a rejection writes nothing). */
-#define TM_QUEUE_SUBMIT_CHUNK_ROWS 4000
-#define TM_QUEUE_SUBMIT_CHUNK_MS 50
+#define TM_QUEUE_SUBMIT_CHUNK_ROWS 8000
+#define TM_QUEUE_SUBMIT_CHUNK_MS 80
+/* after each chunk the submission pauses this long: SQLite's busy handler
+ * polls every 100 ms after a while, so shorter pauses let waiters starve */
+#define TM_QUEUE_SUBMIT_YIELD_MS 100
 #define TM_QUEUE_SUBMIT_STALE_S 600
 
 /* BEGIN IMMEDIATE and insert the job in state 'validating'. job_id receives

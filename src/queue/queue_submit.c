@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/timeutil.h"
@@ -44,8 +45,14 @@ static tm_status chunk_maybe_commit(tm_queue *q, tm_err *err)
     sqlite3_finalize(st);
     if (!s) s = tm_queue_commit(q, err);
     q->sub_txn = 0;
-    if (!s) q->sub_committed = 1;
-    return s;
+    if (s) return s;
+    q->sub_committed = 1;
+    /* SQLite's lock is not fair: a waiter polls (every 100 ms once it has
+     * waited a while) and would keep missing the instant between our COMMIT
+     * and next BEGIN. A pause of one poll period lets every waiter in. */
+    struct timespec ts = {0, (long)TM_QUEUE_SUBMIT_YIELD_MS * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    return TM_OK;
 }
 
 tm_status tm_queue_submit_tick(tm_queue *q, tm_err *err)
