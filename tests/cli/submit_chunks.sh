@@ -8,8 +8,10 @@
 #     `status` during the submit returns, a probe takes BEGIN IMMEDIATE every
 #     20 ms, nothing is lost. Measured and printed: the longest gap between
 #     completions, the longest `status` call and the longest lock wait (each
-#     typically < 1 s on 2 busy cores; the test fails over LIMIT_S = 1.5 s,
-#     a margin for a loaded CI machine);
+#     < 1 s in a run alone on 2 busy cores). The test fails when the lock
+#     wait exceeds half the submit's wall time or 3 s (a submit in one
+#     transaction makes it about the whole submit), or a gap or a status
+#     call exceeds 5 s (a margin for CPU starvation on a loaded CI machine);
 #  3. a submit killed with -9 mid insert leaves no visible job, and the next
 #     command that opens the queue removes its rows.
 # Set SUBMIT_CHUNKS_BIG to change the big submit's size (default 150000).
@@ -116,8 +118,8 @@ kill -TERM "$WPID"; rc=0; wait "$WPID" || rc=$?
 read -r line < monitor.txt
 echo "big submit of $N_BIG lines: $(python3 -c "print(round($t1-$t0,2))") s beside a worker; $line"
 eval "$line"
-LIMIT_S=1.5
-python3 -c "import sys; L=$LIMIT_S; sys.exit(not ($completion_gap_s < L and $lock_wait_s < L and $status_max_s < L and $status_calls > 0))" \
+wall=$(python3 -c "print($t1-$t0)")
+python3 -c "import sys; sys.exit(not ($lock_wait_s < min(3.0, 0.5 * $wall) and $completion_gap_s < 5 and $status_max_s < 5 and $status_calls > 0))" \
   || fail "the submit blocked the queue: $line"
 [ "$(sql q.db "select count(*) from requests where job_id='$BJOB'")" = "$N_BIG" ] || fail "big job incomplete"
 [ "$(sql q.db "select state from jobs where id='$BJOB'")" = queued ] || fail "big job not queued"
