@@ -14,7 +14,7 @@
 #     call exceeds 5 s (a margin for CPU starvation on a loaded CI machine);
 #  3. a submit killed with -9 mid insert leaves no visible job, and the next
 #     command that opens the queue removes its rows.
-# Set SUBMIT_CHUNKS_BIG to change the big submit's size (default 150000).
+# Set SUBMIT_CHUNKS_BIG to change the big submit's size (default 100000).
 set -euo pipefail
 BIN=${TOKENMILL_BIN:?set by ctest}
 TD=${TOKENMILL_TESTDATA:-../shared/testdata}
@@ -22,7 +22,7 @@ if [ ! -f "$TD/models/llama-mini/config.json" ]; then
   echo "SKIP: test data not found in $TD (set TOKENMILL_TESTDATA)"; exit 77
 fi
 command -v python3 >/dev/null || { echo "skipped: python3 is not installed"; exit 77; }
-N_BIG=${SUBMIT_CHUNKS_BIG:-150000}
+N_BIG=${SUBMIT_CHUNKS_BIG:-100000}
 T=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$T"; }
@@ -46,7 +46,7 @@ sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=3
 # ---- 1. racing submits on a new DB -----------------------------------------------
 gen good 50 > good.jsonl
 gen bad 20000 x > bad.jsonl
-for i in 1 2 3 4 5 6; do
+for i in 1 2 3 4; do
   db="race$i.db"
   "$BIN" submit --db "$db" bad.jsonl > bad.out 2> bad.err & pb=$!
   [ $((i % 2)) = 0 ] && sleep 0.05
@@ -63,7 +63,7 @@ for i in 1 2 3 4 5 6; do
   [ "$(sql "$db" "select count(*) from jobs")" = 1 ] || fail "race $i: the rejected submit left a job"
   [ "$(sql "$db" "select count(*) from requests")" = 50 ] || fail "race $i: the rejected submit left rows"
 done
-echo "ok: racing submits on a new DB (6 rounds)"
+echo "ok: racing submits on a new DB (4 rounds)"
 
 # ---- 2. a big submit beside a running worker -----------------------------------------
 export TOKENMILL_DB="$T/q.db"
