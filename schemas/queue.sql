@@ -7,7 +7,7 @@
 -- and src/queue/queue.c applies those newer than PRAGMA user_version (= the
 -- number of applied migrations), one transaction each. This file is those
 -- migrations in order (0001_init, 0002_indexes_cost_views, 0003_cost_views,
--- 0004_checkpoints_runs, 0005_cost_wasted); keep it in step. It is not one
+-- 0004_checkpoints_runs, 0005_cost_wasted, 0006_submit_chunks); keep it in step. It is not one
 -- CREATE per table: the tables as 0001/0002 created them come first, and the
 -- later migrations' ALTER TABLE ... ADD COLUMN and view re-creations follow
 -- in their "==== NNNN" sections, so a table's current columns are its CREATE
@@ -21,6 +21,8 @@
 --                                       -> expired          (completion window passed)
 --   queued|in_progress -> cancelling -> cancelled           (tokenmill cancel; once nothing runs)
 --   validating -> failed   (--on-invalid skip and not one valid line)
+--   validating: rows are inserted in chunks; a rejected, failed or killed
+--   submission's rows are deleted (by it, or by the next command, 0006).
 --   finalizing is set (finalizing_at) on the way to completed.
 CREATE TABLE jobs (
     seq               INTEGER PRIMARY KEY,          -- submission order (claim order within a priority)
@@ -420,3 +422,15 @@ FROM runs u
 LEFT JOIN (SELECT run_id, SUM(wasted_seconds) AS wasted_seconds, SUM(wasted_usd) AS wasted_usd
            FROM requests WHERE run_id IS NOT NULL GROUP BY run_id) w ON w.run_id = u.id
 GROUP BY 1;
+
+-- ==== 0006_submit_chunks (chunked submissions; appended as the migration applies it) ====
+-- 0006_submit_chunks.sql — a submission is inserted in chunks (one short
+-- write transaction each) while its job is 'validating' (invisible to claims
+-- and listings), then flipped to queued in one small transaction. These
+-- columns let any later command find and remove the rows of a submission
+-- whose process died:
+--   submitter:           'host:pid:random' of the submitting process while the
+--                        job is 'validating' (NULL afterwards and before 0006);
+--   submit_heartbeat_at: unix seconds (REAL) of its last committed chunk.
+ALTER TABLE jobs ADD COLUMN submitter TEXT;
+ALTER TABLE jobs ADD COLUMN submit_heartbeat_at REAL;

@@ -1,12 +1,16 @@
 /* submit.c — `tokenmill submit FILE...`: validate job files and queue them as
- * one job, in one transaction, or nothing.
+ * one job, all or nothing.
  *
  * Each path goes through tm_jobfile_read (jsonl/.zst/.gz/-/tar/zip, streamed
  * line by line, so memory stays bounded), each line through tm_validate_line,
- * duplicates of custom_id are found by the queue's unique index. Default
- * (--on-invalid reject): any problem rolls back, prints every problem (the
- * first 50), exits 65, and a DB created by this run is removed. With
- * --on-invalid skip, invalid lines are recorded as failed requests.
+ * duplicates of custom_id are found by the queue's unique index. Rows go in
+ * as they are validated, in short chunk transactions under a 'validating'
+ * job nobody else sees (queue.h "submission"). Default (--on-invalid
+ * reject): any problem removes them, prints every problem (the first 50) and
+ * exits 65. The database file is never deleted, not even one this run
+ * created: another submit may have committed to it meanwhile (it stays an
+ * empty, valid queue). With --on-invalid skip, invalid lines are recorded as
+ * failed requests.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/job_view.h"
@@ -90,6 +92,8 @@ static tm_status record_failed(submit_ctx *c, const tm_jobfile_line *l, const ch
 static tm_status on_line(void *ctx, const tm_jobfile_line *l, tm_err *err)
 {
     submit_ctx *c = ctx;
+    tm_status ts = tm_queue_submit_tick(c->q, err); /* no write transaction over ~50 ms */
+    if (ts) return ts;
     if (!l->too_long && is_blank(l->data, l->len)) return TM_OK;
     c->nonblank++;
     tm_buf_clear(&c->msg);
@@ -161,19 +165,6 @@ static tm_status on_source_end(void *ctx, const char *source, long lines, tm_err
     if (c->nonblank == 0) problem(c, source, 0, "file", "empty (no request lines)");
     c->nonblank = 0;
     return TM_OK;
-}
-
-static void remove_db(const char *path)
-{
-    const char *sfx[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
-        size_t n = strlen(path) + strlen(sfx[i]) + 1;
-        char *p = malloc(n);
-        if (!p) return;
-        snprintf(p, n, "%s%s", path, sfx[i]);
-        unlink(p);
-        free(p);
-    }
 }
 
 static tm_status add_metadata(json_t *meta, const char *kv, tm_err *err)
@@ -263,13 +254,10 @@ int tm_cmd_submit(int argc, char **argv)
     jo.metadata_json = meta_json;
 
     const char *db = tm_cli_db_path(db_flag);
-    struct stat sb;
-    int existed = stat(db, &sb) == 0;
     tm_queue *q = NULL;
     tm_status s = tm_queue_open(db, &q, &err);
     if (s) {
         free(meta_json);
-        if (!existed) remove_db(db);
         return tm_cli_fail("submit", s, &err);
     }
     char job_id[TM_QUEUE_ID_MAX];
@@ -286,7 +274,6 @@ int tm_cmd_submit(int argc, char **argv)
     if (s) {
         tm_queue_submit_rollback(q);
         tm_queue_close(q);
-        if (!existed) remove_db(db);
         return tm_cli_fail("submit", s, &err);
     }
     if (ctx.problems > ctx.printed)
@@ -299,7 +286,6 @@ int tm_cmd_submit(int argc, char **argv)
     if (reject) {
         tm_queue_submit_rollback(q);
         tm_queue_close(q);
-        if (!existed) remove_db(db);
         if (ctx.problems)
             fprintf(stderr, "tokenmill submit: rejected: %ld problem%s in %ld line%s%s; nothing was queued\n",
                     ctx.problems, ctx.problems == 1 ? "" : "s", ctx.bad_lines, ctx.bad_lines == 1 ? "" : "s",
@@ -308,7 +294,6 @@ int tm_cmd_submit(int argc, char **argv)
     }
     if ((s = tm_queue_submit_commit(q, &err))) {
         tm_queue_close(q);
-        if (!existed) remove_db(db);
         return tm_cli_fail("submit", s, &err);
     }
     if (ctx.problems)

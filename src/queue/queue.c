@@ -297,6 +297,7 @@ static tm_status open_db(const char *path, int create, tm_queue **out, tm_err *e
     if (!s) s = tm_queue_exec(q, "PRAGMA cache_size=-32768", err);
     if (!s) s = migrate(q, err);
     if (!s && mark) s = mark_ours(q, err);
+    if (!s) tm_queue_reap_submissions(q); /* rows of submissions whose process died */
     if (s) {
         tm_err_prefix(err, s, "%s", path);
         tm_queue_close(q);

@@ -77,6 +77,22 @@ typedef struct tm_queue_new_request {
     int64_t n;                  /* choices (<= 0 taken as 1) */
 } tm_queue_new_request;
 
+/* Submissions are inserted in chunks: each write transaction holds at most
+ * TM_QUEUE_SUBMIT_CHUNK_ROWS rows or TM_QUEUE_SUBMIT_CHUNK_MS of wall time
+ * (validation between inserts included), then pauses TM_QUEUE_SUBMIT_YIELD_MS,
+ * so workers and status keep access.
+ * Until commit the job is 'validating': not claimed, not listed. A rejected
+ * or failed submission's committed chunks are deleted by rollback; a killed
+ * one's by the next open of the queue (the job's submitter pid is gone on
+ * this host, or it wrote no chunk for TM_QUEUE_SUBMIT_STALE_S). A submission
+ * shorter than one chunk stays one transaction (a rejection writes nothing). */
+#define TM_QUEUE_SUBMIT_CHUNK_ROWS 8000
+#define TM_QUEUE_SUBMIT_CHUNK_MS 80
+/* after each chunk the submission pauses this long: SQLite's busy handler
+ * polls every 100 ms after a while, so shorter pauses let waiters starve */
+#define TM_QUEUE_SUBMIT_YIELD_MS 100
+#define TM_QUEUE_SUBMIT_STALE_S 600
+
 /* BEGIN IMMEDIATE and insert the job in state 'validating'. job_id receives
  * the new id. Only one submission may be open per handle. */
 tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *opts,
@@ -88,9 +104,13 @@ tm_status tm_queue_submit_add(tm_queue *q, const tm_queue_new_request *r, tm_err
 /* Record an invalid line as a failed request (error code "invalid_request"). */
 tm_status tm_queue_submit_add_failed(tm_queue *q, const tm_queue_new_request *r,
                                      const char *message, tm_err *err);
+/* Commit the open chunk when it is over its time (call once per input line,
+ * so a run of lines that insert nothing does not hold the lock either). */
+tm_status tm_queue_submit_tick(tm_queue *q, tm_err *err);
 /* Job -> queued (or failed when it has no valid request) and COMMIT. */
 tm_status tm_queue_submit_commit(tm_queue *q, tm_err *err);
-/* ROLLBACK: the DB is as before begin. Safe to call when nothing is open. */
+/* ROLLBACK and delete the chunks already committed: no job is left (the
+ * queue's other contents are untouched). Safe to call when nothing is open. */
 void tm_queue_submit_rollback(tm_queue *q);
 
 /* ---- workers: claim, lease, finish ----------------------------------------- */

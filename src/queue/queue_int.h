@@ -34,11 +34,28 @@ struct tm_queue {
     long sub_total;
     unsigned char sub_prefix[8]; /* request ids: req_ + random prefix + counter */
     uint64_t sub_counter;
+    char sub_owner[192];         /* jobs.submitter: host:pid:random */
+    int sub_txn;                 /* a chunk's write transaction is open */
+    int sub_committed;           /* some chunk (and the job row) is committed */
+    uint64_t sub_txn_start_ns;   /* monotonic start of the open chunk */
+    uint64_t sub_beat_ns;        /* last heartbeat written */
+    long sub_chunk_rows;
     sqlite3_stmt *ins_req;
     sqlite3_stmt *ins_failed;
     sqlite3_stmt *find_dup;
     unsigned claim_kinds;        /* tm_queue_set_claim_kinds (queue_claimfilter.c); 0: every kind */
 };
+
+/* ---- queue_submit.c: chunked submissions --------------------------------- */
+
+/* Remove the rows of the 'validating' job job_id in short transactions
+ * (TM_QUEUE_SUBMIT_CHUNK_ROWS each), then the job. A job in any other state
+ * is left alone. */
+tm_status tm_queue_submission_purge(tm_queue *q, const char *job_id, tm_err *err);
+/* Purge the 'validating' jobs whose submitter is gone (same host, pid not
+ * running) or silent for TM_QUEUE_SUBMIT_STALE_S. Best effort: called by
+ * open; an error leaves them for the next command. */
+void tm_queue_reap_submissions(tm_queue *q);
 
 /* ---- queue.c: SQL helpers ------------------------------------------------- */
 

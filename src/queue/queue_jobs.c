@@ -249,7 +249,7 @@ tm_status tm_queue_job_list(tm_queue *q, tm_status (*cb)(void *ctx, const tm_que
     tm_queue_ids l = {0};
     tm_status s = tm_queue_begin_read(q, err);
     if (s) return s;
-    s = tm_queue_ids_collect(q, "SELECT id FROM jobs ORDER BY seq", 0, &l, err);
+    s = tm_queue_ids_collect(q, "SELECT id FROM jobs WHERE state <> 'validating' ORDER BY seq", 0, &l, err);
     for (size_t i = 0; !s && i < l.n; i++) {
         tm_queue_job j;
         s = job_get_locked(q, l.ids[i], &j, err);

@@ -4,10 +4,28 @@
  */
 #include "queue/queue_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zstd.h>
+
+/* BEGIN IMMEDIATE for a lease holder's write (finish, renew, release,
+ * checkpoint): a database still busy after the handle's busy timeout (a
+ * long write elsewhere) is tried again, LEASE_BUSY_RETRIES times with a
+ * growing pause, rather than failing the worker. */
+#define LEASE_BUSY_RETRIES 4
+static tm_status lease_begin_write(tm_queue *q, tm_err *err)
+{
+    tm_status s = tm_queue_begin_write(q, err);
+    for (int i = 0; s == TM_ERR_BUSY && i < LEASE_BUSY_RETRIES; i++) {
+        struct timespec ts = {0, 50000000L << i}; /* 50, 100, 200, 400 ms */
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+        s = tm_queue_begin_write(q, err);
+    }
+    return s;
+}
 
 tm_status tm_queue_reclaim_locked(tm_queue *q, double now, int *n, tm_err *err)
 {
@@ -263,7 +281,7 @@ tm_status tm_queue_renew(tm_queue *q, const char *owner, double lease_s, int *re
 {
     if (!(lease_s > 0)) return tm_errf(err, TM_ERR_USAGE, "queue: lease must be positive");
     sqlite3_stmt *st;
-    tm_status s = tm_queue_begin_write(q, err);
+    tm_status s = lease_begin_write(q, err);
     if (s) return s;
     if ((s = tm_queue_prep(q, "UPDATE requests SET lease_expires=?2 WHERE state='running' AND lease_owner=?1", &st, err))) {
         tm_queue_rollback(q);
@@ -315,7 +333,7 @@ tm_status tm_queue_checkpoint_save(tm_queue *q, const char *owner, const char *r
     if (!z) return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
     int64_t now = (int64_t)tm_queue_now(q);
     sqlite3_stmt *st = NULL;
-    tm_status s = tm_queue_begin_write(q, err);
+    tm_status s = lease_begin_write(q, err);
     if (s) { free(z); return s; }
     s = tm_queue_prep(q, "INSERT OR REPLACE INTO checkpoints(request_id, worker_id, tokens_done, state_zstd, created_at, "
                 "run_id, gpu_seconds, cost_usd) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM requests "
@@ -377,7 +395,7 @@ static tm_status delete_checkpoint(tm_queue *q, const char *request_id, tm_err *
 static tm_status begin_leased(tm_queue *q, const char *owner, const char *request_id,
                               char job_id[TM_QUEUE_ID_MAX], tm_err *err)
 {
-    tm_status s = tm_queue_begin_write(q, err);
+    tm_status s = lease_begin_write(q, err);
     if (s) return s;
     sqlite3_stmt *st;
     if ((s = tm_queue_prep(q, "SELECT job_id FROM requests WHERE id=?1 AND state='running' AND lease_owner=?2",
@@ -478,7 +496,7 @@ tm_status tm_queue_fail(tm_queue *q, const char *owner, const char *request_id, 
 
 tm_status tm_queue_release(tm_queue *q, const char *owner, const char *request_id, int *released, tm_err *err)
 {
-    tm_status s = tm_queue_begin_write(q, err);
+    tm_status s = lease_begin_write(q, err);
     if (s) return s;
     sqlite3_stmt *st;
     const char *sql = request_id

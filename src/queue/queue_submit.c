@@ -1,11 +1,65 @@
-/* queue_submit.c — submission: one job and its requests in one transaction
- * (queue.h "submission").
+/* queue_submit.c — submission: one job and its requests, inserted in short
+ * chunk transactions under the 'validating' state and made visible by one
+ * small final transaction (queue.h "submission"); the cleanup of dead
+ * submissions' rows.
  */
 #include "queue/queue_int.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/timeutil.h"
+
+/* ---- chunks ---------------------------------------------------------------- */
+
+static tm_status chunk_open(tm_queue *q, tm_err *err)
+{
+    if (q->sub_txn) return TM_OK;
+    tm_status s = tm_queue_begin_write(q, err);
+    if (s) return s;
+    q->sub_txn = 1;
+    q->sub_txn_start_ns = tm_now_mono_ns();
+    q->sub_chunk_rows = 0;
+    return TM_OK;
+}
+
+/* Commit the open chunk (with a heartbeat) if it is full or over time. */
+static tm_status chunk_maybe_commit(tm_queue *q, tm_err *err)
+{
+    if (!q->sub_txn) return TM_OK;
+    uint64_t now = tm_now_mono_ns();
+    if (q->sub_chunk_rows < TM_QUEUE_SUBMIT_CHUNK_ROWS &&
+        now - q->sub_txn_start_ns < (uint64_t)TM_QUEUE_SUBMIT_CHUNK_MS * 1000000u)
+        return TM_OK;
+    sqlite3_stmt *st;
+    tm_status s = tm_queue_prep(q, "UPDATE jobs SET submit_heartbeat_at=?2 WHERE id=?1", &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, q->sub_job, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, tm_now_unix_f());
+    s = tm_queue_step_done(q, st, "submission heartbeat", NULL, err);
+    sqlite3_finalize(st);
+    if (!s) s = tm_queue_commit(q, err);
+    q->sub_txn = 0;
+    if (s) return s;
+    q->sub_committed = 1;
+    /* SQLite's lock is not fair: a waiter polls (every 100 ms once it has
+     * waited a while) and would keep missing the instant between our COMMIT
+     * and next BEGIN. A pause of one poll period lets every waiter in. */
+    struct timespec ts = {0, (long)TM_QUEUE_SUBMIT_YIELD_MS * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    return TM_OK;
+}
+
+tm_status tm_queue_submit_tick(tm_queue *q, tm_err *err)
+{
+    if (!q->in_submit) return tm_errf(err, TM_ERR_INTERNAL, "queue: no submission open");
+    return chunk_maybe_commit(q, err);
+}
 
 /* A request id of the open submission: "req_" + 16 hex of a per-submission
  * random prefix + 16 hex of a counter. Sequential within a job, so inserts
@@ -58,11 +112,15 @@ tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *o, char jo
         (s = tm_queue_prep(q, "SELECT source, line FROM requests WHERE job_id=?1 AND custom_id=?2 AND invalid=0",
                   &q->find_dup, err)))
         return s;
-    if ((s = tm_queue_begin_write(q, err))) return s;
+    if ((s = tm_queue_make_owner(q, q->sub_owner, sizeof q->sub_owner, err))) return s;
+    q->sub_txn = q->sub_committed = 0;
+    if ((s = chunk_open(q, err))) return s;
     sqlite3_stmt *st;
     if ((s = tm_queue_prep(q, "INSERT INTO jobs(id, name, model, state, priority, metadata, on_invalid, "
-                     "completion_window, created_at, expires_at) VALUES (?1,?2,?3,'validating',?4,?5,?6,?7,?8,?9)",
+                     "completion_window, created_at, expires_at, submitter, submit_heartbeat_at) "
+                     "VALUES (?1,?2,?3,'validating',?4,?5,?6,?7,?8,?9,?10,?11)",
                   &st, err))) {
+        q->sub_txn = 0;
         tm_queue_rollback(q);
         return s;
     }
@@ -75,9 +133,11 @@ tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *o, char jo
     sqlite3_bind_int64(st, 7, window);
     sqlite3_bind_int64(st, 8, (int64_t)now);
     sqlite3_bind_int64(st, 9, (int64_t)now + window);
+    sqlite3_bind_text(st, 10, q->sub_owner, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 11, tm_now_unix_f());
     s = tm_queue_step_done(q, st, "insert job", NULL, err);
     sqlite3_finalize(st);
-    if (s) { tm_queue_rollback(q); return s; }
+    if (s) { tm_queue_rollback(q); q->sub_txn = 0; return s; }
     q->in_submit = 1;
     snprintf(q->sub_job, sizeof q->sub_job, "%s", job_id);
     free(q->sub_default_model);
@@ -94,7 +154,8 @@ tm_status tm_queue_submit_add(tm_queue *q, const tm_queue_new_request *r, tm_err
     if (!r->custom_id || !r->source)
         return tm_errf(err, TM_ERR_INTERNAL, "queue: request without custom_id/source");
     char rid[TM_QUEUE_ID_MAX];
-    tm_status s;
+    tm_status s = chunk_open(q, err);
+    if (s) return s;
     sub_request_id(q, rid);
     const char *model = r->model ? r->model : q->sub_default_model;
     sqlite3_stmt *st = q->ins_req;
@@ -131,9 +192,10 @@ tm_status tm_queue_submit_add(tm_queue *q, const tm_queue_new_request *r, tm_err
     if (rc != SQLITE_DONE) return tm_queue_sql_fail(q, err, "insert request");
     q->sub_valid++;
     q->sub_total++;
+    q->sub_chunk_rows++;
     if (!q->sub_endpoint && r->url && !(q->sub_endpoint = strdup(r->url)))
         return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
-    return TM_OK;
+    return chunk_maybe_commit(q, err);
 }
 
 tm_status tm_queue_submit_add_failed(tm_queue *q, const tm_queue_new_request *r, const char *message,
@@ -141,6 +203,8 @@ tm_status tm_queue_submit_add_failed(tm_queue *q, const tm_queue_new_request *r,
 {
     if (!q->in_submit) return tm_errf(err, TM_ERR_INTERNAL, "queue: no submission open");
     char rid[TM_QUEUE_ID_MAX];
+    tm_status s = chunk_open(q, err);
+    if (s) return s;
     sub_request_id(q, rid);
     sqlite3_stmt *st = q->ins_failed;
     sqlite3_reset(st);
@@ -161,7 +225,8 @@ tm_status tm_queue_submit_add_failed(tm_queue *q, const tm_queue_new_request *r,
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return tm_queue_sql_fail(q, err, "insert failed request");
     q->sub_total++;
-    return TM_OK;
+    q->sub_chunk_rows++;
+    return chunk_maybe_commit(q, err);
 }
 
 tm_status tm_queue_submit_commit(tm_queue *q, tm_err *err)
@@ -169,15 +234,26 @@ tm_status tm_queue_submit_commit(tm_queue *q, tm_err *err)
     if (!q->in_submit) return tm_errf(err, TM_ERR_INTERNAL, "queue: no submission open");
     int64_t now = (int64_t)tm_queue_now(q);
     sqlite3_stmt *st;
-    tm_status s = tm_queue_prep(q, "UPDATE jobs SET endpoint=?2 WHERE id=?1", &st, err);
+    tm_status s = chunk_open(q, err);
+    if (s) {
+        tm_queue_submit_rollback(q);
+        return s;
+    }
+    /* the job must still be ours (a reaper removes only dead submissions) */
+    s = tm_queue_prep(q, "UPDATE jobs SET endpoint=?2, submitter=NULL, submit_heartbeat_at=NULL "
+                         "WHERE id=?1 AND state='validating'", &st, err);
     if (!s) {
         sqlite3_bind_text(st, 1, q->sub_job, -1, SQLITE_STATIC);
         tm_queue_bind_text_or_null(st, 2, q->sub_endpoint);
-        s = tm_queue_step_done(q, st, "job endpoint", NULL, err);
+        int changes = 0;
+        s = tm_queue_step_done(q, st, "job endpoint", &changes, err);
         sqlite3_finalize(st);
+        if (!s && changes != 1)
+            s = tm_errf(err, TM_ERR_INTERNAL, "queue: submission %s was removed while it was inserted", q->sub_job);
     }
     if (!s) s = tm_queue_set_job_state_locked(q, q->sub_job, q->sub_valid > 0 ? "queued" : "failed", now, err);
     if (!s) s = tm_queue_commit(q, err);
+    q->sub_txn = 0;
     if (s) {
         tm_queue_submit_rollback(q);
         return s;
@@ -193,6 +269,77 @@ void tm_queue_submit_rollback(tm_queue *q)
     if (q->ins_failed) sqlite3_reset(q->ins_failed);
     if (q->find_dup) sqlite3_reset(q->find_dup);
     tm_queue_rollback(q);
+    q->sub_txn = 0;
+    if (q->in_submit && q->sub_committed) {
+        /* a failure here leaves the rows to the next command's reaper */
+        (void)tm_queue_submission_purge(q, q->sub_job, NULL);
+    }
+    q->sub_committed = 0;
     q->in_submit = 0;
+}
+
+/* ---- cleanup ------------------------------------------------------------- */
+
+tm_status tm_queue_submission_purge(tm_queue *q, const char *job_id, tm_err *err)
+{
+    sqlite3_stmt *del_req = NULL, *del_job = NULL;
+    tm_status s = tm_queue_prep(q, "DELETE FROM requests WHERE seq IN (SELECT r.seq FROM requests r JOIN jobs j "
+                                   "ON j.id=r.job_id WHERE r.job_id=?1 AND j.state='validating' LIMIT ?2)",
+                                &del_req, err);
+    if (!s) s = tm_queue_prep(q, "DELETE FROM jobs WHERE id=?1 AND state='validating' AND "
+                                 "NOT EXISTS (SELECT 1 FROM requests WHERE job_id=?1)", &del_job, err);
+    for (int changes = 1; !s && changes > 0;) {
+        if ((s = tm_queue_begin_write(q, err))) break;
+        sqlite3_reset(del_req);
+        sqlite3_bind_text(del_req, 1, job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(del_req, 2, TM_QUEUE_SUBMIT_CHUNK_ROWS);
+        s = tm_queue_step_done(q, del_req, "purge submission", &changes, err);
+        if (!s && changes == 0) {
+            sqlite3_bind_text(del_job, 1, job_id, -1, SQLITE_STATIC);
+            s = tm_queue_step_done(q, del_job, "purge submission job", NULL, err);
+        }
+        if (s) tm_queue_rollback(q);
+        else s = tm_queue_commit(q, err);
+    }
+    sqlite3_finalize(del_req);
+    sqlite3_finalize(del_job);
+    return s;
+}
+
+/* Whether a submitter "host:pid:random" is gone: same host and no such
+ * process, or no heartbeat for TM_QUEUE_SUBMIT_STALE_S. */
+static int submitter_dead(const char *owner, double beat, double now)
+{
+    if (now - beat > TM_QUEUE_SUBMIT_STALE_S) return 1;
+    if (!owner) return 0;
+    char host[128];
+    if (gethostname(host, sizeof host) != 0) return 0;
+    host[sizeof host - 1] = 0;
+    size_t hl = strlen(host);
+    if (strncmp(owner, host, hl) || owner[hl] != ':') return 0;
+    char *end = NULL;
+    errno = 0;
+    long pid = strtol(owner + hl + 1, &end, 10);
+    if (errno || !end || *end != ':' || pid <= 0 || pid == (long)getpid()) return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+void tm_queue_reap_submissions(tm_queue *q)
+{
+    enum { MAX_REAP = 16 };
+    char ids[MAX_REAP][TM_QUEUE_ID_MAX];
+    int n = 0;
+    sqlite3_stmt *st;
+    if (tm_queue_prep(q, "SELECT id, submitter, COALESCE(submit_heartbeat_at, created_at) FROM jobs "
+                         "WHERE state='validating' ORDER BY seq", &st, NULL))
+        return;
+    double now = tm_now_unix_f();
+    while (n < MAX_REAP && sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *owner = sqlite3_column_text(st, 1);
+        if (submitter_dead((const char *)owner, sqlite3_column_double(st, 2), now))
+            tm_queue_col_copy(st, 0, ids[n++], TM_QUEUE_ID_MAX);
+    }
+    sqlite3_finalize(st);
+    for (int i = 0; i < n; i++) (void)tm_queue_submission_purge(q, ids[i], NULL);
 }
 
