@@ -31,6 +31,12 @@ int tm_cmd_report(int argc, char **argv);
 /* The queue path: --db value if given, else $TOKENMILL_DB, else ./tokenmill.db */
 const char *tm_cli_db_path(const char *db_flag);
 
+/* TM_ERR_USAGE unless path names a database file: ":memory:", "" (SQLite's
+ * temporary database) and "file:" URIs (mode=memory, vfs=...) are refused, as
+ * a queue that keeps nothing would let submit succeed and lose the job.
+ * Every command calls it on tm_cli_db_path's result before opening. */
+tm_status tm_cli_db_check(const char *path, tm_err *err);
+
 /* TM_ERR_USAGE when writing out_path would write over the queue database db
  * or its -wal / -shm / -journal files (same file, or the same path once
  * links and relative parts are resolved); TM_OK otherwise ("-" included). */

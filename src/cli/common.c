@@ -18,6 +18,17 @@ const char *tm_cli_db_path(const char *db_flag)
     return "tokenmill.db";
 }
 
+tm_status tm_cli_db_check(const char *path, tm_err *err)
+{
+    if (!path || !*path || !strcmp(path, ":memory:"))
+        return tm_errf(err, TM_ERR_USAGE, "--db '%s': an in-memory or temporary database keeps nothing; "
+                                          "give a file path", path ? path : "");
+    if (!strncmp(path, "file:", 5))
+        return tm_errf(err, TM_ERR_USAGE, "--db '%.200s': SQLite URIs are not accepted; give a file path "
+                                          "(./%.200s for a file of that name)", path, path);
+    return TM_OK;
+}
+
 int tm_cli_fail(const char *cmd, tm_status s, const tm_err *err)
 {
     fprintf(stderr, "tokenmill %s: %s\n", cmd, err && err->msg[0] ? err->msg : tm_status_str(s));

@@ -129,7 +129,8 @@ int tm_cmd_status(int argc, char **argv)
     const char *job_id = optind < argc ? argv[optind] : NULL;
     tm_err err = {{0}};
     tm_queue *q;
-    tm_status s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err);
+    tm_status s = tm_cli_db_check(tm_cli_db_path(db_flag), &err);
+    if (!s) s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err);
     if (s) return tm_cli_fail("status", s, &err);
     /* expiry is opportunistic here: don't wait long behind a big submission */
     tm_queue_set_busy_timeout(q, 250);
