@@ -42,6 +42,17 @@ tm_status tm_cli_db_check(const char *path, tm_err *err);
  * links and relative parts are resolved); TM_OK otherwise ("-" included). */
 tm_status tm_cli_output_not_db(const char *out_path, const char *db, tm_err *err);
 
+/* TM_ERR_USAGE "OPT: not valid UTF-8 (byte N)" unless s is valid UTF-8: job
+ * names and metadata keys/values are stored as JSON text and must be refused
+ * at the edge (submit calls it on --name, --model and --metadata). */
+tm_status tm_cli_check_text(const char *opt, const char *s, tm_err *err);
+
+/* s made safe for a terminal (human output; JSON output stays JSON):
+ * control characters (C0, DEL, C1, U+2028/9) become \xNN / \uNNNN, invalid
+ * UTF-8 bytes \xNN and a backslash \\; written to out (at most outsz - 1
+ * bytes, cut only between characters) and returned. NULL reads as "". */
+const char *tm_cli_printable(const char *s, char *out, size_t outsz);
+
 /* Print "tokenmill CMD: message" to stderr and return the exit code for s. */
 int tm_cli_fail(const char *cmd, tm_status s, const tm_err *err);
 
