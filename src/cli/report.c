@@ -118,7 +118,9 @@ int tm_cmd_report(int argc, char **argv)
     if (since_s && (s = parse_since(since_s, &since, &err))) return tm_cli_usage_error("report", "%s", err.msg);
 
     tm_queue *q;
-    if ((s = tm_cli_db_check(tm_cli_db_path(db_flag), &err)) || (s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err))) return tm_cli_fail("report", s, &err);
+    if ((s = tm_cli_db_check(tm_cli_db_path(db_flag), &err)) ||
+        (s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err)))
+        return tm_cli_fail("report", s, &err);
     tm_table main_t = {0}, jobs = {0}, mp = {0}, tp = {0};
     tm_buf out;
     tm_buf_init(&out);
