@@ -45,7 +45,8 @@ int tm_cmd_cancel(int argc, char **argv)
     const char *job_id = argv[optind];
     tm_err err = {{0}};
     tm_queue *q;
-    tm_status s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err);
+    tm_status s = tm_cli_db_check(tm_cli_db_path(db_flag), &err);
+    if (!s) s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err);
     if (s) return tm_cli_fail("cancel", s, &err);
     char before[16] = "", after[16] = "";
     tm_queue_job j;

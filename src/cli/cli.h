@@ -32,10 +32,27 @@ int tm_cmd_report(int argc, char **argv);
 /* The queue path: --db value if given, else $TOKENMILL_DB, else ./tokenmill.db */
 const char *tm_cli_db_path(const char *db_flag);
 
+/* TM_ERR_USAGE unless path names a database file: ":memory:", "" (SQLite's
+ * temporary database) and "file:" URIs (mode=memory, vfs=...) are refused, as
+ * a queue that keeps nothing would let submit succeed and lose the job.
+ * Every command calls it on tm_cli_db_path's result before opening. */
+tm_status tm_cli_db_check(const char *path, tm_err *err);
+
 /* TM_ERR_USAGE when writing out_path would write over the queue database db
  * or its -wal / -shm / -journal files (same file, or the same path once
  * links and relative parts are resolved); TM_OK otherwise ("-" included). */
 tm_status tm_cli_output_not_db(const char *out_path, const char *db, tm_err *err);
+
+/* TM_ERR_USAGE "OPT: not valid UTF-8 (byte N)" unless s is valid UTF-8: job
+ * names and metadata keys/values are stored as JSON text and must be refused
+ * at the edge (submit calls it on --name, --model and --metadata). */
+tm_status tm_cli_check_text(const char *opt, const char *s, tm_err *err);
+
+/* s made safe for a terminal (human output; JSON output stays JSON):
+ * control characters (C0, DEL, C1, U+2028/9) become \xNN / \uNNNN, invalid
+ * UTF-8 bytes \xNN and a backslash \\; written to out (at most outsz - 1
+ * bytes, cut only between characters) and returned. NULL reads as "". */
+const char *tm_cli_printable(const char *s, char *out, size_t outsz);
 
 /* Print "tokenmill CMD: message" to stderr and return the exit code for s. */
 int tm_cli_fail(const char *cmd, tm_status s, const tm_err *err);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <utf8proc.h>
 
 const char *tm_cli_db_path(const char *db_flag)
 {
@@ -16,6 +17,17 @@ const char *tm_cli_db_path(const char *db_flag)
     const char *env = getenv("TOKENMILL_DB");
     if (env && *env) return env;
     return "tokenmill.db";
+}
+
+tm_status tm_cli_db_check(const char *path, tm_err *err)
+{
+    if (!path || !*path || !strcmp(path, ":memory:"))
+        return tm_errf(err, TM_ERR_USAGE, "--db '%s': an in-memory or temporary database keeps nothing; "
+                                          "give a file path", path ? path : "");
+    if (!strncmp(path, "file:", 5))
+        return tm_errf(err, TM_ERR_USAGE, "--db '%.200s': SQLite URIs are not accepted; give a file path "
+                                          "(./%.200s for a file of that name)", path, path);
+    return TM_OK;
 }
 
 int tm_cli_fail(const char *cmd, tm_status s, const tm_err *err)
@@ -111,4 +123,57 @@ tm_status tm_cli_output_not_db(const char *out_path, const char *db, tm_err *err
                            out_path, *sfx[i] ? "'s " : "", sfx[i]);
     }
     return TM_OK;
+}
+
+/* bytes of the valid UTF-8 character at s[0..n), 0 when invalid; *cp set */
+static size_t utf8_char(const char *s, size_t n, int32_t *cp)
+{
+    utf8proc_int32_t c;
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &c);
+    if (k <= 0) return 0;
+    *cp = c;
+    return (size_t)k;
+}
+
+tm_status tm_cli_check_text(const char *opt, const char *s, tm_err *err)
+{
+    size_t n = s ? strlen(s) : 0;
+    for (size_t i = 0; i < n;) {
+        int32_t cp;
+        size_t k = utf8_char(s + i, n - i, &cp);
+        if (!k)
+            return tm_errf(err, TM_ERR_USAGE, "%s: not valid UTF-8 (byte %zu); names and metadata must be UTF-8 text",
+                           opt, i + 1);
+        i += k;
+    }
+    return TM_OK;
+}
+
+const char *tm_cli_printable(const char *s, char *out, size_t outsz)
+{
+    if (!out || outsz == 0) return "";
+    size_t n = s ? strlen(s) : 0, o = 0;
+    for (size_t i = 0; i < n;) {
+        int32_t cp = 0;
+        size_t k = utf8_char(s + i, n - i, &cp);
+        char esc[16];
+        size_t el;
+        if (!k) { /* an invalid byte */
+            el = (size_t)snprintf(esc, sizeof esc, "\\x%02x", (unsigned char)s[i]);
+            k = 1;
+        } else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x2028 || cp == 0x2029) {
+            el = (size_t)snprintf(esc, sizeof esc, cp < 0x80 ? "\\x%02x" : "\\u%04x", (unsigned)cp);
+        } else if (cp == '\\') {
+            el = (size_t)snprintf(esc, sizeof esc, "\\\\");
+        } else {
+            el = k;
+            memcpy(esc, s + i, k);
+        }
+        if (o + el >= outsz) break; /* never cut an escape or a character */
+        memcpy(out + o, esc, el);
+        o += el;
+        i += k;
+    }
+    out[o] = 0;
+    return out;
 }

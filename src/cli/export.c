@@ -49,7 +49,9 @@ int tm_cmd_export(int argc, char **argv)
     tm_queue *q;
     tm_status s = tm_cli_output_not_db(outp, tm_cli_db_path(db_flag), &err);
     if (s) return tm_cli_fail("export", s, &err);
-    if ((s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err))) return tm_cli_fail("export", s, &err);
+    if ((s = tm_cli_db_check(tm_cli_db_path(db_flag), &err)) ||
+        (s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err)))
+        return tm_cli_fail("export", s, &err);
     char def[TM_QUEUE_ID_MAX + 16];
     tm_queue_job j;
     if (!(s = tm_queue_job_get(q, job_id, &j, &err))) {

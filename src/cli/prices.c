@@ -105,7 +105,9 @@ int tm_cmd_prices(int argc, char **argv)
         snprintf(p.profile, sizeof p.profile, "%s", profile ? profile : "");
         snprintf(p.description, sizeof p.description, "%s", desc ? desc : "");
         tm_queue *q;
-        if ((s = tm_queue_open(tm_cli_db_path(db_flag), &q, &err))) return tm_cli_fail("prices", s, &err);
+        if ((s = tm_cli_db_check(tm_cli_db_path(db_flag), &err)) ||
+            (s = tm_queue_open(tm_cli_db_path(db_flag), &q, &err)))
+            return tm_cli_fail("prices", s, &err);
         s = tm_queue_price_set(q, &p, &err);
         tm_queue_close(q);
         if (s) return tm_cli_fail("prices", s, &err);
@@ -115,7 +117,9 @@ int tm_cmd_prices(int argc, char **argv)
     if (!strcmp(sub, "list")) {
         if (argc - optind != 1) return tm_cli_usage_error("prices", "list: no arguments expected");
         tm_queue *q;
-        if ((s = tm_queue_open(tm_cli_db_path(db_flag), &q, &err))) return tm_cli_fail("prices", s, &err);
+        if ((s = tm_cli_db_check(tm_cli_db_path(db_flag), &err)) ||
+            (s = tm_queue_open(tm_cli_db_path(db_flag), &q, &err)))
+            return tm_cli_fail("prices", s, &err);
         json_t *arr = as_json ? json_array() : NULL;
         if (!as_json)
             printf("%-20s %12s %10s  %-8s %-10s %s\n", "name", "usd/gpu-h", "usd/kwh", "gpu", "profile", "description");

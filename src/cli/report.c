@@ -39,7 +39,7 @@ static void usage(FILE *f)
                "                      Runs that completed no request: a row '(unattributed overhead)'.\n"
                "                      By worker the costs are whole runs, overhead always included.\n"
                "  --db PATH           queue database (default ./tokenmill.db or $TOKENMILL_DB)\n"
-               "Exit: 0 ok, 64 usage, 65 no such DB, 74 I/O.\n");
+               "Exit: 0 ok, 64 usage, 65 no such DB or not a valid queue (as status), 74 I/O.\n");
 }
 
 static tm_status parse_since(const char *s, int64_t *out, tm_err *err)
@@ -60,6 +60,24 @@ static tm_status parse_since(const char *s, int64_t *out, tm_err *err)
         return TM_OK;
     }
     return tm_errf(err, TM_ERR_USAGE, "--since: \"%.40s\" is neither YYYY-MM-DD[THH:MM:SS] nor a duration (7d)", s);
+}
+
+/* The table format is for a terminal: text cells (job names, models) get
+ * their control characters escaped; csv/json/html are escaped by their own
+ * rules. */
+static tm_status printable_cells(tm_table *t, tm_err *err)
+{
+    for (int i = 0; i < t->n_rows * t->n_cols; i++) {
+        tm_cell *c = &t->cells[i];
+        if (c->type != TM_CELL_TEXT || !c->s) continue;
+        size_t n = strlen(c->s) * 6 + 1; /* the longest escape, \u2028, is 6 bytes for 3 */
+        char *e = malloc(n);
+        if (!e) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+        tm_cli_printable(c->s, e, n);
+        free(c->s);
+        c->s = e;
+    }
+    return TM_OK;
 }
 
 int tm_cmd_report(int argc, char **argv)
@@ -100,7 +118,9 @@ int tm_cmd_report(int argc, char **argv)
     if (since_s && (s = parse_since(since_s, &since, &err))) return tm_cli_usage_error("report", "%s", err.msg);
 
     tm_queue *q;
-    if ((s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err))) return tm_cli_fail("report", s, &err);
+    if ((s = tm_cli_db_check(tm_cli_db_path(db_flag), &err)) ||
+        (s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err)))
+        return tm_cli_fail("report", s, &err);
     tm_table main_t = {0}, jobs = {0}, mp = {0}, tp = {0};
     tm_buf out;
     tm_buf_init(&out);
@@ -111,6 +131,7 @@ int tm_cmd_report(int argc, char **argv)
         if (!s) s = tm_queue_cost_run_throughput(q, since, &tp, &err);
     }
     tm_queue_close(q);
+    if (!s && fmt == TM_COST_FMT_TABLE) s = printable_cells(&main_t, &err);
     if (!s) {
         char title[96];
         snprintf(title, sizeof title, "tokenmill cost report by %s", by_s);

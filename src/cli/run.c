@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/engine_opts.h"
+#include "cost/meter.h"
 #include "util/timeutil.h"
 #include "worker/worker.h"
 
@@ -104,6 +105,15 @@ static void signals_remove(int fds[2], struct sigaction old[3])
     close(fds[1]);
 }
 
+/* --price: a bare number must be in range now (a name is looked up by the
+ * worker); out of range was a silent $0/h. */
+static tm_status check_price(const char *s, tm_err *err)
+{
+    tm_cost_price p;
+    tm_status st = tm_cost_price_parse_number(s, &p, err);
+    return st == TM_ERR_NOTFOUND ? TM_OK : st;
+}
+
 /* Parse argv into o (engine options through the shared parser); 0 to run,
  * else the exit code (help: 0 via *done). */
 static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db, int *done)
@@ -144,7 +154,7 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db,
         case 'l': if (!(st = tm_cli_parse_long("--lease-seconds", optarg, 5, 86400, &v, &err))) o->lease_s = (double)v; break;
         case 'c': o->chat_template = optarg; break;
         case 'q': o->quiet = 1; break;
-        case 'P': o->price = optarg; break;
+        case 'P': st = check_price(optarg, &err); o->price = optarg; break;
         case 'C': st = parse_seconds("--checkpoint-every", optarg, 0, &o->checkpoint_every_s, &err); break;
         case 'N': o->preemption_notice = optarg; break;
         case 'G': st = parse_seconds("--drain-grace", optarg, 0, &o->drain_grace_s, &err); break;
@@ -179,6 +189,7 @@ int tm_cmd_run(int argc, char **argv)
     if (rc || done) return rc;
     tm_err err;
     o.db_path = tm_cli_db_path(db);
+    if (tm_cli_db_check(o.db_path, &err)) return tm_cli_usage_error("run", "%s", err.msg);
     tm_worker_summary sum;
     int fds[2] = {-1, -1};
     struct sigaction old[3];

@@ -62,9 +62,10 @@ static tm_status print_line(void *ctx, const tm_queue_job *j, tm_err *err)
     char tok[32], el[32];
     human_tokens(j->prompt_tokens + j->completion_tokens, tok, sizeof tok);
     human_duration(end - j->created_at, el, sizeof el);
-    printf("%s  %-16.64s  %-11s  %lld/%lld/%lld  [%s] %3d%%  tokens %s  elapsed %s\n", j->id,
-           j->name && *j->name ? j->name : "-", j->state, (long long)j->done, (long long)j->failed,
-           (long long)j->total, bar, (int)(frac * 100.0 + 1e-9), tok, el);
+    char name[96]; /* a name is printed escaped: it could hold terminal escapes or line breaks */
+    tm_cli_printable(j->name && *j->name ? j->name : "-", name, sizeof name);
+    printf("%s  %-16s  %-11s  %lld/%lld/%lld  [%s] %3d%%  tokens %s  elapsed %s\n", j->id, name, j->state,
+           (long long)j->done, (long long)j->failed, (long long)j->total, bar, (int)(frac * 100.0 + 1e-9), tok, el);
     return TM_OK;
 }
 
@@ -129,7 +130,8 @@ int tm_cmd_status(int argc, char **argv)
     const char *job_id = optind < argc ? argv[optind] : NULL;
     tm_err err = {{0}};
     tm_queue *q;
-    tm_status s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err);
+    tm_status s = tm_cli_db_check(tm_cli_db_path(db_flag), &err);
+    if (!s) s = tm_queue_open_existing(tm_cli_db_path(db_flag), &q, &err);
     if (s) return tm_cli_fail("status", s, &err);
     /* expiry is opportunistic here: don't wait long behind a big submission */
     tm_queue_set_busy_timeout(q, 250);

@@ -280,10 +280,12 @@ done:
 static tm_status jf_walk(jf_reader *r, struct archive *a, tm_err *err)
 {
     struct archive_entry *e;
+    long long headers = 0;
     for (;;) {
         int rc = archive_read_next_header(a, &e);
         if (rc == ARCHIVE_EOF) break;
         if (rc < ARCHIVE_WARN) return jf_fail(r, a, r->name, err);
+        headers++;
         tm_status st;
         if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_RAW) {
             jf_begin_source(r, NULL);
@@ -298,6 +300,12 @@ static tm_status jf_walk(jf_reader *r, struct archive *a, tm_err *err)
         if (st != TM_OK) return st;
         if ((st = jf_end_source(r, err)) != TM_OK) return st;
     }
+    /* a tar without a single header is a file that starts with 1024 NUL
+     * bytes (tar's end marker): whatever follows is never read, so it is not
+     * taken for an empty job */
+    if (headers == 0 && (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR)
+        return tm_errf(err, TM_ERR_INPUT, "%s: not a job file (it starts with NUL bytes: an empty tar archive "
+                                          "or binary data)", r->name);
     if (r->sources == 0) {  /* empty file, or an archive without regular members */
         jf_begin_source(r, NULL);
         return jf_end_source(r, err);

@@ -22,8 +22,10 @@
  * that is itself compressed (a.jsonl.zst inside a tar) is decompressed; a
  * member that is itself an archive (tar/zip inside a tar) is an error: nested
  * archives are not expanded. An empty file, and an archive without regular
- * members, report one on_source_end(name, 0). A UTF-8 byte-order mark at the
- * start of a source is dropped. Display names are sanitised: control bytes
+ * members, report one on_source_end(name, 0); a tar with no header at all
+ * (a file starting with 1024 NUL bytes, tar's end marker) is TM_ERR_INPUT
+ * "not a job file". A UTF-8 byte-order mark at the start of a source is
+ * dropped. Display names are sanitised: control bytes
  * and invalid UTF-8 become '?'.
  *
  * Memory is bounded: fixed 64 KiB read blocks plus one line buffer of at most

@@ -7,6 +7,7 @@
  * so they can be stored in JSON and SQL as they are.
  */
 #include "queue/validate.h"
+#include "engine/sampler.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -17,7 +18,9 @@
 #include <utf8proc.h>
 
 #define TOKEN_ID_LIMIT 2147483648LL /* token ids are < 2^31 */
-#define MAX_STOP 4
+#define MAX_STOP TM_STOP_MAX            /* the engine's limits (engine/sampler.h) */
+#define MAX_STOP_BYTES TM_STOP_MAX_BYTES
+#define MAX_STOP_IDS TM_SAMPLER_MAX_STOP_IDS
 #define MAX_N 128
 #define MAX_LOGPROBS 20
 
@@ -342,6 +345,8 @@ static void check_stop(tm_problems *p, json_t *body)
     if (!s) return;
     if (json_is_string(s)) {
         if (json_string_length(s) == 0) tm_problems_add(p, "body.stop", "must not be an empty string");
+        else if (json_string_length(s) > MAX_STOP_BYTES)
+            tm_problems_add(p, "body.stop", "must be at most %d bytes, got %zu", MAX_STOP_BYTES, json_string_length(s));
         return;
     }
     if (!json_is_array(s)) {
@@ -360,6 +365,32 @@ static void check_stop(tm_problems *p, json_t *body)
             tm_problems_add(p, f, "must be a string, got %s", type_name(e));
         else if (json_string_length(e) == 0)
             tm_problems_add(p, f, "must not be an empty string");
+        else if (json_string_length(e) > MAX_STOP_BYTES)
+            tm_problems_add(p, f, "must be at most %d bytes, got %zu", MAX_STOP_BYTES, json_string_length(e));
+    }
+}
+
+/* stop_token_ids: an array of at most MAX_STOP_IDS token ids (whether an id
+ * is in the model's vocabulary is checked by the worker). */
+static void check_stop_ids(tm_problems *p, json_t *body)
+{
+    json_t *s = opt(body, "stop_token_ids");
+    if (!s) return;
+    if (!json_is_array(s)) {
+        tm_problems_add(p, "body.stop_token_ids", "must be an array of token ids, got %s", type_name(s));
+        return;
+    }
+    if (json_array_size(s) > MAX_STOP_IDS)
+        tm_problems_add(p, "body.stop_token_ids", "must have at most %d token ids, got %zu", MAX_STOP_IDS,
+                        json_array_size(s));
+    size_t i;
+    json_t *e;
+    char f[96], b[64];
+    json_array_foreach(s, i, e) {
+        if (i >= MAX_STOP_IDS) break;
+        if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) < TOKEN_ID_LIMIT) continue;
+        path(f, sizeof f, "body.stop_token_ids[%zu]", i);
+        tm_problems_add(p, f, "must be a token id (an integer from 0 to 2147483647), got %s", show(e, b, sizeof b));
     }
 }
 
@@ -388,6 +419,7 @@ static void check_body(tm_problems *p, json_t *body, tm_endpoint ep, tm_validate
     check_range(p, body, "min_p", 0, 0, 1, 0);
     check_int(p, body, "seed", LLONG_MIN, LLONG_MAX, NULL);
     check_stop(p, body);
+    check_stop_ids(p, body);
     long long n = 1;
     check_int(p, body, "n", 1, MAX_N, &n);
     out->n = n;

@@ -28,6 +28,8 @@ typedef struct enc {
     const tm_tokenizer *t;
     tm_err *err;
     pcre2_match_data *md;
+    pcre2_match_context *mc; /* the match limit */
+    uint64_t budget;         /* regex work left for this encode (bytes of subject given to pcre2) */
     int32_t *ids;
     size_t n_ids, cap_ids;
     plist pa, pb;
@@ -75,13 +77,45 @@ static size_t u8len(uint8_t c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ?
 
 /* ---- regex --------------------------------------------------------------- */
 
+/* Regex work is bounded per encode, not only per match: a pattern that is
+ * quadratic without backtracking (a++b|a scans to the end of a run for each
+ * one-byte match) would take minutes on a 1 MB prompt. pcre2 reports no work
+ * done, so the subject is given in windows: RE_WINDOW bytes past the start,
+ * doubled while the match needs more (PCRE2_PARTIAL_HARD: the end of the
+ * window was reached), the whole rest when that is smaller (then the match is
+ * exact JIT matching); no match in a window goes on after it. Every byte of window given is charged to a budget of
+ * RE_BUDGET_PER_BYTE per input byte; backtracking inside a window is bounded
+ * by RE_MATCH_LIMIT. Ordinary tokenizer patterns use a small fraction of it. */
+#define RE_WINDOW 128
+#define RE_BUDGET_PER_BYTE 1024
+#define RE_MATCH_LIMIT 1000000
+
 /* Next match of re in s[0..n) at or after from. 1: found, 0: none, <0: error. */
 static int re_next(enc *E, const pcre2_code *re, const char *s, size_t n, size_t from, size_t *ms, size_t *me)
 {
     if (from > n) return 0;
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, E->md, NULL);
-    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-        rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, E->md, NULL);
+    int rc;
+    for (size_t w = RE_WINDOW;; w *= 2) {
+        size_t end = n - from > w ? from + w : n;
+        while (end < n && end > from + 1 && ((uint8_t)s[end] & 0xC0) == 0x80) end--; /* a character boundary */
+        uint32_t opt = PCRE2_NO_UTF_CHECK | (end < n ? PCRE2_PARTIAL_HARD : 0);
+        if (end - from + 1 > E->budget) {
+            tm_errf(E->err, TM_ERR_INPUT, "tokenizer: the pre-tokenizer regex is too slow on this text (work budget "
+                                          "of %d x its length used up); the request cannot be tokenized",
+                    RE_BUDGET_PER_BYTE);
+            return -1;
+        }
+        E->budget -= end - from + 1;
+        rc = pcre2_match(re, (PCRE2_SPTR)s, end, from, opt, E->md, E->mc);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+            rc = pcre2_match(re, (PCRE2_SPTR)s, end, from, opt | PCRE2_NO_JIT, E->md, E->mc);
+        if (rc == PCRE2_ERROR_NOMATCH && end < n) { /* none starts before end: go on from there */
+            from = end;
+            w = RE_WINDOW / 2;
+            continue;
+        }
+        if (rc != PCRE2_ERROR_PARTIAL) break;
+    }
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
     if (rc < 0) {
         PCRE2_UCHAR msg[128];
@@ -534,7 +568,12 @@ tm_status tm_tokenizer_encode(const tm_tokenizer *t, const char *text, size_t le
     E.t = t;
     E.err = err;
     tm_status st = TM_OK;
-    if (!(E.md = pcre2_match_data_create(2, NULL))) { st = oom(&E); goto out; }
+    if (!(E.md = pcre2_match_data_create(2, NULL)) || !(E.mc = pcre2_match_context_create(NULL))) {
+        st = oom(&E);
+        goto out;
+    }
+    pcre2_set_match_limit(E.mc, RE_MATCH_LIMIT);
+    E.budget = (uint64_t)RE_BUDGET_PER_BYTE * ((uint64_t)len + RE_WINDOW);
     if (add_bos && t->bos_id >= 0 && (st = push_id(&E, t->bos_id))) goto out;
     size_t pos = 0, ms, me;
     int32_t id;
@@ -548,6 +587,7 @@ tm_status tm_tokenizer_encode(const tm_tokenizer *t, const char *text, size_t le
     }
 out:
     pcre2_match_data_free(E.md);
+    pcre2_match_context_free(E.mc);
     tm_buf_free(&E.pa.text); free(E.pa.end);
     tm_buf_free(&E.pb.text); free(E.pb.end);
     tm_buf_free(&E.norm); tm_buf_free(&E.tmp);

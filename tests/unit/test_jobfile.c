@@ -502,6 +502,20 @@ static void test_errors(void **state)
     assert_int_equal(read_path(p, 0, &r, &err), TM_ERR_INPUT);
     assert_non_null(strstr(err.msg, "trunc.tar"));
 
+    /* 1024 NUL bytes (tar's end marker), alone or before real lines: not a
+     * job file, never "empty" (issue 19) */
+    char nul[1024 + sizeof THREE] = {0};
+    memcpy(nul + 1024, THREE, strlen(THREE));
+    write_bytes("nul.jsonl", nul, 1024);
+    fixture_path(p, sizeof p, "nul.jsonl");
+    assert_int_equal(read_path(p, 0, &r, &err), TM_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "not a job file"));
+    assert_int_equal(r.nends, 0);
+    write_bytes("nul-lines.jsonl", nul, 1024 + strlen(THREE));
+    fixture_path(p, sizeof p, "nul-lines.jsonl");
+    assert_int_equal(read_path(p, 0, &r, &err), TM_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "not a job file"));
+
     fixture_path(p, sizeof p, "does-not-exist.jsonl");
     assert_int_equal(read_path(p, 0, &r, &err), TM_ERR_IO);
     assert_non_null(strstr(err.msg, "does-not-exist.jsonl"));

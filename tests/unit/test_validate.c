@@ -120,6 +120,12 @@ static const bad_case BAD[] = {
     {CB("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]"), 0, "body.stop", "at most 4"},
     {CB("\"stop\":[\"a\",\"\"]"), 0, "body.stop[1]", "must not be an empty string"},
     {CB("\"stop\":[\"a\",1]"), 0, "body.stop[1]", "must be a string, got number"},
+    {CB("\"stop\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""), 0, "body.stop", "must be at most 128 bytes, got 129"},
+    {CB("\"stop\":[\"a\",\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]"), 0, "body.stop[1]", "must be at most 128 bytes, got 129"},
+    {CB("\"stop_token_ids\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]"), 0, "body.stop_token_ids", "at most 16 token ids, got 17"},
+    {CB("\"stop_token_ids\":[1,-1]"), 0, "body.stop_token_ids[1]", "must be a token id"},
+    {CB("\"stop_token_ids\":[1.5]"), 0, "body.stop_token_ids[0]", "must be a token id"},
+    {CB("\"stop_token_ids\":7"), 0, "body.stop_token_ids", "must be an array of token ids, got number"},
     {CB("\"n\":0"), 0, "body.n", "between 1 and 128"},
     {CB("\"n\":129"), 0, "body.n", "between 1 and 128, got 129"},
     {CB("\"presence_penalty\":2.1"), 0, "body.presence_penalty", "[-2, 2]"},
@@ -251,7 +257,7 @@ static void test_good_all_fields(void **state)
     tm_validated_clear(&v);
 
     expect_ok("{\"custom_id\":\"c\",\"method\":\"POST\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"p\","
-              "\"max_completion_tokens\":7,\"logprobs\":5,\"stop\":\"\\n\",\"seed\":9223372036854775807,"
+              "\"max_completion_tokens\":7,\"logprobs\":5,\"stop\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"stop_token_ids\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15],\"seed\":9223372036854775807,"
               "\"top_k\":0,\"temperature\":null,\"echo\":null}}", &v);
     assert_int_equal(v.max_tokens, 7);
     tm_validated_clear(&v);
