@@ -210,13 +210,13 @@ int tm_cmd_submit(int argc, char **argv)
         tm_status s = TM_OK;
         long long v;
         switch (c) {
-        case 'n': jo.name = optarg; break;
-        case 'm': jo.model = optarg; break;
+        case 'n': s = tm_cli_check_text("--name", optarg, &err); jo.name = optarg; break;
+        case 'm': s = tm_cli_check_text("--model", optarg, &err); jo.model = optarg; break;
         case 'p':
             s = tm_cli_parse_long("--priority", optarg, -1000000, 1000000, &v, &err);
             jo.priority = v;
             break;
-        case 'M': s = add_metadata(meta, optarg, &err); break;
+        case 'M': if (!(s = tm_cli_check_text("--metadata", optarg, &err))) s = add_metadata(meta, optarg, &err); break;
         case 'w': s = tm_parse_duration(optarg, &jo.completion_window, &err);
             if (!s && jo.completion_window <= 0) s = tm_errf(&err, TM_ERR_USAGE, "must be positive");
             if (s) tm_err_prefix(&err, s, "--completion-window");
@@ -254,6 +254,10 @@ int tm_cmd_submit(int argc, char **argv)
     jo.metadata_json = meta_json;
 
     const char *db = tm_cli_db_path(db_flag);
+    if (tm_cli_db_check(db, &err)) {
+        free(meta_json);
+        return tm_cli_usage_error("submit", "%s", err.msg);
+    }
     tm_queue *q = NULL;
     tm_status s = tm_queue_open(db, &q, &err);
     if (s) {

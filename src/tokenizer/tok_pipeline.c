@@ -57,7 +57,8 @@ static tm_status compile_pattern(tok_ld *L, json_t *o, const char *path, pcre2_c
         pcre2_get_error_message(ec, msg, sizeof msg);
         return tm_errf(L->err, TM_ERR_INPUT, "%s: %s.pattern: bad regex at offset %zu: %s", L->file, path, (size_t)eo, (char *)msg);
     }
-    pcre2_jit_compile(c, PCRE2_JIT_COMPLETE); /* without JIT pcre2_match interprets */
+    /* without JIT pcre2_match interprets; PARTIAL_HARD: tok_encode.c matches in windows */
+    pcre2_jit_compile(c, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
     *out = c;
     return TM_OK;
 }
@@ -68,7 +69,7 @@ static tm_status compile_raw(tok_ld *L, const char *pat, const char *path, pcre2
     PCRE2_SIZE eo;
     pcre2_code *c = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
     if (!c) return tm_errf(L->err, TM_ERR_INTERNAL, "%s: %s: built-in regex failed to compile", L->file, path);
-    pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
+    pcre2_jit_compile(c, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
     *out = c;
     return TM_OK;
 }

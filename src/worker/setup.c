@@ -178,7 +178,9 @@ static tm_status setup_cost(worker *w, tm_err *err)
     const char *pname = o->price ? o->price : w->ops == &tm_backend_cpu ? TM_WORKER_PRICE_CPU : TM_WORKER_PRICE_GPU;
     tm_err perr;
     tm_status st;
-    if (tm_cost_price_parse_number(pname, &w->price, &perr) == TM_ERR_NOTFOUND) {
+    st = tm_cost_price_parse_number(pname, &w->price, &perr);
+    if (st == TM_ERR_USAGE) return tm_errf(err, TM_ERR_USAGE, "%s", perr.msg);
+    if (st == TM_ERR_NOTFOUND) {
         tm_queue_price qp;
         st = tm_queue_price_get(w->q, pname, &qp, err);
         if (st) return tm_err_prefix(err, TM_ERR_USAGE, "--price %s", pname);

@@ -81,4 +81,17 @@ PY
   rm -f "$T"/c-*
 done
 echo "ok: status and report agree on corrupt databases"
+# submit: invalid UTF-8 in --name / --model / --metadata, and in-memory DBs, refused (64) with nothing kept
+printf '%s\n' '{"custom_id":"u","method":"POST","url":"/v1/completions","body":{"prompt":[1,2],"max_tokens":1}}' > "$T/u.jsonl"
+for args in "--name $(printf 'bad\xff')" "--model $(printf 'm\xc3')" "--metadata team=$(printf '\xfe')"; do
+  rc=0; "$BIN" submit "$T/u.jsonl" --db "$T/u8.db" $args > /dev/null 2> "$T/u8.err" || rc=$?
+  [ "$rc" = 64 ] || fail "submit $args: exit $rc, want 64"
+  grep -q "UTF-8" "$T/u8.err" || fail "submit $args: message does not say UTF-8"
+done
+[ ! -e "$T/u8.db" ] || [ "$(sqlite3 "$T/u8.db" 'SELECT COUNT(*) FROM jobs' 2>/dev/null || echo 0)" = 0 ] || fail "a refused submit kept a job"
+for db in ':memory:' 'file:x?mode=memory'; do
+  rc=0; "$BIN" submit "$T/u.jsonl" --db "$db" > /dev/null 2>&1 || rc=$?
+  [ "$rc" = 64 ] || fail "submit --db $db: exit $rc, want 64"
+done
+echo "ok: submit refuses invalid UTF-8 names/metadata and in-memory databases"
 echo "small_reliability: all checks passed"
