@@ -268,6 +268,20 @@ static tm_status migrate(tm_queue *q, tm_err *err)
     }
 }
 
+/* Switch to WAL. Two processes opening a new file at once can meet a lock
+ * that SQLite reports as busy without waiting in its busy handler (a lock
+ * upgrade that could deadlock): retry for as long as the busy timeout. */
+static tm_status set_wal(tm_queue *q, tm_err *err)
+{
+    for (int waited_ms = 0;; waited_ms += 20) {
+        int rc = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return TM_OK;
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || waited_ms >= TM_QUEUE_BUSY_TIMEOUT_MS)
+            return tm_queue_sql_fail(q, err, "PRAGMA journal_mode=WAL");
+        sqlite3_sleep(20);
+    }
+}
+
 static tm_status open_db(const char *path, int create, tm_queue **out, tm_err *err)
 {
     *out = NULL;
@@ -289,7 +303,7 @@ static tm_status open_db(const char *path, int create, tm_queue **out, tm_err *e
     sqlite3_busy_timeout(q->db, TM_QUEUE_BUSY_TIMEOUT_MS);
     int mark = 0;
     tm_status s = identify(q, &mark, err);
-    if (!s) s = tm_queue_exec(q, "PRAGMA journal_mode=WAL", err);
+    if (!s) s = set_wal(q, err);
     if (!s) s = tm_queue_exec(q, "PRAGMA foreign_keys=ON", err);
     if (!s) s = tm_queue_exec(q, "PRAGMA synchronous=NORMAL", err);
     /* a big submission is one transaction: a 32 MiB page cache (a fixed
