@@ -188,7 +188,9 @@ static tm_status add_metadata(json_t *meta, const char *kv, tm_err *err)
     return TM_OK;
 }
 
-int tm_cmd_submit(int argc, char **argv)
+/* Options into jo / db_flag / as_json / meta. -1: go on; else the exit code
+ * (--help: 0). */
+static int parse_opts(int argc, char **argv, tm_queue_job_opts *jo, const char **db_flag, int *as_json, json_t *meta)
 {
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},       {"model", required_argument, NULL, 'm'},
@@ -199,54 +201,78 @@ int tm_cmd_submit(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     tm_cli_getopt_reset();
-    tm_queue_job_opts jo = {0};
-    const char *db_flag = NULL;
-    int as_json = 0, c;
-    json_t *meta = json_object();
     tm_err err = {{0}};
-    int rc = 0;
-    if (!meta) return tm_cli_fail("submit", TM_ERR_NOMEM, NULL);
+    int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         tm_status s = TM_OK;
         long long v;
         switch (c) {
-        case 'n': s = tm_cli_check_text("--name", optarg, &err); jo.name = optarg; break;
-        case 'm': s = tm_cli_check_text("--model", optarg, &err); jo.model = optarg; break;
+        case 'n': s = tm_cli_check_text("--name", optarg, &err); jo->name = optarg; break;
+        case 'm': s = tm_cli_check_text("--model", optarg, &err); jo->model = optarg; break;
         case 'p':
             s = tm_cli_parse_long("--priority", optarg, -1000000, 1000000, &v, &err);
-            jo.priority = v;
+            jo->priority = v;
             break;
         case 'M': if (!(s = tm_cli_check_text("--metadata", optarg, &err))) s = add_metadata(meta, optarg, &err); break;
-        case 'w': s = tm_parse_duration(optarg, &jo.completion_window, &err);
-            if (!s && jo.completion_window <= 0) s = tm_errf(&err, TM_ERR_USAGE, "must be positive");
+        case 'w': s = tm_parse_duration(optarg, &jo->completion_window, &err);
+            if (!s && jo->completion_window <= 0) s = tm_errf(&err, TM_ERR_USAGE, "must be positive");
             if (s) tm_err_prefix(&err, s, "--completion-window");
             break;
         case 'i':
-            if (!strcmp(optarg, "skip")) jo.skip_invalid = 1;
-            else if (!strcmp(optarg, "reject")) jo.skip_invalid = 0;
+            if (!strcmp(optarg, "skip")) jo->skip_invalid = 1;
+            else if (!strcmp(optarg, "reject")) jo->skip_invalid = 0;
             else s = tm_errf(&err, TM_ERR_USAGE, "--on-invalid: expected reject or skip, got '%s'", optarg);
             break;
-        case 'j': as_json = 1; break;
-        case 'd': db_flag = optarg; break;
-        case 'h': usage(stdout); json_decref(meta); return 0;
-        default: json_decref(meta); return tm_cli_usage_error("submit", "bad option");
+        case 'j': *as_json = 1; break;
+        case 'd': *db_flag = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: return tm_cli_usage_error("submit", "bad option");
         }
-        if (s) {
-            json_decref(meta);
-            return tm_cli_usage_error("submit", "%s", err.msg);
-        }
+        if (s) return tm_cli_usage_error("submit", "%s", err.msg);
     }
-    if (optind >= argc) {
-        json_decref(meta);
-        return tm_cli_usage_error("submit", "no job file given");
-    }
-    if (jo.name && strlen(jo.name) > TM_QUEUE_NAME_MAX) {
-        json_decref(meta);
+    if (optind >= argc) return tm_cli_usage_error("submit", "no job file given");
+    if (jo->name && strlen(jo->name) > TM_QUEUE_NAME_MAX)
         return tm_cli_usage_error("submit", "--name: longer than %d bytes", TM_QUEUE_NAME_MAX);
-    }
-    if (jo.model && strlen(jo.model) > TM_QUEUE_NAME_MAX) {
-        json_decref(meta);
+    if (jo->model && strlen(jo->model) > TM_QUEUE_NAME_MAX)
         return tm_cli_usage_error("submit", "--model: longer than %d bytes", TM_QUEUE_NAME_MAX);
+    return -1;
+}
+
+/* The queued job: its id, or with --json its OpenAI batch object. */
+static int print_job(tm_queue *q, const char *job_id, int as_json)
+{
+    int rc = 0;
+    if (as_json) {
+        tm_queue_job j;
+        tm_err err = {{0}};
+        tm_status s = tm_queue_job_get(q, job_id, &j, &err);
+        if (s) {
+            rc = tm_cli_fail("submit", s, &err);
+        } else {
+            json_t *o = tm_cli_job_json(&j);
+            if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) != 0) rc = tm_cli_fail("submit", TM_ERR_IO, NULL);
+            else printf("\n");
+            json_decref(o);
+            tm_queue_job_clear(&j);
+        }
+    } else {
+        printf("%s\n", job_id);
+    }
+    return rc;
+}
+
+int tm_cmd_submit(int argc, char **argv)
+{
+    tm_queue_job_opts jo = {0};
+    const char *db_flag = NULL;
+    int as_json = 0;
+    json_t *meta = json_object();
+    tm_err err = {{0}};
+    if (!meta) return tm_cli_fail("submit", TM_ERR_NOMEM, NULL);
+    int rc = parse_opts(argc, argv, &jo, &db_flag, &as_json, meta);
+    if (rc >= 0) {
+        json_decref(meta);
+        return rc;
     }
     char *meta_json = json_dumps(meta, JSON_COMPACT);
     json_decref(meta);
@@ -303,20 +329,7 @@ int tm_cmd_submit(int argc, char **argv)
     if (ctx.problems)
         fprintf(stderr, "tokenmill submit: %s: queued %ld requests; %ld invalid line%s recorded as failed\n",
                 job_id, ctx.valid, ctx.recorded_failed, ctx.recorded_failed == 1 ? "" : "s");
-    if (as_json) {
-        tm_queue_job j;
-        if ((s = tm_queue_job_get(q, job_id, &j, &err))) {
-            rc = tm_cli_fail("submit", s, &err);
-        } else {
-            json_t *o = tm_cli_job_json(&j);
-            if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) != 0) rc = tm_cli_fail("submit", TM_ERR_IO, NULL);
-            else printf("\n");
-            json_decref(o);
-            tm_queue_job_clear(&j);
-        }
-    } else {
-        printf("%s\n", job_id);
-    }
+    rc = print_job(q, job_id, as_json);
     tm_queue_close(q);
     if (!rc && fflush(stdout) != 0) rc = 74;
     return rc;
