@@ -232,6 +232,10 @@ static tm_status new_choice(tm_engine *e, const tm_engine_request *r, int32_t c,
     s->params = r->params;
     s->params.seed = r->seed;
     s->params.has_seed = 1;
+    if (s->params.min_tokens > 0 && s->params.n_eos_ids == 0) { /* min_tokens bans the model's eos ids */
+        s->params.n_eos_ids = e->n_eos < TM_SAMPLER_MAX_EOS_IDS ? e->n_eos : TM_SAMPLER_MAX_EOS_IDS;
+        memcpy(s->params.eos_ids, e->eos, (size_t)s->params.n_eos_ids * sizeof *e->eos);
+    }
     s->max_new = max_new;
     s->bt_row = -1;
     s->leader = c == 0 ? s : leader;

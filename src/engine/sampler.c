@@ -42,7 +42,7 @@ struct tm_sampler {
     int simd;         /* 1: AVX2+FMA kernels (same bits as the portable ones) */
     int32_t *pos;     /* [vocab] slot of a penalised token, -1 if none */
     int32_t *touched; /* [vocab] ids with a slot, n_touched of them */
-    int32_t *count;   /* [vocab] per slot: occurrences among generated tokens */
+    int32_t *count;   /* [vocab] per slot: occurrences among generated tokens (-1: not in prev) */
     float *pen;       /* [vocab] per slot: penalised logit */
     int32_t n_touched;
     float *z;         /* [vocab] processed logits / temperature, id order */
@@ -142,32 +142,58 @@ static void clear_penalties(tm_sampler *s)
     s->n_touched = 0;
 }
 
+/* The slot of token t, made on first use with pen = its raw logit (NaN as
+ * -inf) and count -1 (not among prev). */
+static int32_t slot_of(tm_sampler *s, const float *logits, int32_t t)
+{
+    int32_t slot = s->pos[t];
+    if (slot < 0) {
+        slot = s->n_touched++;
+        s->pos[t] = slot;
+        s->touched[slot] = t;
+        s->count[slot] = -1; /* not among prev (yet) */
+        float v = logits[t];
+        s->pen[slot] = v != v ? -INFINITY : v;
+    }
+    return slot;
+}
+
+/* Step 0 (logit_bias, the min_tokens ban) and step 1 (penalties) on the
+ * touched tokens only: pen[slot] ends as the processed logit. */
 static void apply_penalties(tm_sampler *s, const float *logits, const tm_sampling_params *p,
                             const int32_t *prev, size_t n_prev, size_t n_prompt)
 {
     s->n_touched = 0;
     int rep = p->repetition_penalty != 1.0f;
     int pf = p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
-    if (!rep && !pf) return;
-    size_t from = rep ? 0 : n_prompt;
-    for (size_t i = from; i < n_prev; i++) {
-        int32_t t = prev[i];
+    int ban = (int64_t)(n_prev - n_prompt) < (int64_t)p->min_tokens && (p->n_eos_ids > 0 || p->n_stop_ids > 0);
+    if (!rep && !pf && !ban && p->n_bias <= 0) return;
+    for (int32_t i = 0; i < p->n_bias; i++) {
+        int32_t t = p->bias_id[i];
         if (t < 0 || t >= s->vocab) continue;
-        int32_t slot = s->pos[t];
-        if (slot < 0) {
-            slot = s->n_touched++;
-            s->pos[t] = slot;
-            s->touched[slot] = t;
-            s->count[slot] = 0;
+        int32_t slot = slot_of(s, logits, t);
+        s->pen[slot] += p->bias[i];
+    }
+    if (ban) {
+        for (int32_t i = 0; i < p->n_eos_ids + p->n_stop_ids; i++) {
+            int32_t t = i < p->n_eos_ids ? p->eos_ids[i] : p->stop_ids[i - p->n_eos_ids];
+            if (t >= 0 && t < s->vocab) s->pen[slot_of(s, logits, t)] = -INFINITY;
         }
-        if (i >= n_prompt) s->count[slot]++;
+    }
+    if (rep || pf) {
+        size_t from = rep ? 0 : n_prompt;
+        for (size_t i = from; i < n_prev; i++) {
+            int32_t t = prev[i];
+            if (t < 0 || t >= s->vocab) continue;
+            int32_t slot = slot_of(s, logits, t);
+            if (s->count[slot] < 0) s->count[slot] = 0;
+            if (i >= n_prompt) s->count[slot]++;
+        }
     }
     for (int32_t j = 0; j < s->n_touched; j++) {
-        int32_t t = s->touched[j];
-        float v = logits[t];
-        if (v != v) v = -INFINITY;
-        if (rep) v = v > 0.0f ? v / p->repetition_penalty : v * p->repetition_penalty;
+        float v = s->pen[j];
         int32_t c = s->count[j];
+        if (rep && c >= 0) v = v > 0.0f ? v / p->repetition_penalty : v * p->repetition_penalty;
         if (c > 0) v -= p->frequency_penalty * (float)c + p->presence_penalty;
         s->pen[j] = v != v ? -INFINITY : v;
     }

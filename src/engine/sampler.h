@@ -18,6 +18,9 @@
 #define TM_SAMPLER_MAX_STOP_IDS     16  /* request stop_token_ids (eos is separate) */
 #define TM_STOP_MAX                 4   /* stop strings per request (OpenAI: up to 4) */
 #define TM_STOP_MAX_BYTES           128 /* bytes per stop string */
+#define TM_SAMPLER_MAX_LOGIT_BIAS   300 /* logit_bias entries per request */
+#define TM_SAMPLER_MAX_EOS_IDS      8   /* eos ids masked under min_tokens (= TM_MAX_EOS) */
+#define TM_SAMPLER_MAX_BIAS         100.0f /* |logit_bias value| <= this (OpenAI) */
 
 /* Temperatures below this are greedy (vLLM's _SAMPLING_EPS). */
 #define TM_SAMPLER_GREEDY_EPS 1e-5f
@@ -45,6 +48,13 @@ typedef struct tm_sampling_params {
     int32_t n_stop;           /* stop strings in use, 0..TM_STOP_MAX */
     uint16_t stop_len[TM_STOP_MAX];             /* bytes, 1..TM_STOP_MAX_BYTES */
     char stop[TM_STOP_MAX][TM_STOP_MAX_BYTES];  /* not NUL-terminated */
+    int32_t min_tokens;       /* >= 0 (vLLM): while fewer tokens are generated, eos_ids
+                                 and stop_ids are banned and stop strings do not match */
+    int32_t n_eos_ids;        /* entries in eos_ids (the engine fills the model's) */
+    int32_t eos_ids[TM_SAMPLER_MAX_EOS_IDS];
+    int32_t n_bias;           /* logit_bias entries, 0..TM_SAMPLER_MAX_LOGIT_BIAS */
+    int32_t bias_id[TM_SAMPLER_MAX_LOGIT_BIAS];  /* distinct token ids */
+    float bias[TM_SAMPLER_MAX_LOGIT_BIAS];       /* [-100, 100], added to the logit */
 } tm_sampling_params;
 
 typedef struct tm_token_logprob {
@@ -94,6 +104,11 @@ int32_t tm_sampler_vocab(const tm_sampler *s);
  *                [0, vocab) are ignored.
  *
  * Pipeline (float32 logits, double accumulations):
+ *  0. Logits processors, as vLLM applies them before the penalties:
+ *     logit_bias adds bias[i] to logit[bias_id[i]] (OpenAI; NaN counts as
+ *     -inf); then, while n_prev - n_prompt < min_tokens, every id of
+ *     eos_ids and stop_ids becomes -inf (vLLM's MinTokensLogitsProcessor).
+ *     Requests with neither touch no logit: their results are unchanged.
  *  1. Penalties. repetition_penalty (HF/vLLM) over every distinct token in
  *     prompt + output: logit > 0 -> logit / r, else logit * r. Then OpenAI
  *     presence/frequency over *generated* tokens only:

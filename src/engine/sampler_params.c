@@ -15,6 +15,31 @@ void tm_sampling_params_default(tm_sampling_params *p)
     p->repetition_penalty = 1.0f;
 }
 
+/* min_tokens, eos_ids and logit_bias (vLLM / OpenAI fields). */
+static tm_status tm_sampling_params_check_extra(const tm_sampling_params *p, int32_t vocab, tm_err *err)
+{
+    if (p->min_tokens < 0)
+        return tm_errf(err, TM_ERR_INPUT, "min_tokens: must be >= 0, got %d", (int)p->min_tokens);
+    if (p->max_tokens > 0 && p->min_tokens > p->max_tokens)
+        return tm_errf(err, TM_ERR_INPUT, "min_tokens: %d is more than max_tokens %d", (int)p->min_tokens,
+                       (int)p->max_tokens);
+    if (p->n_eos_ids < 0 || p->n_eos_ids > TM_SAMPLER_MAX_EOS_IDS)
+        return tm_errf(err, TM_ERR_INPUT, "eos ids: at most %d, got %d", TM_SAMPLER_MAX_EOS_IDS,
+                       (int)p->n_eos_ids);
+    if (p->n_bias < 0 || p->n_bias > TM_SAMPLER_MAX_LOGIT_BIAS)
+        return tm_errf(err, TM_ERR_INPUT, "logit_bias: at most %d entries, got %d", TM_SAMPLER_MAX_LOGIT_BIAS,
+                       (int)p->n_bias);
+    for (int32_t i = 0; i < p->n_bias; i++) {
+        if (p->bias_id[i] < 0 || (vocab > 0 && p->bias_id[i] >= vocab))
+            return tm_errf(err, TM_ERR_INPUT, "logit_bias: token id %d is not in the vocabulary [0, %d)",
+                           (int)p->bias_id[i], (int)vocab);
+        if (!(p->bias[i] >= -TM_SAMPLER_MAX_BIAS && p->bias[i] <= TM_SAMPLER_MAX_BIAS))
+            return tm_errf(err, TM_ERR_INPUT, "logit_bias[\"%d\"]: must be in [-100, 100], got %g",
+                           (int)p->bias_id[i], (double)p->bias[i]);
+    }
+    return TM_OK;
+}
+
 tm_status tm_sampling_params_check(const tm_sampling_params *p, int32_t vocab, tm_err *err)
 {
     if (!(isfinite(p->temperature) && p->temperature >= 0.0f))
@@ -55,7 +80,7 @@ tm_status tm_sampling_params_check(const tm_sampling_params *p, int32_t vocab, t
             return tm_errf(err, TM_ERR_INPUT, "stop[%d]: length must be 1..%d bytes, got %u",
                            (int)i, TM_STOP_MAX_BYTES, (unsigned)p->stop_len[i]);
     }
-    return TM_OK;
+    return tm_sampling_params_check_extra(p, vocab, err);
 }
 
 tm_status tm_sampling_params_add_stop(tm_sampling_params *p, const char *s, size_t len, tm_err *err)

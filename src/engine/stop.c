@@ -19,6 +19,8 @@ struct tm_stop {
     uint64_t cut;
     int matched;
     int32_t which;
+    int32_t min_tokens;  /* stop strings match only after this many tokens */
+    int64_t n_tokens;    /* tokens noted (tm_stop_note_token) */
 };
 
 const char *tm_finish_reason_str(tm_finish_reason r)
@@ -33,6 +35,8 @@ const char *tm_finish_reason_str(tm_finish_reason r)
 tm_finish_reason tm_stop_check_token(const tm_sampling_params *p, const int32_t *eos_ids,
                                      size_t n_eos, int32_t token, int64_t n_generated)
 {
+    if (n_generated <= p->min_tokens) /* vLLM: no stop before min_tokens (max_tokens >= min_tokens) */
+        return p->max_tokens > 0 && n_generated >= p->max_tokens ? TM_FINISH_LENGTH : TM_FINISH_NONE;
     if (!p->ignore_eos && eos_ids) {
         for (size_t i = 0; i < n_eos; i++)
             if (eos_ids[i] == token) return TM_FINISH_STOP;
@@ -97,7 +101,14 @@ tm_status tm_stop_create_from_params(const tm_sampling_params *p, tm_stop **out,
         strs[i] = p->stop[i];
         lens[i] = p->stop_len[i];
     }
-    return tm_stop_create(strs, lens, n, out, err);
+    tm_status st = tm_stop_create(strs, lens, n, out, err);
+    if (!st) (*out)->min_tokens = p->min_tokens > 0 ? p->min_tokens : 0;
+    return st;
+}
+
+void tm_stop_note_token(tm_stop *s)
+{
+    if (s) s->n_tokens++;
 }
 
 void tm_stop_destroy(tm_stop *s)
@@ -113,6 +124,7 @@ void tm_stop_reset(tm_stop *s)
     s->cut = 0;
     s->matched = 0;
     s->which = -1;
+    s->n_tokens = 0;
 }
 
 void tm_stop_state(const tm_stop *s, tm_stop_result *r)
@@ -146,7 +158,7 @@ int tm_stop_feed(tm_stop *s, const char *piece, size_t len, tm_stop_result *r)
                 s->state[i] = q;
             }
             s->total = end;
-            if (best >= 0) {
+            if (best >= 0 && (s->min_tokens == 0 || s->n_tokens > s->min_tokens)) {
                 s->matched = 1;
                 s->which = best;
                 s->cut = end - s->len[best];

@@ -35,7 +35,8 @@ typedef enum tm_finish_reason {
 const char *tm_finish_reason_str(tm_finish_reason r);
 
 /* After appending generated token `token` (n_generated now counts it):
- * TM_FINISH_STOP if token is one of eos_ids (unless p->ignore_eos) or of
+ * while n_generated <= p->min_tokens only TM_FINISH_LENGTH (vLLM: nothing
+ * stops a sequence before min_tokens); else TM_FINISH_STOP if token is one of eos_ids (unless p->ignore_eos) or of
  * p->stop_ids; else TM_FINISH_LENGTH if p->max_tokens > 0 and
  * n_generated >= p->max_tokens; else TM_FINISH_NONE. Stop wins over length
  * (vLLM's order). A stopping token's text is not part of the output. */
@@ -57,10 +58,16 @@ typedef struct tm_stop_result {
  * TM_ERR_INPUT when n > TM_STOP_MAX or a string is empty or too long. */
 tm_status tm_stop_create(const char *const *stops, const size_t *lens, int n,
                          tm_stop **out, tm_err *err);
-/* The same from the stop strings in sampling params. */
+/* The same from the stop strings in sampling params, with p->min_tokens:
+ * a stop string then matches only where it completes in the text of a
+ * token after the first min_tokens (it may start earlier), as vLLM's
+ * detokenizer checks; the caller notes each token (tm_stop_note_token). */
 tm_status tm_stop_create_from_params(const tm_sampling_params *p, tm_stop **out, tm_err *err);
+/* One more generated token; call before feeding its text. Without
+ * min_tokens it changes nothing. */
+void tm_stop_note_token(tm_stop *s);
 void tm_stop_destroy(tm_stop *s);
-/* Forget all text fed (same stop strings), e.g. for the next request. */
+/* Forget all text fed and tokens noted (same stop strings), e.g. for the next request. */
 void tm_stop_reset(tm_stop *s);
 
 /* Feed the next piece of output text; r (may be NULL) receives the state.

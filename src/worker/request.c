@@ -96,6 +96,7 @@ static tm_finish_reason take_token(wchoice *c, int32_t token, const tm_sample_re
                                    tm_finish_reason finished, int *text_stop)
 {
     *text_stop = 0;
+    tm_stop_note_token(c->stop); /* min_tokens: stop strings wait */
     if (c->samples && c->n_samples < c->cap_samples) c->samples[c->n_samples++] = *sample;
     int hit = 0;
     if (finished != TM_FINISH_STOP && c->detok) {
