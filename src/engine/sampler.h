@@ -87,6 +87,11 @@ tm_status tm_sampling_params_add_stop(tm_sampling_params *p, const char *s, size
  * and machines; the caller records it with the result. */
 uint64_t tm_sampler_seed_from(const char *job_id, const char *custom_id);
 
+/* A logit_bias key (a JSON object key) as a token id: canonical decimal
+ * ("0", "42"; no sign, spaces or leading zeros), < 2^31; -1 otherwise.
+ * Submit-time validation and request preparation use this one rule. */
+int64_t tm_sampler_bias_key(const char *key);
+
 /* Scratch for a vocabulary of `vocab` tokens (52 bytes per token, + 8 KiB). */
 tm_status tm_sampler_create(int32_t vocab, tm_sampler **out, tm_err *err);
 void tm_sampler_destroy(tm_sampler *s);

@@ -98,6 +98,18 @@ tm_status tm_sampling_params_add_stop(tm_sampling_params *p, const char *s, size
     return TM_OK;
 }
 
+int64_t tm_sampler_bias_key(const char *k)
+{
+    size_t n = k ? strlen(k) : 0;
+    if (n == 0 || n > 10 || (n > 1 && k[0] == '0')) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k[i] < '0' || k[i] > '9') return -1;
+        v = v * 10 + (k[i] - '0');
+    }
+    return v <= INT32_MAX ? v : -1;
+}
+
 static uint64_t fnv1a(uint64_t h, const char *s)
 {
     if (!s) return h;

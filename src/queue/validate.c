@@ -7,6 +7,7 @@
  * so they can be stored in JSON and SQL as they are.
  */
 #include "queue/validate.h"
+#include "queue/validate_int.h"
 #include "engine/sampler.h"
 
 #include <jansson.h>
@@ -85,7 +86,7 @@ static void path(char *out, size_t sz, const char *fmt, ...)
 
 /* ---- helpers for messages ---------------------------------------------- */
 
-static const char *type_name(const json_t *v)
+const char *tm_vjson_type(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "object";
@@ -99,7 +100,7 @@ static const char *type_name(const json_t *v)
 
 /* A short display form of a value: numbers as written, strings quoted and
  * cut to 40 bytes on a character boundary, other types by name. */
-static const char *show(const json_t *v, char *buf, size_t sz)
+const char *tm_vjson_show(const json_t *v, char *buf, size_t sz)
 {
     if (json_is_integer(v)) {
         snprintf(buf, sz, "%lld", (long long)json_integer_value(v));
@@ -114,13 +115,13 @@ static const char *show(const json_t *v, char *buf, size_t sz)
         }
         snprintf(buf, sz, "\"%.*s%s\"", (int)cut, s, cut < n ? "..." : "");
     } else {
-        snprintf(buf, sz, "%s", type_name(v));
+        snprintf(buf, sz, "%s", tm_vjson_type(v));
     }
     return buf;
 }
 
 /* JSON null counts as absent for optional body fields (as OpenAI clients send). */
-static json_t *opt(json_t *obj, const char *key)
+json_t *tm_vjson_opt(json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
     return json_is_null(v) ? NULL : v;
@@ -137,18 +138,18 @@ static double num(const json_t *v)
 static void check_range(tm_problems *p, json_t *body, const char *key, double lo, int lo_open, double hi,
                         int hi_open)
 {
-    json_t *v = opt(body, key);
+    json_t *v = tm_vjson_opt(body, key);
     if (!v) return;
     char f[96], b[64];
     path(f, sizeof f, "body.%s", key);
     if (!is_number(v)) {
-        tm_problems_add(p, f, "must be a number, got %s", type_name(v));
+        tm_problems_add(p, f, "must be a number, got %s", tm_vjson_type(v));
         return;
     }
     double d = num(v);
     if ((lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi))
         tm_problems_add(p, f, "must be a number in %c%g, %g%c, got %s", lo_open ? '(' : '[', lo, hi,
-                        hi_open ? ')' : ']', show(v, b, sizeof b));
+                        hi_open ? ')' : ']', tm_vjson_show(v, b, sizeof b));
 }
 
 /* v (at field f) an integer in [lo, hi]; returns 1 and sets *out if so. */
@@ -157,9 +158,9 @@ static int check_int_at(tm_problems *p, const char *f, json_t *v, long long lo, 
     char b[64];
     if (!json_is_integer(v)) {
         if (json_is_real(v))
-            tm_problems_add(p, f, "must be an integer, got %s", show(v, b, sizeof b));
+            tm_problems_add(p, f, "must be an integer, got %s", tm_vjson_show(v, b, sizeof b));
         else
-            tm_problems_add(p, f, "must be an integer, got %s", type_name(v));
+            tm_problems_add(p, f, "must be an integer, got %s", tm_vjson_type(v));
         return 0;
     }
     long long x = json_integer_value(v);
@@ -176,7 +177,7 @@ static int check_int_at(tm_problems *p, const char *f, json_t *v, long long lo, 
 
 static int check_int(tm_problems *p, json_t *body, const char *key, long long lo, long long hi, long long *out)
 {
-    json_t *v = opt(body, key);
+    json_t *v = tm_vjson_opt(body, key);
     if (!v) return 0;
     char f[96];
     path(f, sizeof f, "body.%s", key);
@@ -185,135 +186,26 @@ static int check_int(tm_problems *p, json_t *body, const char *key, long long lo
 
 static void check_bool(tm_problems *p, json_t *body, const char *key)
 {
-    json_t *v = opt(body, key);
+    json_t *v = tm_vjson_opt(body, key);
     if (v && !json_is_boolean(v)) {
         char f[96];
         path(f, sizeof f, "body.%s", key);
-        tm_problems_add(p, f, "must be a boolean, got %s", type_name(v));
+        tm_problems_add(p, f, "must be a boolean, got %s", tm_vjson_type(v));
     }
-}
-
-/* stream / echo: only false (or absent) is accepted. */
-static void check_false_only(tm_problems *p, json_t *body, const char *key, const char *why)
-{
-    json_t *v = opt(body, key);
-    if (!v) return;
-    char f[96];
-    path(f, sizeof f, "body.%s", key);
-    if (!json_is_boolean(v))
-        tm_problems_add(p, f, "must be a boolean, got %s", type_name(v));
-    else if (json_is_true(v))
-        tm_problems_add(p, f, "%s; omit it or set it to false", why);
 }
 
 /* ---- body parts ----------------------------------------------------------- */
 
-static const char *const ROLES[] = {"system", "developer", "user", "assistant", "tool"};
-
-static void check_content(tm_problems *p, const char *f, json_t *c)
-{
-    char g[96], b[64];
-    if (json_is_string(c)) return;
-    if (!json_is_array(c)) {
-        tm_problems_add(p, f, "must be a string or an array of content parts, got %s", type_name(c));
-        return;
-    }
-    size_t j;
-    json_t *part;
-    json_array_foreach(c, j, part) {
-        path(g, sizeof g, "%s[%zu]", f, j);
-        if (!json_is_object(part)) {
-            tm_problems_add(p, g, "must be an object {\"type\": \"text\", \"text\": ...}, got %s", type_name(part));
-            continue;
-        }
-        json_t *t = json_object_get(part, "type");
-        char gt[96];
-        path(gt, sizeof gt, "%s.type", g);
-        if (!t) {
-            tm_problems_add(p, gt, "is required");
-            continue;
-        }
-        if (!json_is_string(t)) {
-            tm_problems_add(p, gt, "must be a string, got %s", type_name(t));
-            continue;
-        }
-        if (strcmp(json_string_value(t), "text") != 0) {
-            tm_problems_add(p, gt, "only text content is supported, got part type %s", show(t, b, sizeof b));
-            continue;
-        }
-        json_t *tx = json_object_get(part, "text");
-        path(gt, sizeof gt, "%s.text", g);
-        if (!tx)
-            tm_problems_add(p, gt, "is required");
-        else if (!json_is_string(tx))
-            tm_problems_add(p, gt, "must be a string, got %s", type_name(tx));
-    }
-}
-
-static void check_messages(tm_problems *p, json_t *body)
-{
-    json_t *ms = opt(body, "messages");
-    if (!ms) {
-        tm_problems_add(p, "body.messages", "is required for /v1/chat/completions");
-        return;
-    }
-    if (!json_is_array(ms)) {
-        tm_problems_add(p, "body.messages", "must be an array of messages, got %s", type_name(ms));
-        return;
-    }
-    if (json_array_size(ms) == 0) {
-        tm_problems_add(p, "body.messages", "must not be empty");
-        return;
-    }
-    size_t i;
-    json_t *m;
-    char f[96], g[96], b[64];
-    json_array_foreach(ms, i, m) {
-        path(f, sizeof f, "body.messages[%zu]", i);
-        if (!json_is_object(m)) {
-            tm_problems_add(p, f, "must be an object, got %s", type_name(m));
-            continue;
-        }
-        json_t *role = json_object_get(m, "role");
-        const char *rs = NULL;
-        path(g, sizeof g, "%s.role", f);
-        if (!role) {
-            tm_problems_add(p, g, "is required");
-        } else if (!json_is_string(role)) {
-            tm_problems_add(p, g, "must be a string, got %s", type_name(role));
-        } else {
-            for (size_t k = 0; k < sizeof ROLES / sizeof ROLES[0]; k++)
-                if (strcmp(json_string_value(role), ROLES[k]) == 0) rs = ROLES[k];
-            if (!rs)
-                tm_problems_add(p, g, "must be one of system, developer, user, assistant, tool; got %s",
-                                show(role, b, sizeof b));
-        }
-        json_t *c = opt(m, "content");
-        path(g, sizeof g, "%s.content", f);
-        if (!c) {
-            /* an assistant turn that only calls tools has no content */
-            int tool_turn = rs && strcmp(rs, "assistant") == 0 && opt(m, "tool_calls");
-            if (tool_turn) continue;
-            if (json_object_get(m, "content"))
-                tm_problems_add(p, g, "must be a string or an array of content parts, got null");
-            else
-                tm_problems_add(p, g, "is required");
-            continue;
-        }
-        check_content(p, g, c);
-    }
-}
-
 static void check_prompt(tm_problems *p, json_t *body)
 {
-    json_t *pr = opt(body, "prompt");
+    json_t *pr = tm_vjson_opt(body, "prompt");
     if (!pr) {
         tm_problems_add(p, "body.prompt", "is required for /v1/completions");
         return;
     }
     if (json_is_string(pr)) return;
     if (!json_is_array(pr)) {
-        tm_problems_add(p, "body.prompt", "must be a string or an array of token ids, got %s", type_name(pr));
+        tm_problems_add(p, "body.prompt", "must be a string or an array of token ids, got %s", tm_vjson_type(pr));
         return;
     }
     if (json_array_size(pr) == 0) {
@@ -335,13 +227,13 @@ static void check_prompt(tm_problems *p, json_t *body)
     json_array_foreach(pr, i, t) {
         if (json_is_integer(t) && json_integer_value(t) >= 0 && json_integer_value(t) < TOKEN_ID_LIMIT) continue;
         path(f, sizeof f, "body.prompt[%zu]", i);
-        tm_problems_add(p, f, "must be a token id (an integer from 0 to 2147483647), got %s", show(t, b, sizeof b));
+        tm_problems_add(p, f, "must be a token id (an integer from 0 to 2147483647), got %s", tm_vjson_show(t, b, sizeof b));
     }
 }
 
 static void check_stop(tm_problems *p, json_t *body)
 {
-    json_t *s = opt(body, "stop");
+    json_t *s = tm_vjson_opt(body, "stop");
     if (!s) return;
     if (json_is_string(s)) {
         if (json_string_length(s) == 0) tm_problems_add(p, "body.stop", "must not be an empty string");
@@ -350,7 +242,7 @@ static void check_stop(tm_problems *p, json_t *body)
         return;
     }
     if (!json_is_array(s)) {
-        tm_problems_add(p, "body.stop", "must be a string or an array of strings, got %s", type_name(s));
+        tm_problems_add(p, "body.stop", "must be a string or an array of strings, got %s", tm_vjson_type(s));
         return;
     }
     if (json_array_size(s) > MAX_STOP)
@@ -362,7 +254,7 @@ static void check_stop(tm_problems *p, json_t *body)
         if (i >= MAX_STOP) break;
         path(f, sizeof f, "body.stop[%zu]", i);
         if (!json_is_string(e))
-            tm_problems_add(p, f, "must be a string, got %s", type_name(e));
+            tm_problems_add(p, f, "must be a string, got %s", tm_vjson_type(e));
         else if (json_string_length(e) == 0)
             tm_problems_add(p, f, "must not be an empty string");
         else if (json_string_length(e) > MAX_STOP_BYTES)
@@ -374,10 +266,10 @@ static void check_stop(tm_problems *p, json_t *body)
  * is in the model's vocabulary is checked by the worker). */
 static void check_stop_ids(tm_problems *p, json_t *body)
 {
-    json_t *s = opt(body, "stop_token_ids");
+    json_t *s = tm_vjson_opt(body, "stop_token_ids");
     if (!s) return;
     if (!json_is_array(s)) {
-        tm_problems_add(p, "body.stop_token_ids", "must be an array of token ids, got %s", type_name(s));
+        tm_problems_add(p, "body.stop_token_ids", "must be an array of token ids, got %s", tm_vjson_type(s));
         return;
     }
     if (json_array_size(s) > MAX_STOP_IDS)
@@ -390,17 +282,17 @@ static void check_stop_ids(tm_problems *p, json_t *body)
         if (i >= MAX_STOP_IDS) break;
         if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) < TOKEN_ID_LIMIT) continue;
         path(f, sizeof f, "body.stop_token_ids[%zu]", i);
-        tm_problems_add(p, f, "must be a token id (an integer from 0 to 2147483647), got %s", show(e, b, sizeof b));
+        tm_problems_add(p, f, "must be a token id (an integer from 0 to 2147483647), got %s", tm_vjson_show(e, b, sizeof b));
     }
 }
 
 /* All body rules. Fills max_tokens / n of out when they are valid. */
-static void check_body(tm_problems *p, json_t *body, tm_endpoint ep, tm_validated *out)
+static void check_body(tm_problems *p, json_t *body, tm_endpoint ep, unsigned flags, tm_validated *out)
 {
-    json_t *model = opt(body, "model");
+    json_t *model = tm_vjson_opt(body, "model");
     if (model) {
         if (!json_is_string(model))
-            tm_problems_add(p, "body.model", "must be a string, got %s", type_name(model));
+            tm_problems_add(p, "body.model", "must be a string, got %s", tm_vjson_type(model));
         else if (json_string_length(model) == 0)
             tm_problems_add(p, "body.model", "must not be empty");
     }
@@ -426,17 +318,16 @@ static void check_body(tm_problems *p, json_t *body, tm_endpoint ep, tm_validate
     check_range(p, body, "presence_penalty", -2, 0, 2, 0);
     check_range(p, body, "frequency_penalty", -2, 0, 2, 0);
     check_range(p, body, "repetition_penalty", 0, 1, 2, 0);
-    check_int(p, body, "top_logprobs", 0, MAX_LOGPROBS, NULL);
     check_bool(p, body, "return_token_ids");
-    check_false_only(p, body, "stream", "streaming is not supported in batch jobs");
-    check_false_only(p, body, "echo", "echo is not supported");
+    tm_validate_body_fields(p, body, ep, flags);
 
     if (ep == TM_ENDPOINT_CHAT) {
+        check_int(p, body, "top_logprobs", 0, MAX_LOGPROBS, NULL);
         check_bool(p, body, "logprobs");
-        json_t *tl = opt(body, "top_logprobs");
-        if (tl && !json_is_true(opt(body, "logprobs")))
+        json_t *tl = tm_vjson_opt(body, "top_logprobs");
+        if (tl && !json_is_true(tm_vjson_opt(body, "logprobs")))
             tm_problems_add(p, "body.top_logprobs", "requires logprobs to be true");
-        check_messages(p, body);
+        tm_validate_messages(p, body);
     } else if (ep == TM_ENDPOINT_COMPLETIONS) {
         check_int(p, body, "logprobs", 0, MAX_LOGPROBS, NULL);
         check_prompt(p, body);
@@ -490,6 +381,11 @@ static char *replace_bad_bytes(const char *line, size_t len, size_t *outlen)
 
 tm_status tm_validate_line(const char *line, size_t len, tm_validated *out, tm_problems *problems)
 {
+    return tm_validate_line_ex(line, len, 0, out, problems);
+}
+
+tm_status tm_validate_line_ex(const char *line, size_t len, unsigned flags, tm_validated *out, tm_problems *problems)
+{
     tm_problems local;
     tm_validated scratch = {0};
     tm_problems *p = problems ? problems : &local;
@@ -542,7 +438,7 @@ tm_status tm_validate_line(const char *line, size_t len, tm_validated *out, tm_p
         if (!root) goto done;
     }
     if (!json_is_object(root)) {
-        tm_problems_add(p, "line", "must be a JSON object, got %s", type_name(root));
+        tm_problems_add(p, "line", "must be a JSON object, got %s", tm_vjson_type(root));
         goto done;
     }
 
@@ -551,7 +447,7 @@ tm_status tm_validate_line(const char *line, size_t len, tm_validated *out, tm_p
     if (!cid) {
         tm_problems_add(p, "custom_id", "is required");
     } else if (!json_is_string(cid)) {
-        tm_problems_add(p, "custom_id", "must be a string, got %s", type_name(cid));
+        tm_problems_add(p, "custom_id", "must be a string, got %s", tm_vjson_type(cid));
     } else if (json_string_length(cid) == 0) {
         tm_problems_add(p, "custom_id", "must not be empty");
     } else if (json_string_length(cid) > TM_MAX_CUSTOM_ID) {
@@ -577,23 +473,23 @@ tm_status tm_validate_line(const char *line, size_t len, tm_validated *out, tm_p
     if (!method)
         tm_problems_add(p, "method", "is required (\"POST\")");
     else if (!json_is_string(method))
-        tm_problems_add(p, "method", "must be a string, got %s", type_name(method));
+        tm_problems_add(p, "method", "must be a string, got %s", tm_vjson_type(method));
     else if (strcmp(json_string_value(method), "POST") != 0)
-        tm_problems_add(p, "method", "must be \"POST\", got %s", show(method, b, sizeof b));
+        tm_problems_add(p, "method", "must be \"POST\", got %s", tm_vjson_show(method, b, sizeof b));
 
     tm_endpoint ep = TM_ENDPOINT_NONE;
     json_t *url = json_object_get(root, "url");
     if (!url) {
         tm_problems_add(p, "url", "is required (supported: /v1/chat/completions, /v1/completions)");
     } else if (!json_is_string(url)) {
-        tm_problems_add(p, "url", "must be a string, got %s", type_name(url));
+        tm_problems_add(p, "url", "must be a string, got %s", tm_vjson_type(url));
     } else if (strcmp(json_string_value(url), "/v1/chat/completions") == 0) {
         ep = TM_ENDPOINT_CHAT;
     } else if (strcmp(json_string_value(url), "/v1/completions") == 0) {
         ep = TM_ENDPOINT_COMPLETIONS;
     } else {
         tm_problems_add(p, "url", "unsupported url %s (supported: /v1/chat/completions, /v1/completions)",
-                        show(url, b, sizeof b));
+                        tm_vjson_show(url, b, sizeof b));
     }
     out->endpoint = ep;
 
@@ -601,9 +497,9 @@ tm_status tm_validate_line(const char *line, size_t len, tm_validated *out, tm_p
     if (!body)
         tm_problems_add(p, "body", "is required");
     else if (!json_is_object(body))
-        tm_problems_add(p, "body", "must be an object, got %s", type_name(body));
+        tm_problems_add(p, "body", "must be an object, got %s", tm_vjson_type(body));
     else
-        check_body(p, body, ep, out);
+        check_body(p, body, ep, flags, out);
 
     if (p->total == 0) {
         json_t *model = json_object_get(body, "model");

@@ -57,13 +57,43 @@ void tm_problems_add(tm_problems *p, const char *field, const char *fmt, ...)
  *
  * Decisions (mirrored in the schema): JSON null in an optional body field
  * means absent; duplicate keys are a problem (field "line"); integers must
- * fit in int64 (seed too); integer fields reject 1.0; unknown body fields are
- * ignored, unknown top-level fields are problems. Byte offsets in "not valid
+ * fit in int64 (seed too); integer fields reject 1.0; body fields follow the
+ * field table (tm_validate_field_class): refused and unknown body fields
+ * are problems "not supported (...)"; unknown top-level fields are problems. Byte offsets in "not valid
  * UTF-8 at byte N" / "NUL byte at byte N" count from 1; after such a problem
  * the rest of the line is still checked with the bad bytes replaced by U+FFFD
  * (a custom_id that contained them is not kept). Problem texts are printable
  * valid UTF-8: input echoed in them is quoted and cut to 40 bytes. */
 tm_status tm_validate_line(const char *line, size_t len, tm_validated *out, tm_problems *problems);
+
+/* Flags of tm_validate_line_ex. */
+#define TM_VALIDATE_ALLOW_UNKNOWN 1u /* unknown body fields (and fields of the other
+                                        endpoint) are ignored, not problems */
+/* tm_validate_line with flags (tm_validate_line = flags 0). */
+tm_status tm_validate_line_ex(const char *line, size_t len, unsigned flags, tm_validated *out,
+                              tm_problems *problems);
+
+/* What tokenmill does with a body field (docs/requests.md, "Request fields").
+ * HONOURED: it changes the result as OpenAI / vLLM say. NOOP_ONLY: accepted
+ * only with the value that changes nothing (stream false, response_format
+ * {"type":"text"}, best_of = n, ...), other values refused. IGNORED: accepted,
+ * cannot change the result (user, metadata, ...). REFUSED: refused at submit
+ * unless null. UNKNOWN: not a field of that endpoint: refused unless
+ * TM_VALIDATE_ALLOW_UNKNOWN. */
+typedef enum tm_field_class {
+    TM_FIELD_UNKNOWN = 0,
+    TM_FIELD_HONOURED,
+    TM_FIELD_NOOP_ONLY,
+    TM_FIELD_IGNORED,
+    TM_FIELD_REFUSED,
+} tm_field_class;
+
+tm_field_class tm_validate_field_class(const char *name, tm_endpoint ep);
+/* "honoured", "no-op only", "ignored", "refused", "unknown" (the words of docs/requests.md). */
+const char *tm_field_class_str(tm_field_class c);
+/* The table's fields, i in [0, tm_validate_field_count()). */
+size_t tm_validate_field_count(void);
+const char *tm_validate_field_name(size_t i);
 void tm_validated_clear(tm_validated *v);
 
 #endif

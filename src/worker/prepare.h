@@ -3,8 +3,12 @@
  * Chat: messages rendered with the model's chat template (add_generation_prompt)
  * and encoded without an extra BOS (the template writes it). Completions: a
  * string prompt is encoded with BOS as the tokenizer_config says; a list of
- * ids is taken as is. Sampling fields follow OpenAI (plus vLLM's top_k,
- * min_p, repetition_penalty, ignore_eos, stop_token_ids, return_token_ids);
+ * ids is taken as is. Chat options (vLLM): add_generation_prompt (default
+ * true), continue_final_message, chat_template_kwargs (template variables),
+ * add_special_tokens (BOS at encode: chat default false, completions true);
+ * the developer role is rendered as system. Sampling fields follow OpenAI (plus vLLM's top_k,
+ * min_p, repetition_penalty, ignore_eos, stop_token_ids, min_tokens,
+ * return_token_ids; logit_bias as OpenAI: token-id keys, values in [-100, 100]);
  * fields the request leaves out take the model's generation_config.json
  * defaults (temperature, top_p, top_k), as vLLM does. Anything wrong with
  * the request is a per-request error (code + message), never fatal.
@@ -43,5 +47,6 @@ typedef struct tm_prepare_ctx {
 tm_status tm_prepare_request(const tm_prepare_ctx *ctx, const char *url, const char *body_json,
                              const char *job_id, const char *custom_id, tm_prepared *out, tm_err *err);
 void tm_prepared_clear(tm_prepared *p);
+
 
 #endif

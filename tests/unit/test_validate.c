@@ -81,7 +81,7 @@ static const bad_case BAD[] = {
     {"{" CHAT ",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":5}]}}", 0, "body.messages[0].content",
      "must be a string or an array of content parts, got number"},
     {"{" CHAT ",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{}}]}]}}",
-     0, "body.messages[0].content[0].type", "only text content is supported"},
+     0, "body.messages[0].content[0].type", "not supported (only text content is supported"},
     {"{" CHAT ",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}}", 0,
      "body.messages[0].content[0].text", "is required"},
     {"{" CHAT ",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":1}]}]}}", 0,
@@ -139,9 +139,9 @@ static const bad_case BAD[] = {
     {CB("\"top_logprobs\":2"), 0, "body.top_logprobs", "requires logprobs to be true"},
     {CB("\"logprobs\":false,\"top_logprobs\":2"), 0, "body.top_logprobs", "requires logprobs to be true"},
     {CB("\"return_token_ids\":1"), 0, "body.return_token_ids", "must be a boolean, got number"},
-    {CB("\"stream\":true"), 0, "body.stream", "streaming is not supported"},
+    {CB("\"stream\":true"), 0, "body.stream", "not supported (batch jobs do not stream)"},
     {CB("\"stream\":\"no\""), 0, "body.stream", "must be a boolean, got string"},
-    {PB("\"echo\":true"), 0, "body.echo", "echo is not supported"},
+    {PB("\"echo\":true"), 0, "body.echo", "not supported (echoing the prompt)"},
 };
 
 /* Every problem text must be printable, valid UTF-8 (it goes into JSON/SQL). */
@@ -241,7 +241,7 @@ static void test_good_all_fields(void **state)
               "\"model\":\"qwen3\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
               "{\"role\":\"developer\",\"content\":\"d\"},"
               "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]},"
-              "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"t\"}]},"
+              "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"t\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
               "{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":\"t\"}],"
               "\"max_tokens\":64,\"max_completion_tokens\":64,\"temperature\":0.7,\"top_p\":1,\"top_k\":-1,"
               "\"min_p\":0.05,\"seed\":-9223372036854775808,\"stop\":[\"\\n\\n\",\"END\",\"x\",\"y\"],\"n\":128,"
