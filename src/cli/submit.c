@@ -45,6 +45,8 @@ static void usage(FILE *f)
             "  --on-invalid reject|skip  reject (default): any invalid line rejects the whole job;\n"
             "                            skip: queue the valid lines, record invalid ones as failed\n"
             "  --json                    print the job object instead of the id\n"
+            "  --allow-unknown-fields    accept (and ignore) body fields tokenmill does not know, as vLLM\n"
+            "                            does; fields it refuses stay refused (docs/requests.md)\n"
             "  --db PATH                 queue database (default ./tokenmill.db or $TOKENMILL_DB)\n"
             "  -h, --help                this help\n"
             "\n"
@@ -54,6 +56,7 @@ static void usage(FILE *f)
 typedef struct submit_ctx {
     tm_queue *q;
     int skip;
+    unsigned vflags;    /* tm_validate_line_ex flags (--allow-unknown-fields) */
     long problems;      /* all problems found */
     long printed;
     long bad_lines;
@@ -109,7 +112,7 @@ static tm_status on_line(void *ctx, const tm_jobfile_line *l, tm_err *err)
     memset(&v, 0, sizeof v);
     tm_problems p;
     tm_problems_init(&p);
-    tm_status s = tm_validate_line(l->data, l->len, &v, &p);
+    tm_status s = tm_validate_line_ex(l->data, l->len, c->vflags, &v, &p);
     if (s == TM_ERR_NOMEM) {
         tm_validated_clear(&v);
         return tm_errf(err, TM_ERR_NOMEM, "out of memory");
@@ -190,7 +193,8 @@ static tm_status add_metadata(json_t *meta, const char *kv, tm_err *err)
 
 /* Options into jo / db_flag / as_json / meta. -1: go on; else the exit code
  * (--help: 0). */
-static int parse_opts(int argc, char **argv, tm_queue_job_opts *jo, const char **db_flag, int *as_json, json_t *meta)
+static int parse_opts(int argc, char **argv, tm_queue_job_opts *jo, const char **db_flag, int *as_json, json_t *meta,
+                      unsigned *vflags)
 {
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},       {"model", required_argument, NULL, 'm'},
@@ -198,6 +202,7 @@ static int parse_opts(int argc, char **argv, tm_queue_job_opts *jo, const char *
         {"completion-window", required_argument, NULL, 'w'},
         {"on-invalid", required_argument, NULL, 'i'}, {"json", no_argument, NULL, 'j'},
         {"db", required_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
+        {"allow-unknown-fields", no_argument, NULL, 'u'},
         {NULL, 0, NULL, 0},
     };
     tm_cli_getopt_reset();
@@ -224,6 +229,7 @@ static int parse_opts(int argc, char **argv, tm_queue_job_opts *jo, const char *
             else s = tm_errf(&err, TM_ERR_USAGE, "--on-invalid: expected reject or skip, got '%s'", optarg);
             break;
         case 'j': *as_json = 1; break;
+        case 'u': *vflags |= TM_VALIDATE_ALLOW_UNKNOWN; break;
         case 'd': *db_flag = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("submit", "bad option");
@@ -269,7 +275,8 @@ int tm_cmd_submit(int argc, char **argv)
     json_t *meta = json_object();
     tm_err err = {{0}};
     if (!meta) return tm_cli_fail("submit", TM_ERR_NOMEM, NULL);
-    int rc = parse_opts(argc, argv, &jo, &db_flag, &as_json, meta);
+    unsigned vflags = 0;
+    int rc = parse_opts(argc, argv, &jo, &db_flag, &as_json, meta, &vflags);
     if (rc >= 0) {
         json_decref(meta);
         return rc;
@@ -291,7 +298,7 @@ int tm_cmd_submit(int argc, char **argv)
         return tm_cli_fail("submit", s, &err);
     }
     char job_id[TM_QUEUE_ID_MAX];
-    submit_ctx ctx = {.q = q, .skip = jo.skip_invalid};
+    submit_ctx ctx = {.q = q, .skip = jo.skip_invalid, .vflags = vflags};
     tm_buf_init(&ctx.msg);
     s = tm_queue_submit_begin(q, &jo, job_id, &err);
     tm_jobfile_callbacks cb = {on_line, on_source_end, &ctx};
