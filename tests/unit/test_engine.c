@@ -222,6 +222,53 @@ static void test_n_choices(void **st)
 }
 
 
+/* min_tokens and logit_bias through the engine: greedy request 0 stops at
+ * once when its first greedy token is a stop id; with min_tokens 3 the stop
+ * id is banned for 3 tokens and the sequence runs on; a +100 bias forces a
+ * chosen token at every step, a -100 bias bans the greedy one. */
+static void test_min_tokens_logit_bias(void **st)
+{
+    (void)st;
+    static req tmp[NREQ], one[1];
+    make_reqs(tmp, 0, 0);
+    int zero = 0;
+    one[0] = tmp[0];
+    one[0].p.max_tokens = 6;
+    run_engine(one, &zero, 1, 64, 512, 1, NULL);
+    assert_int_equal(one[0].n_out[0], 6);
+    int32_t first = one[0].out[0][0], greedy[MAXGEN];
+    memcpy(greedy, one[0].out[0], sizeof greedy);
+
+    one[0] = tmp[0];
+    one[0].p.max_tokens = 6;
+    one[0].p.stop_ids[one[0].p.n_stop_ids++] = first;
+    run_engine(one, &zero, 1, 64, 512, 1, NULL);
+    assert_int_equal(one[0].n_out[0], 1); /* stopped on its first token */
+
+    one[0].p.min_tokens = 3;
+    run_engine(one, &zero, 1, 64, 512, 1, NULL);
+    assert_true(one[0].n_out[0] > 3);
+    for (int t = 0; t < 3; t++) assert_int_not_equal(one[0].out[0][t], first);
+
+    one[0] = tmp[0];
+    one[0].p.max_tokens = 6;
+    one[0].p.temperature = 1.0f; /* sampled: +100 still forces */
+    one[0].p.bias_id[0] = 77;
+    one[0].p.bias[0] = 100.0f;
+    one[0].p.n_bias = 1;
+    run_engine(one, &zero, 1, 64, 512, 1, NULL);
+    for (int t = 0; t < 6; t++) assert_int_equal(one[0].out[0][t], 77);
+
+    one[0] = tmp[0];
+    one[0].p.max_tokens = 6;
+    one[0].p.bias_id[0] = first;
+    one[0].p.bias[0] = -100.0f;
+    one[0].p.n_bias = 1;
+    run_engine(one, &zero, 1, 64, 512, 1, NULL);
+    for (int t = 0; t < 6; t++) assert_int_not_equal(one[0].out[0][t], first);
+    assert_int_not_equal(memcmp(one[0].out[0], greedy, sizeof(int32_t) * 6), 0);
+}
+
 /* Resume from every cut point of a batch: each request (n = 2 choices cut at
  * different points, one of them already finished for some) continues with
  * exactly the tokens of the uninterrupted run. */
@@ -353,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_n_choices),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_resume_refused),
+        cmocka_unit_test(test_min_tokens_logit_bias),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
