@@ -39,19 +39,24 @@ static tm_status encode(const tm_tokenizer *tok, const char *text, size_t len, i
     return TM_OK;
 }
 
-/* messages with the developer role renamed system (OpenAI does so for models
- * without a developer role; no chat template knows one). A new reference. */
-static json_t *map_roles(json_t *msgs)
+/* messages as vLLM hands them to the template: the developer role renamed
+ * system (OpenAI does so for models without a developer role; no chat
+ * template knows one) and content null (an assistant turn that only calls
+ * tools) as "" (vLLM's string content format joins no parts). A new reference. */
+static json_t *shape_messages(json_t *msgs)
 {
     size_t i;
     json_t *m;
     json_t *copy = NULL;
     json_array_foreach(msgs, i, m) {
         json_t *role = json_object_get(m, "role");
-        if (!json_is_string(role) || strcmp(json_string_value(role), "developer")) continue;
+        int dev = json_is_string(role) && !strcmp(json_string_value(role), "developer");
+        int null_content = json_is_object(m) && json_is_null(json_object_get(m, "content"));
+        if (!dev && !null_content) continue;
         if (!copy && !(copy = json_copy(msgs))) return NULL;
         json_t *mc = json_copy(m);
-        if (!mc || json_object_set_new(mc, "role", json_string("system")) || json_array_set_new(copy, i, mc)) {
+        if (!mc || (dev && json_object_set_new(mc, "role", json_string("system"))) ||
+            (null_content && json_object_set_new(mc, "content", json_string(""))) || json_array_set_new(copy, i, mc)) {
             json_decref(mc);
             json_decref(copy);
             return NULL;
@@ -106,7 +111,7 @@ static tm_status render_chat(const tm_prepare_ctx *ctx, json_t *body, tm_buf *te
     json_t *msgs = json_object_get(body, "messages");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0)
         return tm_errf(err, TM_ERR_INPUT, "body.messages: must be a non-empty array");
-    if (!(msgs = map_roles(msgs))) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    if (!(msgs = shape_messages(msgs))) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     tm_chat_opts o = {.add_generation_prompt = agp,
                       .bos_token = tm_tokenizer_bos_token(ctx->tok),
                       .eos_token = tm_tokenizer_eos_token(ctx->tok),
