@@ -10,6 +10,8 @@
 #  - stop_token_ids [first greedy token] stops at once; with min_tokens 3 it
 #    cannot stop before 3 tokens.
 #  - a logit_bias key outside the model's vocabulary fails that request alone.
+#  - chat (run --chat-template chatml, the model has no template): a developer
+#    message runs as a system message (it used to fail every such request).
 set -euo pipefail
 BIN=${TOKENMILL_BIN:?}
 TD=${TOKENMILL_TESTDATA:-../shared/testdata}
@@ -69,4 +71,24 @@ assert "bad_key" in errs and "bad_key" not in out, (errs.keys(), out.keys())
 msg = json.dumps(errs["bad_key"])
 assert "logit_bias" in msg and "vocabulary" in msg, msg
 print("ok:", {k: ids(k) for k in out})
+PY
+
+# 3. chat: the developer role runs (as system), content parts are joined
+printf '%s\n' '{"custom_id":"dev","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"developer","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"},{"type":"text","text":"there"}]}],"max_tokens":3,"temperature":0,"return_token_ids":true}}' \
+  '{"custom_id":"sys","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi\nthere"}],"max_tokens":3,"temperature":0,"return_token_ids":true}}' > "$T/c.jsonl"
+JOB=$("$BIN" submit "$T/c.jsonl")
+"$BIN" run --model "$M" --chat-template chatml --max-model-len 128 --quiet
+"$BIN" results "$JOB" -o "$T/out.jsonl"
+python3 - "$T/out.jsonl" <<'PY'
+import json, sys
+b = {}
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    assert o["error"] is None, o
+    b[o["custom_id"]] = o["response"]["body"]
+assert set(b) == {"dev", "sys"}, b.keys()
+# the same prompt: developer = system, parts joined with "\n"
+assert b["dev"]["usage"]["prompt_tokens"] == b["sys"]["usage"]["prompt_tokens"]
+assert b["dev"]["choices"][0]["token_ids"] == b["sys"]["choices"][0]["token_ids"]
+print("ok: developer role")
 PY
