@@ -111,6 +111,16 @@ static tm_status render_chat(const tm_prepare_ctx *ctx, json_t *body, tm_buf *te
     json_t *msgs = json_object_get(body, "messages");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0)
         return tm_errf(err, TM_ERR_INPUT, "body.messages: must be a non-empty array");
+    if (!tm_chat_template_is_jinja(ctx->chat)) { /* a built-in would drop the calls silently */
+        size_t i;
+        json_t *m;
+        json_array_foreach(msgs, i, m) {
+            json_t *tc = json_object_get(m, "tool_calls");
+            if (json_array_size(tc) > 0)
+                return tm_errf(err, TM_ERR_INPUT, "body.messages[%zu].tool_calls: chat template %s (built-in) cannot "
+                                                  "render tool calls", i, tm_chat_template_name(ctx->chat));
+        }
+    }
     if (!(msgs = shape_messages(msgs))) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     tm_chat_opts o = {.add_generation_prompt = agp,
                       .bos_token = tm_tokenizer_bos_token(ctx->tok),

@@ -180,6 +180,19 @@ static void test_add_special_tokens(void **st)
                                         "j", "c", &c, &err), TM_ERR_INPUT);
     tm_prepared_clear(&a);
     tm_prepared_clear(&b);
+    /* a built-in template cannot render tool calls: a request error, not a silent drop */
+    tm_prepare_ctx bi = {.tok = f.tok, .chat = tm_chat_template_by_name("chatml"), .cfg = NULL};
+    assert_int_equal(tm_prepare_request(&bi, "/v1/chat/completions",
+                                        "{\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":\"assistant\","
+                                        "\"content\":null,\"tool_calls\":[{\"type\":\"function\",\"function\":"
+                                        "{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"content\":\"1\"}]}",
+                                        "j", "c", &c, &err), TM_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "cannot render tool calls"));
+    /* ... while the developer role works there too */
+    assert_int_equal(tm_prepare_request(&bi, "/v1/chat/completions",
+                                        "{\"messages\":[{\"role\":\"developer\",\"content\":\"d\"},{\"role\":\"user\",\"content\":\"u\"}]}",
+                                        "j", "c", &c, &err), TM_OK);
+    tm_prepared_clear(&c);
     free_fam(&f);
 }
 
