@@ -2,13 +2,15 @@
 # refused_fields.sh — every body field tokenmill refuses (docs/requests.md)
 # is refused at submit, never silently ignored. Table-driven: each case is a
 # job of two lines whose second line carries the field; submit must exit 65,
-# print "FILE:2: FIELD: WHAT" and leave the database byte-identical. Then the
+# print "FILE:2: FIELD: WHAT" and leave the database's content unchanged
+# (every row of every table; the file's bytes may change: a slow submit
+# commits chunks of a hidden 'validating' job before it rejects). Then the
 # no-op values of the same fields, the ignored fields and the honoured new
-# fields are accepted, and --allow-unknown-fields accepts unknown fields but
-# still refuses the refused ones.
+# fields are accepted, and --allow-unknown-fields accepts unknown fields
+# (that it still refuses the refused ones: tests/unit/test_validate_fields.c).
 set -euo pipefail
 : "${TOKENMILL_BIN:?set by ctest}"
-for c in python3 sha256sum; do
+for c in python3; do
   command -v "$c" >/dev/null || { echo "skipped: $c is not installed"; exit 77; }
 done
 T=$(mktemp -d)
@@ -17,6 +19,18 @@ cd "$T"
 export TOKENMILL_DB="$T/q.db"
 tm() { "$TOKENMILL_BIN" "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+dbstate() { # a hash of every row of every table (not sqlite_sequence: ids of removed rows)
+  python3 - "$TOKENMILL_DB" <<'PY'
+import hashlib, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+h = hashlib.sha256()
+for (t,) in c.execute("select name from sqlite_master where type='table' and name not like 'sqlite_%' order by name"):
+    h.update(t.encode())
+    for row in sorted(repr(r) for r in c.execute('select * from "%s"' % t)):
+        h.update(row.encode())
+print(h.hexdigest())
+PY
+}
 
 # a database with one job in it, so "untouched" is checked against real content
 printf '%s\n' '{"custom_id":"a","method":"POST","url":"/v1/completions","body":{"prompt":"hi","max_tokens":2}}' > seed.jsonl
@@ -96,7 +110,7 @@ line() { # line ENDPOINT EXTRA -> a request line
   esac
 }
 
-before=$(sha256sum "$TOKENMILL_DB" | cut -d' ' -f1)
+before=$(dbstate)
 n=0
 while IFS=$'\t' read -r ep extra field what; do
   n=$((n + 1))
@@ -104,16 +118,10 @@ while IFS=$'\t' read -r ep extra field what; do
   set +e; tm submit "case$n.jsonl" >out.txt 2>err.txt; rc=$?; set -e
   [ "$rc" = 65 ] || { cat out.txt err.txt >&2; fail "case $n ($field): exit $rc, want 65"; }
   grep -qF "case$n.jsonl:2: $field: $what" err.txt || { cat err.txt >&2; fail "case $n: no 'case$n.jsonl:2: $field: $what'"; }
-  [ "$(sha256sum "$TOKENMILL_DB" | cut -d' ' -f1)" = "$before" ] || fail "case $n ($field): the database changed"
-  # --allow-unknown-fields does not let a refused field through (only unknown ones)
-  if [ "$field" != body.frobnicate ] && [ "$field" != body.messages ] && [ "$field" != body.prompt ] \
-     && ! { [ "$field" = body.top_logprobs ] && [ "$ep" = comp ]; }; then
-    set +e; tm submit --allow-unknown-fields "case$n.jsonl" >/dev/null 2>err.txt; rc=$?; set -e
-    [ "$rc" = 65 ] || fail "case $n ($field): --allow-unknown-fields accepted it"
-  fi
+  [ "$(dbstate)" = "$before" ] || fail "case $n ($field): the database changed"
 done < cases.tsv
 [ "$n" -ge 60 ] || fail "only $n cases read"
-[ "$(sha256sum "$TOKENMILL_DB" | cut -d' ' -f1)" = "$before" ] || fail "the database changed"
+[ "$(dbstate)" = "$before" ] || fail "the database changed"
 
 # accepted: the no-op values, ignored fields, honoured new fields, the message forms
 {
