@@ -136,16 +136,40 @@ static tm_status svg_hbars(tm_buf *b, const hbar *h)
     return s ? s : tm_buf_puts(b, "</svg></figure>\n");
 }
 
-/* Daily spend: one column per day (the rows in order), y from 0 to the max. */
+/* day number (days since 1970-01-01) of a "YYYY-MM-DD" cell; -1 when not a date */
+static long day_number(const char *s)
+{
+    int y, m, d;
+    char tail;
+    if (!s || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31) return -1;
+    /* days from civil (H. Hinnant) */
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Daily spend: a column per calendar day (days without spend stay empty), the
+ * last 366 days of the rows at most; rows that are not a date are left out. */
 static tm_status svg_days(tm_buf *b, const tm_table *t, const rep_col *day, const rep_col *cost)
 {
-    const int W = 1000, H = 320, L = 80, R = 10, T = 34, B = 40;
-    int n = t->n_rows, first = n > 366 ? n - 366 : 0;
+    const int W = 1000, H = 300, L = 80, R = 10, T = 34, B = 40;
+    long d0 = -1, d1 = -1;
     double max = 0, v;
-    for (int r = first; r < n; r++)
+    for (int r = 0; r < t->n_rows; r++) {
+        long d = day_number(rep_text(t, r, day));
+        if (d >= 0 && d > d1) d1 = d;
+    }
+    for (int r = 0; r < t->n_rows; r++) {
+        long d = day_number(rep_text(t, r, day));
+        if (d < 0 || d < d1 - 365) continue;
+        if (d0 < 0 || d < d0) d0 = d;
         if (rep_value(t, r, cost, &v) && v > max) max = v;
+    }
     tm_status s = svg_open(b, W, H, "Spend per day (UTC)", "main");
-    double pw = W - L - R, ph = H - T - B, slot = n > first ? pw / (n - first) : pw, ym = max > 0 ? max : 1;
+    long span = d0 >= 0 ? d1 - d0 + 1 : 1;
+    double pw = W - L - R, ph = H - T - B, slot = pw / (double)span, ym = max > 0 ? max : 1;
+    double bw = slot * 0.7 > 60 ? 60 : slot * 0.7;
     for (int g = 0; !s && g <= 4; g++) { /* grid lines and money labels */
         char m[48];
         double y = T + ph - ph * g / 4;
@@ -154,23 +178,21 @@ static tm_status svg_days(tm_buf *b, const tm_table *t, const rep_col *day, cons
                              "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" fill=\"#404040\">%s</text>",
                           L, y, W - R, y, g ? C_GRID : "#333", L - 6, y + 4, m);
     }
-    if (!s && n == 0) s = tm_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"13\" fill=\"#404040\">no data</text>",
+    if (!s && d0 < 0) s = tm_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"13\" fill=\"#404040\">no data</text>",
                                         L + 10, T + 30);
-    int every = (n - first + 11) / 12;
-    for (int r = first; !s && r < n; r++) {
-        int i = r - first;
-        double x = L + i * slot + slot * 0.15, w = slot * 0.7, hgt = rep_value(t, r, cost, &v) && v > 0 ? v / ym * ph : 0;
+    long every = (span + 9) / 10;
+    for (int r = 0; !s && r < t->n_rows; r++) {
+        const char *txt = rep_text(t, r, day);
+        long d = day_number(txt);
+        if (d < 0 || d < d0) continue;
+        int ok = rep_value(t, r, cost, &v);
+        double x = L + (double)(d - d0) * slot + (slot - bw) / 2, hgt = ok && v > 0 ? v / ym * ph : 0;
         s = tm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" data-row=\"%d\" "
-                             "data-col=\"%s\" data-value=\"%.17g\"/>",
-                          x, T + ph - hgt, w < 1 ? 1 : w, hgt, C_BLUE, r, cost->key, rep_value(t, r, cost, &v) ? v : 0);
-        if (!s && (every < 1 || i % every == 0)) {
-            char d[48];
-            rep_format(t, r, day, 12, d, sizeof d);
-            s = tm_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\" fill=\"#404040\">",
-                              x + w / 2, H - B + 16);
-            if (!s) s = put_html(b, d);
-            if (!s) s = tm_buf_puts(b, "</text>");
-        }
+                             "data-col=\"%s\" data-value=\"%.17g\"><title>%.10s</title></rect>",
+                          x, T + ph - hgt, bw < 1 ? 1 : bw, hgt, C_BLUE, r, cost->key, ok ? v : 0, txt);
+        if (!s && ((d - d0) % every == 0 || d == d1))
+            s = tm_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\" "
+                                 "fill=\"#404040\">%.10s</text>", x + bw / 2, H - B + 16, txt);
     }
     return s ? s : tm_buf_puts(b, "</svg></figure>\n");
 }

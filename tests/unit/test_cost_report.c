@@ -102,7 +102,7 @@ static int row_of(const tm_table *t, const char *key)
 static void render_csv(const tm_table *t, tm_buf *b)
 {
     tm_err err = {{0}};
-    tm_cost_report_in in = {.main = t};
+    tm_cost_report_in in = {.main = t, .generated_at = 1795046400};
     tm_buf_clear(b);
     assert_int_equal(tm_cost_report_render(&in, TM_COST_FMT_CSV, b, &err), TM_OK);
 }
@@ -401,37 +401,54 @@ static void test_generated_db(void **state)
     assert_int_equal(t.n_rows, 3); /* deepseek-7b, llama3-8b (gamma r1), qwen2.5-7b */
     tm_table_free(&t);
 
-    /* HTML: one <svg per chart, self-contained; the job bars show their
-     * wasted and overhead parts */
-    tm_table main_t, jobs, mp, tp;
+    /* HTML by model: headline, cost and tokens/$ bars, table with totals,
+     * what-if; self-contained; text escaped */
+    tm_table main_t;
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_MODEL, 0, 1, &main_t, &err), TM_OK);
-    assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &jobs, &err), TM_OK);
-    assert_int_equal(tm_queue_cost_by_model_price(qc, 0, &mp, &err), TM_OK);
-    assert_int_equal(tm_queue_cost_run_throughput(qc, 0, &tp, &err), TM_OK);
-    assert_int_equal(mp.n_rows, 4);
-    assert_int_equal(tp.n_rows, 4);
-    /* run 1: 3 requests, (1000+200)*(1+2+3) tokens in 60 s */
-    assert_true(tm_table_cell(&tp, 0, tm_table_col(&tp, "tokens_per_s"))->d == 7200.0 / 60.0);
-    tm_cost_report_in in = {.title = "cost <report> & co", .note = "incl. <overhead>", .main = &main_t,
-                            .jobs = &jobs, .model_price = &mp, .throughput = &tp};
+    const char *profiles[] = {"h100 <ondemand> & co"};
+    tm_cost_whatif wi[1] = {{"spot", 2.0, -1}};
+    tm_cost_report_in in = {.by = TM_COST_GROUP_MODEL, .note = "incl. <overhead>", .main = &main_t,
+                            .price_profiles = profiles, .n_price_profiles = 1, .generated_at = 1795046400,
+                            .overhead_included = 1, .whatif = wi, .n_whatif = 1};
     tm_buf_clear(&b);
     assert_int_equal(tm_cost_report_render(&in, TM_COST_FMT_HTML, &b, &err), TM_OK);
     int svgs = 0;
     for (const char *p = b.data; (p = strstr(p, "<svg")); p++) svgs++;
-    assert_int_equal(svgs, 3);
-    assert_non_null(strstr(b.data, "cost &lt;report&gt; &amp; co"));
+    assert_int_equal(svgs, 3); /* cost, tokens/$, what-if */
+    assert_non_null(strstr(b.data, "h100 &lt;ondemand&gt; &amp; co"));
     assert_non_null(strstr(b.data, "incl. &lt;overhead&gt;"));
     assert_null(strstr(b.data, "<script"));
-    assert_null(strstr(b.data, "http://www.w3.org/2000/svg\" href"));
-    assert_non_null(strstr(b.data, "alpha"));
-    assert_non_null(strstr(b.data, "h200-spot"));
-    assert_non_null(strstr(b.data, "<th>wasted_share</th>"));
-    assert_non_null(strstr(b.data, "<th>overhead_usd</th>"));
-    assert_non_null(strstr(b.data, "wasted (recompute)")); /* legend of the stacked job bars */
-    assert_non_null(strstr(b.data, "fill=\"#e15759\"/>"));  /* gamma's wasted part */
-    assert_non_null(strstr(b.data, "run overhead"));
+    assert_null(strstr(b.data, " href"));
+    assert_null(strstr(b.data, " src="));
+    assert_non_null(strstr(b.data, "Total spend"));
+    assert_non_null(strstr(b.data, "<tfoot>"));
+    assert_non_null(strstr(b.data, "(total)"));
+    assert_non_null(strstr(b.data, "@media print"));
+    assert_non_null(strstr(b.data, "llama3-8b"));
     assert_non_null(strstr(b.data, "(unattributed overhead)"));
     assert_non_null(strstr(b.data, "</html>"));
+    { /* every bar's value is in the table: same row, column and digits */
+        int bars = 0;
+        for (const char *p = b.data; (p = strstr(p, "<rect x=")); p++) {
+            const char *dr = strstr(p, "data-row=\""), *end = strchr(p, '>');
+            if (!dr || dr > end) continue;
+            int row;
+            char col[40], val[40], want[200];
+            assert_int_equal(sscanf(dr, "data-row=\"%d\" data-col=\"%39[^\"]\" data-value=\"%39[^\"]\"", &row, col, val), 3);
+            if (strstr(p, "data-table") && strstr(p, "data-table") < end) continue;
+            const char *fig = p;
+            while (fig > b.data && strncmp(fig, "data-table=\"", 12)) fig--;
+            if (!strncmp(fig, "data-table=\"whatif", 18)) continue; /* checked by report_render.sh */
+            snprintf(want, sizeof want, "<tr data-row=\"%d\">", row);
+            const char *tr = strstr(b.data, want);
+            assert_non_null(tr);
+            snprintf(want, sizeof want, "data-col=\"%s\" data-value=\"%s\"", col, val);
+            const char *td = strstr(tr, want), *tr_end = strstr(tr, "</tr>");
+            assert_true(td && td < tr_end);
+            bars++;
+        }
+        assert_int_equal(bars, 2 * main_t.n_rows);
+    }
     char html[200], png[200], cmd[700];
     snprintf(html, sizeof html, "%s/report.html", f->dir);
     FILE *hf = fopen(html, "wb");
@@ -456,11 +473,8 @@ static void test_generated_db(void **state)
         assert_true(sb.st_size > 5000); /* a rendered page, not an empty image */
     }
     tm_table_free(&main_t);
-    tm_table_free(&jobs);
-    tm_table_free(&mp);
-    tm_table_free(&tp);
     for (int fmt = TM_COST_FMT_TABLE; fmt <= TM_COST_FMT_JSON; fmt++) { /* the other formats render */
-        tm_cost_report_in in2 = {.main = &t, .note = "NOTE"};
+        tm_cost_report_in in2 = {.main = &t, .note = "NOTE", .wide = 1};
         assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &t, &err), TM_OK);
         tm_buf_clear(&b);
         assert_int_equal(tm_cost_report_render(&in2, (tm_cost_format)fmt, &b, &err), TM_OK);
@@ -468,8 +482,8 @@ static void test_generated_db(void **state)
         assert_non_null(strstr(b.data, "(unattributed overhead)"));
         assert_non_null(strstr(b.data, "wasted_share"));
         assert_non_null(strstr(b.data, "overhead_usd"));
-        /* the note heads the table only: csv and json stay machine-readable */
-        assert_int_equal(!strncmp(b.data, "NOTE\n", 5), fmt == TM_COST_FMT_TABLE);
+        /* the note is for people: csv and json stay machine-readable */
+        assert_int_equal(strstr(b.data, "\nNOTE\n") != NULL, fmt == TM_COST_FMT_TABLE);
         assert_null(fmt == TM_COST_FMT_TABLE ? NULL : strstr(b.data, "NOTE"));
         tm_table_free(&t);
     }
