@@ -282,7 +282,7 @@ static const char *const SQL_BY_DAY_OH =
     OVERHEAD_CTE "SELECT date(r.finished_at, 'unixepoch') AS day, COUNT(*) AS requests, "
     MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
     " FROM rx r WHERE r.finished_at IS NOT NULL AND date(r.finished_at, 'unixepoch') >= date(?1, 'unixepoch') "
-    "GROUP BY day ORDER BY day";
+    "AND date(r.finished_at, 'unixepoch') <= date(?2 - 1, 'unixepoch') GROUP BY day ORDER BY day";
 static const char *const SQL_BY_MODEL_OH =
     OVERHEAD_CTE "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, "
     MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
