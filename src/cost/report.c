@@ -41,7 +41,7 @@ void tm_cost_fmt_money(double usd, char *out, size_t n)
     const char *sign = usd < 0 ? "-" : "";
     double a = fabs(usd);
     if (a >= 1e15) { snprintf(out, n, "%s$%.3g", sign, a); return; }
-    if (a >= 0.995 || a == 0) {
+    if (a >= 0.00995 || a == 0) {
         double cents = floor(a * 100 + 0.5);
         char g[48];
         group_int(floor(cents / 100), g, sizeof g);

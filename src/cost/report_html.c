@@ -168,7 +168,13 @@ static tm_status svg_days(tm_buf *b, const tm_table *t, const rep_col *day, cons
     }
     tm_status s = svg_open(b, W, H, "Spend per day (UTC)", "main");
     long span = d0 >= 0 ? d1 - d0 + 1 : 1;
-    double pw = W - L - R, ph = H - T - B, slot = pw / (double)span, ym = max > 0 ? max : 1;
+    double step = max > 0 ? pow(10, floor(log10(max / 4))) : 0.25, ym;
+    for (int k = 0;; k++) { /* the axis ends at 4 round steps: 1, 2, 2.5 or 5 x 10^n each */
+        static const double m[] = {1, 2, 2.5, 5, 10};
+        ym = 4 * step * m[k];
+        if (ym >= max || k == 4) break;
+    }
+    double pw = W - L - R, ph = H - T - B, slot = pw / (double)span;
     double bw = slot * 0.7 > 60 ? 60 : slot * 0.7;
     for (int g = 0; !s && g <= 4; g++) { /* grid lines and money labels */
         char m[48];

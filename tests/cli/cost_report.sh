@@ -165,7 +165,7 @@ assert w["wasted_gpu_seconds"] == 0.5 and abs(w["wasted_share"] - (0.5 / 3600) /
 PY
 expect_rc 0 tm report --db q.db --include-overhead
 grep -q 'include run overhead' out.txt || fail "table note: $(head -6 out.txt)"
-grep -q '^Total \$0.0211 | 24 tokens' out.txt || fail "table headline: $(head -3 out.txt)"
+grep -q '^Total \$0.02 | 24 tokens' out.txt || fail "table headline: $(head -3 out.txt)"
 grep -q '^(total) ' out.txt || fail "table totals row: $(cat out.txt)"
 awk 'length($0) > 100 { bad = 1 } END { exit bad }' out.txt || fail "table wider than 100 columns: $(cat out.txt)"
 expect_rc 0 tm report --db q.db --include-overhead --wide
@@ -174,7 +174,7 @@ grep -q '^(unattributed overhead)' out.txt || fail "table: $(cat out.txt)"
 expect_rc 0 tm report --db q.db --format html --include-overhead -o o.html
 grep -q 'Wasted (recompute)' o.html && grep -q 'run overhead' o.html && grep -q '>wasted</th>' o.html \
   || fail "html lacks the wasted/overhead parts"
-grep -q 'Total spend</div><div class="v">\$0.0211<' o.html || fail "html headline"
+grep -q 'Total spend</div><div class="v">\$0.02<' o.html || fail "html headline"
 grep -q '<tfoot>' o.html || fail "html totals row"
 
 # --by metadata.team, --what-if (a profile of the same GPU kind, a bare number; not another GPU's)

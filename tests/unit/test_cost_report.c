@@ -856,6 +856,8 @@ static void test_labels_numbers(void **state)
     assert_string_equal(b, "$1,234,567.50");
     tm_cost_fmt_money(0.0025, b, sizeof b);
     assert_string_equal(b, "$0.0025");
+    tm_cost_fmt_money(0.856, b, sizeof b);
+    assert_string_equal(b, "$0.86");
     tm_cost_fmt_money(0, b, sizeof b);
     assert_string_equal(b, "$0.00");
     tm_cost_fmt_money(-3.5, b, sizeof b);
