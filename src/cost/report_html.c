@@ -54,7 +54,8 @@ static const char CSS[] =
     "th{border-bottom:2px solid #333}.n{text-align:right;font-variant-numeric:tabular-nums}"
     "tfoot td{font-weight:700;border-top:2px solid #333;border-bottom:none}"
     "@media print{body{padding:0;max-width:none;font-size:11px}.card .v{font-size:16px}"
-    "table{font-size:10px}th,td{padding:2px 5px}tr,figure,.cards{break-inside:avoid}h2{break-after:avoid}"
+    ".cards{grid-template-columns:repeat(3,1fr)}table{font-size:10px}th,td{padding:2px 5px}"
+    "tr,figure,.cards{break-inside:avoid}h2{break-after:avoid}"
     ".charts{grid-template-columns:1fr 1fr}}";
 
 /* ---- charts --------------------------------------------------------------------- */
@@ -114,7 +115,9 @@ static tm_status svg_hbars(tm_buf *b, const hbar *h)
         rep_format(h->t, r, h->label, LABEL_CHARS, lab, sizeof lab);
         s = tm_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\" fill=\"#1a1a1a\">"
                              "<title>", label_w - 6, y + 14);
-        if (!s) s = put_html(b, rep_text(h->t, r, h->label) ? rep_text(h->t, r, h->label) : lab);
+        char full[512]; /* the whole label, never a path (tm_cost_label) */
+        rep_format(h->t, r, h->label, 200, full, sizeof full);
+        if (!s) s = put_html(b, full);
         if (!s) s = tm_buf_puts(b, "</title>");
         if (!s) s = put_html(b, lab);
         if (!s) s = tm_buf_puts(b, "</text>");
@@ -282,8 +285,10 @@ static tm_status html_row(tm_buf *b, const tm_table *t, int r, int data_row, con
         if (num && rep_value(t, r, &cols[c], &v))
             s = tm_buf_printf(b, "<td class=\"n\" data-col=\"%s\" data-value=\"%.17g\">", cols[c].key, v);
         else s = tm_buf_puts(b, num ? "<td class=\"n\">" : "<td>");
-        const char *full = cols[c].kind == REP_LABEL ? rep_text(t, r, &cols[c]) : NULL;
-        if (!s && full && strcmp(full, txt)) { /* the full name on hover */
+        char whole[512]; /* the whole label on hover when it was cut; never a path (tm_cost_label) */
+        rep_format(t, r, &cols[c], 200, whole, sizeof whole);
+        const char *full = cols[c].kind == REP_LABEL ? whole : NULL;
+        if (!s && full && strcmp(full, txt)) {
             s = tm_buf_puts(b, "<span title=\"");
             if (!s) s = put_html(b, full);
             if (!s) s = tm_buf_puts(b, "\">");
