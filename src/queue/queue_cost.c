@@ -1,8 +1,9 @@
 /* queue_cost.c — the cost section of the queue (queue_cost.h): prices, runs' cost columns, report
  * queries over the cost views (0003_cost_views.sql, 0005_cost_wasted.sql).
  *
- * The model/worker report queries repeat the view definitions with a time
- * filter bound as a parameter (views take no parameters); unit/test_cost_report
+ * The model/worker/metadata report queries repeat the view definitions with
+ * the period bound as parameters ?1 since, ?2 until, and the metadata key's
+ * JSON path as ?3 (views take no parameters); unit/test_cost_report
  * checks that with since = 0 they return exactly the views' rows. The
  * --include-overhead queries are the same definitions over the requests
  * extended with their share of their run's overhead (OVERHEAD_CTE).
@@ -414,24 +415,4 @@ tm_status tm_queue_cost_view(tm_queue *q, const char *view, tm_table *out, tm_er
     for (size_t i = 0; i < sizeof views / sizeof *views; i++)
         if (view && !strcmp(view, views[i][0])) return run_query(q, views[i][1], 0, out, err);
     return tm_errf(err, TM_ERR_USAGE, "no cost view \"%.80s\"", view ? view : "");
-}
-
-tm_status tm_queue_cost_by_model_price(tm_queue *q, int64_t since, tm_table *out, tm_err *err)
-{
-    return run_query(q,
-                     "SELECT COALESCE(model, '(none)') AS model, COALESCE(price_profile, '(custom)') AS price_profile, "
-                     "COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens, "
-                     "COALESCE(SUM(cost_usd), 0.0) AS cost_usd, "
-                     "SUM(cost_usd) * 1e6 / NULLIF(SUM(prompt_tokens + completion_tokens), 0) AS usd_per_1m_total "
-                     "FROM runs WHERE started_at >= ?1 GROUP BY 1, 2 ORDER BY 1, 2",
-                     since < 0 ? 0 : since, out, err);
-}
-
-tm_status tm_queue_cost_run_throughput(tm_queue *q, int64_t since, tm_table *out, tm_err *err)
-{
-    return run_query(q,
-                     "SELECT id AS run_id, started_at, ended_at, prompt_tokens + completion_tokens AS tokens, "
-                     "(prompt_tokens + completion_tokens) * 1.0 / NULLIF(ended_at - started_at, 0) AS tokens_per_s "
-                     "FROM runs WHERE ended_at IS NOT NULL AND started_at >= ?1 ORDER BY started_at, id",
-                     since < 0 ? 0 : since, out, err);
 }

@@ -112,12 +112,4 @@ tm_status tm_queue_cost_prices_used(tm_queue *q, const tm_queue_cost_range *rang
  * model_costs, worker_costs); any other name is TM_ERR_USAGE. */
 tm_status tm_queue_cost_view(tm_queue *q, const char *view, tm_table *out, tm_err *err);
 
-/* $ per 1M tokens by (model, price_profile) from runs started since:
- * columns model, price_profile, tokens, cost_usd, usd_per_1m_total. */
-tm_status tm_queue_cost_by_model_price(tm_queue *q, int64_t since, tm_table *out, tm_err *err);
-
-/* Finished runs started since, in start order: columns run_id, started_at,
- * ended_at, tokens, tokens_per_s (NULL when the run lasted 0 s). */
-tm_status tm_queue_cost_run_throughput(tm_queue *q, int64_t since, tm_table *out, tm_err *err);
-
 #endif
