@@ -176,6 +176,8 @@ int rep_columns(const tm_cost_report_in *in, rep_col *cols, int max)
             rep_kind kind = c == 0 ? REP_LABEL : strstr(k, "usd") && strncmp(k, "tokens_per", 10) ? REP_MONEY
                           : strstr(k, "seconds") ? REP_SECONDS : strstr(k, "share") ? REP_SHARE
                           : !strcmp(k, "kwh") ? REP_KWH : REP_COUNT;
+            for (int r = 0; r < t->n_rows && kind != REP_LABEL; r++)
+                if (tm_table_cell(t, r, c)->type == TM_CELL_TEXT) kind = REP_TEXT; /* job name, model */
             cols[n++] = (rep_col){.col = c, .col_minus = -1, .alt = -1, .kind = kind, .header = k, .key = k};
         }
         return n;
