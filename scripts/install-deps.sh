@@ -15,6 +15,11 @@ pkgs=(build-essential cmake pkg-config
 if [ "${TOKENMILL_CI_SLURM:-0}" = "1" ]; then
   pkgs+=(slurm-wlm munge)
 fi
+# headless Chromium for tests/cli/report_render.sh (the HTML cost report as a
+# browser lays it out), only when asked (.ci/run sets it)
+if [ "${TOKENMILL_CI_CHROMIUM:-0}" = "1" ]; then
+  pkgs+=(chromium)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,8 +1,9 @@
-/* report.c — cost table rendering (table/csv/json) and the HTML page with
- * hand-written inline SVG charts (see report.h). Pure formatting: no SQL, no
- * files; the caller writes the buffer where it wants.
+/* report.c — cost reports (report.h): totals, what-if, labels and numbers for
+ * people, the terminal table, CSV and JSON. The HTML page is report_html.c.
+ * Pure formatting: no SQL, no files; the caller writes the buffer.
  */
 #include "cost/report.h"
+#include "cost/report_int.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -19,129 +20,127 @@ tm_status tm_cost_format_parse(const char *s, tm_cost_format *out, tm_err *err)
     return tm_errf(err, TM_ERR_USAGE, "--format: \"%.40s\" is not one of table, csv, json, html", s ? s : "");
 }
 
-/* One cell as text: reals with fmt ("%.10g" / "%.6g"), NULL as null_txt. */
-static void cell_text(const tm_cell *c, const char *real_fmt, const char *null_txt, char *buf, size_t n,
-                      const char **out)
+/* ---- numbers and labels for people ---------------------------------------------- */
+
+/* digits of a non-negative integer value with thousands separators */
+static void group_int(double x, char *out, size_t n)
 {
-    switch (c->type) {
-    case TM_CELL_INT: snprintf(buf, n, "%lld", (long long)c->i); *out = buf; break;
-    case TM_CELL_REAL: snprintf(buf, n, real_fmt, c->d); *out = buf; break;
-    case TM_CELL_TEXT: *out = c->s ? c->s : ""; break;
-    default: *out = null_txt;
+    char d[48];
+    snprintf(d, sizeof d, "%.0f", x);
+    size_t len = strlen(d), o = 0;
+    for (size_t i = 0; i < len && o + 2 < n; i++) {
+        if (i && (len - i) % 3 == 0) out[o++] = ',';
+        out[o++] = d[i];
+    }
+    out[o] = 0;
+}
+
+void tm_cost_fmt_money(double usd, char *out, size_t n)
+{
+    if (!isfinite(usd)) { snprintf(out, n, "-"); return; }
+    const char *sign = usd < 0 ? "-" : "";
+    double a = fabs(usd);
+    if (a >= 1e15) { snprintf(out, n, "%s$%.3g", sign, a); return; }
+    if (a >= 0.00995 || a == 0) {
+        double cents = floor(a * 100 + 0.5);
+        char g[48];
+        group_int(floor(cents / 100), g, sizeof g);
+        snprintf(out, n, "%s$%s.%02d", sign, g, (int)fmod(cents, 100));
+    } else {
+        snprintf(out, n, "%s$%.3g", sign, a);
     }
 }
 
-static tm_status put_csv_field(tm_buf *b, const char *s)
+void tm_cost_fmt_count(double x, char *out, size_t n)
 {
-    if (!strpbrk(s, ",\"\r\n")) return tm_buf_puts(b, s);
-    tm_status st = tm_buf_puts(b, "\"");
-    for (const char *p = s; !st && *p; p++) st = *p == '"' ? tm_buf_puts(b, "\"\"") : tm_buf_append(b, p, 1);
-    return st ? st : tm_buf_puts(b, "\"");
-}
-
-static tm_status render_csv(const tm_table *t, tm_buf *b)
-{
-    tm_status s = TM_OK;
-    for (int c = 0; c < t->n_cols && !s; c++) {
-        if (c) s = tm_buf_puts(b, ",");
-        if (!s) s = put_csv_field(b, t->cols[c]);
-    }
-    if (!s) s = tm_buf_puts(b, "\n");
-    char tmp[64];
-    for (int r = 0; r < t->n_rows && !s; r++) {
-        for (int c = 0; c < t->n_cols && !s; c++) {
-            const char *txt;
-            cell_text(tm_table_cell(t, r, c), "%.10g", "", tmp, sizeof tmp, &txt);
-            if (c) s = tm_buf_puts(b, ",");
-            if (!s) s = put_csv_field(b, txt);
+    if (!isfinite(x)) { snprintf(out, n, "-"); return; }
+    double a = fabs(x);
+    const char *sign = x < 0 ? "-" : "";
+    if (a < 99999.5) {
+        if (a == floor(a) || a >= 100) {
+            char g[48];
+            group_int(floor(a + 0.5), g, sizeof g);
+            snprintf(out, n, "%s%s", sign, g);
+        } else {
+            snprintf(out, n, "%s%.3g", sign, a);
         }
-        if (!s) s = tm_buf_puts(b, "\n");
+        return;
     }
-    return s;
+    static const char *const unit[] = {"k", "M", "B", "T"};
+    double v = a / 1e3;
+    int u = 0;
+    while (u < 3 && v >= 999.5) { v /= 1e3; u++; }
+    snprintf(out, n, "%s%.3g %s", sign, v, unit[u]);
 }
 
-static tm_status render_table(const tm_table *t, tm_buf *b)
+static void fmt_seconds(double s, char *out, size_t n)
 {
-    int *w = calloc((size_t)t->n_cols, sizeof *w);
-    if (!w) return TM_ERR_NOMEM;
-    char tmp[64];
-    for (int c = 0; c < t->n_cols; c++) w[c] = (int)strlen(t->cols[c]);
-    for (int r = 0; r < t->n_rows; r++)
-        for (int c = 0; c < t->n_cols; c++) {
-            const char *txt;
-            cell_text(tm_table_cell(t, r, c), "%.6g", "-", tmp, sizeof tmp, &txt);
-            int l = (int)strlen(txt);
-            if (l > w[c]) w[c] = l > 60 ? 60 : l;
+    double a = fabs(s);
+    if (a < 99.95) snprintf(out, n, "%.3g s", s);
+    else if (a < 5999.5) snprintf(out, n, "%.3g min", s / 60);
+    else if (a < 999.5 * 3600) snprintf(out, n, "%.3g h", s / 3600);
+    else {
+        char g[48];
+        group_int(floor(a / 3600 + 0.5), g, sizeof g);
+        snprintf(out, n, "%s%s h", s < 0 ? "-" : "", g);
+    }
+}
+
+/* bytes of the UTF-8 character starting at p (1 for a stray byte) */
+static size_t u8_len(const unsigned char *p)
+{
+    size_t l = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 1;
+    for (size_t i = 1; i < l; i++)
+        if ((p[i] & 0xC0) != 0x80) return 1;
+    return l;
+}
+
+/* copy characters [from, to) of s (bytes [0, len)) to out at *o, control characters as '?' */
+static void copy_chars(const char *s, size_t len, size_t from, size_t to, char *out, size_t n, size_t *o)
+{
+    size_t ch = 0;
+    for (size_t i = 0; i < len && ch < to; ch++) {
+        size_t bl = u8_len((const unsigned char *)s + i);
+        if (i + bl > len) bl = len - i;
+        if (ch >= from) {
+            if (*o + bl + 1 > n) return;
+            if (bl == 1 && ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)) out[(*o)++] = '?';
+            else { memcpy(out + *o, s + i, bl); *o += bl; }
         }
-    tm_status s = TM_OK;
-    for (int c = 0; c < t->n_cols && !s; c++)
-        s = c + 1 < t->n_cols ? tm_buf_printf(b, "%-*s  ", w[c], t->cols[c]) : tm_buf_printf(b, "%s\n", t->cols[c]);
-    for (int r = 0; r < t->n_rows && !s; r++)
-        for (int c = 0; c < t->n_cols && !s; c++) {
-            const tm_cell *cell = tm_table_cell(t, r, c);
-            const char *txt;
-            cell_text(cell, "%.6g", "-", tmp, sizeof tmp, &txt);
-            int left = cell->type == TM_CELL_TEXT;
-            if (c + 1 == t->n_cols) s = tm_buf_printf(b, "%*s\n", left ? 0 : w[c], txt);
-            else s = tm_buf_printf(b, left ? "%-*.60s  " : "%*.60s  ", w[c], txt);
-        }
-    if (!s && t->n_rows == 0) s = tm_buf_puts(b, "(no rows)\n");
-    free(w);
-    return s;
-}
-
-static json_t *cell_json(const tm_cell *c)
-{
-    switch (c->type) {
-    case TM_CELL_INT: return json_integer((json_int_t)c->i);
-    case TM_CELL_REAL: return isfinite(c->d) ? json_real(c->d) : json_null();
-    case TM_CELL_TEXT: return json_string(c->s ? c->s : "");
-    default: return json_null();
+        i += bl;
     }
 }
 
-static tm_status render_json(const tm_table *t, tm_buf *b, tm_err *err)
+void tm_cost_label(const char *s, int max_chars, char *out, size_t n)
 {
-    json_t *arr = json_array();
-    if (!arr) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
-    for (int r = 0; r < t->n_rows; r++) {
-        json_t *o = json_object();
-        if (!o || json_array_append_new(arr, o)) { json_decref(arr); return tm_errf(err, TM_ERR_NOMEM, "out of memory"); }
-        for (int c = 0; c < t->n_cols; c++) json_object_set_new(o, t->cols[c], cell_json(tm_table_cell(t, r, c)));
+    if (!n) return;
+    out[0] = 0;
+    if (!s) return;
+    size_t len = strlen(s);
+    while (len > 1 && s[len - 1] == '/') len--; /* "dir/model/" -> "model" */
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '/' && i + 1 < len) start = i + 1;
+    s += start;
+    len -= start;
+    size_t nch = 0;
+    for (size_t i = 0; i < len; nch++) i += u8_len((const unsigned char *)s + i);
+    if (max_chars < 3) max_chars = 3;
+    size_t o = 0;
+    if (nch <= (size_t)max_chars) {
+        copy_chars(s, len, 0, nch, out, n, &o);
+    } else {
+        size_t keep_a = (size_t)max_chars / 2, keep_b = (size_t)max_chars - 1 - keep_a;
+        copy_chars(s, len, 0, keep_a, out, n, &o);
+        if (o + 4 <= n) { memcpy(out + o, "\xe2\x80\xa6", 3); o += 3; }
+        copy_chars(s, len, nch - keep_b, nch, out, n, &o);
     }
-    char *txt = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
-    json_decref(arr);
-    if (!txt) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
-    tm_status s = tm_buf_puts(b, txt);
-    if (!s) s = tm_buf_puts(b, "\n");
-    free(txt);
-    return s;
+    out[o] = 0;
 }
 
-/* ---- HTML ------------------------------------------------------------------ */
+/* ---- columns for people ------------------------------------------------------------ */
 
-static tm_status put_html(tm_buf *b, const char *s, size_t max)
-{
-    tm_status st = TM_OK;
-    size_t n = 0;
-    /* stop after max characters, never inside a UTF-8 sequence */
-    const char *p = s;
-    for (; !st && *p && (n < max || ((unsigned char)*p & 0xC0) == 0x80); p++) {
-        if (((unsigned char)*p & 0xC0) != 0x80) n++;
-        switch (*p) {
-        case '&': st = tm_buf_puts(b, "&amp;"); break;
-        case '<': st = tm_buf_puts(b, "&lt;"); break;
-        case '>': st = tm_buf_puts(b, "&gt;"); break;
-        case '"': st = tm_buf_puts(b, "&quot;"); break;
-        case '\'': st = tm_buf_puts(b, "&#39;"); break;
-        default: st = tm_buf_append(b, p, 1);
-        }
-    }
-    if (!st && *p) st = tm_buf_puts(b, "&#8230;");
-    return st;
-}
-
-static double cell_num(const tm_cell *c, int *ok)
+double rep_num(const tm_cell *c, int *ok)
 {
     *ok = 1;
     if (c && c->type == TM_CELL_INT) return (double)c->i;
@@ -150,251 +149,416 @@ static double cell_num(const tm_cell *c, int *ok)
     return 0;
 }
 
-static const char *cell_str(const tm_cell *c) { return c && c->type == TM_CELL_TEXT && c->s ? c->s : NULL; }
-
-#define CHART_W 760
-#define LABEL_W 230
-#define BAR_H 22
-
-/* One coloured part of a bar (a column whose value is included in the bar's value). */
-typedef struct bar_part {
-    int col;            /* -1: absent */
-    const char *fill;
-    const char *label;
-} bar_part;
-
-/* Horizontal bars: label column l1 (and l2 joined with " · " when >= 0), value
- * column v. parts (n_parts, may be 0): columns whose values are parts of v,
- * drawn at the end of each bar in their colour with their share in the label,
- * and a legend under the title; the rest of the bar is the base colour. */
-static tm_status svg_bars(tm_buf *b, const char *title, const tm_table *t, int l1, int l1_alt, int l2, int v,
-                          const bar_part *parts, int n_parts, const char *unit_fmt)
+const char *rep_by_label(const tm_cost_report_in *in)
 {
-    int n = 0, have_parts = 0;
-    double max = 0;
-    for (int r = 0; t && v >= 0 && r < t->n_rows; r++) {
-        int ok;
-        double x = cell_num(tm_table_cell(t, r, v), &ok);
-        if (ok) { n++; if (x > max) max = x; }
-    }
-    for (int k = 0; t && k < n_parts; k++) have_parts |= parts[k].col >= 0;
-    if (n > 200) n = 200;
-    int top = have_parts ? 58 : 40; /* room for the legend */
-    int h = top + (n ? n : 1) * (BAR_H + 6) + 10;
-    double bar_max = CHART_W - LABEL_W - (have_parts ? 250 : 110);
-    tm_status s = tm_buf_printf(b, "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                                   "viewBox=\"0 0 %d %d\" role=\"img\"><title>", CHART_W, h, CHART_W, h);
-    if (!s) s = put_html(b, title, 200);
-    if (!s) s = tm_buf_printf(b, "</title><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
-                                 "<text x=\"8\" y=\"22\" font-size=\"15\" font-weight=\"bold\">", CHART_W, h);
-    if (!s) s = put_html(b, title, 200);
-    if (!s) s = tm_buf_puts(b, "</text>");
-    if (!s && have_parts) {
-        int x = 8;
-        s = tm_buf_printf(b, "<rect x=\"%d\" y=\"30\" width=\"12\" height=\"12\" fill=\"#4e79a7\"/>"
-                             "<text x=\"%d\" y=\"40\" font-size=\"12\">requests</text>", x, x + 16);
-        x += 90;
-        for (int k = 0; !s && k < n_parts; k++) {
-            if (parts[k].col < 0) continue;
-            s = tm_buf_printf(b, "<rect x=\"%d\" y=\"30\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-                                 "<text x=\"%d\" y=\"40\" font-size=\"12\">", x, parts[k].fill, x + 16);
-            if (!s) s = put_html(b, parts[k].label, 40);
-            if (!s) s = tm_buf_puts(b, "</text>");
-            x += 40 + 8 * (int)strlen(parts[k].label);
-        }
-    }
-    if (!s && n == 0)
-        s = tm_buf_printf(b, "<text x=\"8\" y=\"%d\" font-size=\"13\" fill=\"#666\">no data</text>", top + 18);
-    int row = 0;
-    for (int r = 0; !s && t && r < t->n_rows && row < n; r++) {
-        int ok;
-        double x = cell_num(tm_table_cell(t, r, v), &ok);
-        if (!ok) continue;
-        const char *a = cell_str(tm_table_cell(t, r, l1));
-        if (!a && l1_alt >= 0) a = cell_str(tm_table_cell(t, r, l1_alt));
-        const char *c = l2 >= 0 ? cell_str(tm_table_cell(t, r, l2)) : NULL;
-        int y = top + row * (BAR_H + 6);
-        double bw = max > 0 && x > 0 ? x / max * bar_max : 0;
-        /* the parts, clamped so that they never exceed the bar */
-        double pv[4] = {0}, left = x > 0 ? x : 0;
-        for (int k = 0; k < n_parts && k < 4; k++) {
-            int okp;
-            double p = parts[k].col >= 0 ? cell_num(tm_table_cell(t, r, parts[k].col), &okp) : 0;
-            if (parts[k].col < 0 || !okp || p <= 0) continue;
-            pv[k] = p < left ? p : left;
-            left -= pv[k];
-        }
-        s = tm_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">", LABEL_W - 6,
-                          y + BAR_H - 7);
-        if (!s) s = put_html(b, a ? a : "(none)", 30);
-        if (!s && c) s = tm_buf_puts(b, " · ");
-        if (!s && c) s = put_html(b, c, 20);
-        double base_w = x > 0 ? bw * left / x : 0, at = LABEL_W + base_w;
-        if (!s) s = tm_buf_printf(b, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",
-                                  LABEL_W, y, have_parts ? base_w : bw, BAR_H,
-                                  have_parts || row % 2 ? "#4e79a7" : "#59a14f");
-        for (int k = 0; !s && k < n_parts && k < 4; k++) {
-            if (pv[k] <= 0) continue;
-            double w = bw * pv[k] / x;
-            s = tm_buf_printf(b, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>", at, y, w,
-                              BAR_H, parts[k].fill);
-            at += w;
-        }
-        if (!s) s = tm_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\">", LABEL_W + bw + 6, y + BAR_H - 7);
-        if (!s) s = tm_buf_printf(b, unit_fmt, x);
-        for (int k = 0; !s && k < n_parts && k < 4; k++)
-            if (pv[k] > 0) {
-                s = tm_buf_puts(b, " · ");
-                if (!s) s = put_html(b, parts[k].label, 40);
-                if (!s) s = tm_buf_printf(b, " %.3g%%", 100.0 * pv[k] / x);
-            }
-        if (!s) s = tm_buf_puts(b, "</text>");
-        row++;
-    }
-    if (!s) s = tm_buf_puts(b, "</svg></figure>\n");
-    return s;
+    static const char *const names[] = {"job", "day", "model", "worker", "metadata"};
+    if (in->by_label) return in->by_label;
+    return (unsigned)in->by < 5 ? names[in->by] : "job";
 }
 
-static void fmt_time(double t, char *buf, size_t n)
+static int add_col(const tm_table *t, rep_col *cols, int n, int max, const char *name, int minus, rep_kind k,
+                   const char *header)
+{
+    int c = tm_table_col(t, name);
+    if (c < 0 || n >= max) return n;
+    cols[n] = (rep_col){.col = c, .col_minus = minus, .alt = -1, .kind = k, .header = header, .key = name};
+    return n + 1;
+}
+
+int rep_columns(const tm_cost_report_in *in, rep_col *cols, int max)
+{
+    const tm_table *t = in->main;
+    int n = 0;
+    if (!t || t->n_cols < 1 || max < 1) return 0;
+    if (in->wide) {
+        for (int c = 0; c < t->n_cols && n < max; c++) {
+            const char *k = t->cols[c];
+            rep_kind kind = c == 0 ? REP_LABEL : strstr(k, "usd") && strncmp(k, "tokens_per", 10) ? REP_MONEY
+                          : strstr(k, "seconds") ? REP_SECONDS : strstr(k, "share") ? REP_SHARE
+                          : !strcmp(k, "kwh") ? REP_KWH : REP_COUNT;
+            for (int r = 0; r < t->n_rows && kind != REP_LABEL; r++)
+                if (tm_table_cell(t, r, c)->type == TM_CELL_TEXT) kind = REP_TEXT; /* job name, model */
+            cols[n++] = (rep_col){.col = c, .col_minus = -1, .alt = -1, .kind = kind, .header = k, .key = k};
+        }
+        return n;
+    }
+    /* the label: a job's name (its id when it has none), else the first column */
+    int lab = in->by == TM_COST_GROUP_JOB && tm_table_col(t, "name") >= 0 ? tm_table_col(t, "name") : 0;
+    const char *lh = in->by == TM_COST_GROUP_METADATA ? t->cols[0] : rep_by_label(in);
+    cols[n++] = (rep_col){.col = lab, .col_minus = -1, .alt = lab ? 0 : -1, .kind = REP_LABEL, .header = lh,
+                          .key = t->cols[lab]};
+    if (in->by == TM_COST_GROUP_WORKER) n = add_col(t, cols, n, max, "runs", -1, REP_COUNT, "runs");
+    n = add_col(t, cols, n, max, "requests", -1, REP_COUNT, "requests");
+    n = add_col(t, cols, n, max, "total_tokens", -1, REP_COUNT, "tokens");
+    if (in->by == TM_COST_GROUP_WORKER && tm_table_col(t, "overhead_seconds") >= 0) {
+        n = add_col(t, cols, n, max, "gpu_seconds", tm_table_col(t, "overhead_seconds"), REP_SECONDS, "busy");
+        if (n > 1 && cols[n - 1].col_minus >= 0) cols[n - 1].key = "busy_seconds";
+        n = add_col(t, cols, n, max, "overhead_seconds", -1, REP_SECONDS, "overhead");
+    } else {
+        n = add_col(t, cols, n, max, "gpu_seconds", -1, REP_SECONDS, "GPU time");
+    }
+    n = add_col(t, cols, n, max, "cost_usd", -1, REP_MONEY, "cost");
+    n = add_col(t, cols, n, max, "tokens_per_usd", -1, REP_COUNT, "tokens/$");
+    n = add_col(t, cols, n, max, "usd_per_1m_output", -1, REP_MONEY, "$/1M out");
+    n = add_col(t, cols, n, max, "wasted_share", -1, REP_SHARE, "wasted");
+    if (in->by != TM_COST_GROUP_WORKER) n = add_col(t, cols, n, max, "overhead_usd", -1, REP_MONEY, "overhead");
+    return n;
+}
+
+int rep_value(const tm_table *t, int r, const rep_col *c, double *v)
+{
+    int ok, ok2 = 1;
+    double x = rep_num(tm_table_cell(t, r, c->col), &ok);
+    if (ok && c->col_minus >= 0) x -= rep_num(tm_table_cell(t, r, c->col_minus), &ok2);
+    *v = x;
+    return ok && ok2;
+}
+
+const char *rep_text(const tm_table *t, int r, const rep_col *c)
+{
+    const tm_cell *cell = tm_table_cell(t, r, c->col);
+    if ((!cell || cell->type != TM_CELL_TEXT || !cell->s || !*cell->s) && c->alt >= 0)
+        cell = tm_table_cell(t, r, c->alt);
+    return cell && cell->type == TM_CELL_TEXT && cell->s ? cell->s : NULL;
+}
+
+void rep_format(const tm_table *t, int r, const rep_col *c, int max_chars, char *buf, size_t n)
+{
+    double v;
+    const tm_cell *cell = tm_table_cell(t, r, c->col);
+    if (c->kind == REP_LABEL || c->kind == REP_TEXT || (cell && cell->type == TM_CELL_TEXT)) {
+        const char *s = rep_text(t, r, c);
+        if (s) tm_cost_label(s, max_chars, buf, n);
+        else if (cell && cell->type != TM_CELL_NULL && rep_value(t, r, c, &v)) snprintf(buf, n, "%.10g", v);
+        else snprintf(buf, n, "-");
+        return;
+    }
+    if (!rep_value(t, r, c, &v)) { snprintf(buf, n, "-"); return; }
+    rep_format_value(v, c->kind, buf, n);
+}
+
+void rep_format_value(double v, rep_kind kind, char *buf, size_t n)
+{
+    switch (kind) {
+    case REP_MONEY: tm_cost_fmt_money(v, buf, n); break;
+    case REP_SECONDS: fmt_seconds(v, buf, n); break;
+    case REP_SHARE:
+        if (v > 0 && v < 0.0005) snprintf(buf, n, "<0.1 %%");
+        else snprintf(buf, n, "%.1f %%", v * 100);
+        break;
+    case REP_KWH: snprintf(buf, n, "%.3g kWh", v); break;
+    default: tm_cost_fmt_count(v, buf, n);
+    }
+}
+
+void rep_time(int64_t t, int iso, char *buf, size_t n)
 {
     time_t tt = (time_t)t;
     struct tm tmv;
-    if (!gmtime_r(&tt, &tmv) || !strftime(buf, n, "%Y-%m-%d %H:%M", &tmv)) snprintf(buf, n, "%.0f", t);
+    const char *f = iso ? "%Y-%m-%dT%H:%M:%SZ" : t % 86400 == 0 ? "%Y-%m-%d" : "%Y-%m-%d %H:%M";
+    if (!gmtime_r(&tt, &tmv) || !strftime(buf, n, f, &tmv)) snprintf(buf, n, "%lld", (long long)t);
 }
 
-/* tokens/s of each run (y) against its start time (x). */
-static tm_status svg_throughput(tm_buf *b, const tm_table *t)
+void rep_period(const tm_cost_report_in *in, char *buf, size_t n)
 {
-    int cs = t ? tm_table_col(t, "started_at") : -1, cv = t ? tm_table_col(t, "tokens_per_s") : -1;
-    double x0 = 0, x1 = 0, ymax = 0;
-    int n = 0;
-    for (int r = 0; cs >= 0 && cv >= 0 && r < t->n_rows; r++) {
-        int ok1, ok2;
-        double x = cell_num(tm_table_cell(t, r, cs), &ok1), y = cell_num(tm_table_cell(t, r, cv), &ok2);
-        if (!ok1 || !ok2) continue;
-        if (!n || x < x0) x0 = x;
-        if (!n || x > x1) x1 = x;
-        if (y > ymax) ymax = y;
-        n++;
+    char a[40], z[40];
+    if (in->since > 0) rep_time(in->since, 0, a, sizeof a);
+    /* until is exclusive: a whole day ends the day before */
+    if (in->until > 0) rep_time(in->until % 86400 == 0 ? in->until - 86400 : in->until, 0, z, sizeof z);
+    if (in->since > 0 && in->until > 0) snprintf(buf, n, "%s to %s%s UTC", a, z, in->until % 86400 ? " (excl.)" : "");
+    else if (in->since > 0) snprintf(buf, n, "since %s UTC", a);
+    else if (in->until > 0) snprintf(buf, n, "up to %s%s UTC", z, in->until % 86400 ? " (excl.)" : "");
+    else snprintf(buf, n, "all recorded");
+}
+
+/* ---- totals and what-if ---------------------------------------------------------------- */
+
+static int is_additive(const char *c)
+{
+    static const char *const add[] = {"requests", "runs", "prompt_tokens", "completion_tokens", "cached_tokens",
+                                      "total_tokens", "tokens", "gpu_seconds", "kwh", "cost_usd",
+                                      "wasted_gpu_seconds", "wasted_usd", "overhead_seconds", "overhead_usd"};
+    for (size_t i = 0; i < sizeof add / sizeof *add; i++)
+        if (!strcmp(c, add[i])) return 1;
+    return 0;
+}
+
+static double sum_col(const tm_table *t, int c, int *any, int *all_int)
+{
+    double s = 0;
+    *any = 0;
+    *all_int = 1;
+    for (int r = 0; c >= 0 && r < t->n_rows; r++) {
+        int ok;
+        const tm_cell *cell = tm_table_cell(t, r, c);
+        double v = rep_num(cell, &ok);
+        if (!ok) continue;
+        s += v;
+        *any = 1;
+        if (cell->type != TM_CELL_INT) *all_int = 0;
     }
-    const int H = 300, L = 70, R = 30, T = 40, B = 50;
-    tm_status s = tm_buf_printf(b, "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                                   "viewBox=\"0 0 %d %d\" role=\"img\"><title>tokens/s per run over time</title>"
-                                   "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
-                                   "<text x=\"8\" y=\"22\" font-size=\"15\" font-weight=\"bold\">tokens/s per run "
-                                   "over time</text>",
-                                CHART_W, H, CHART_W, H, CHART_W, H);
-    if (!s) s = tm_buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>"
-                                 "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>",
-                              L, H - B, CHART_W - R, H - B, L, T, L, H - B);
-    if (!s && n == 0) s = tm_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"13\" fill=\"#666\">no data</text>",
-                                        L + 10, T + 30);
-    if (!s && n > 0) {
-        double pw = CHART_W - L - R, ph = H - T - B, span = x1 > x0 ? x1 - x0 : 1, ym = ymax > 0 ? ymax : 1;
-        char a[32], z[32];
-        fmt_time(x0, a, sizeof a);
-        fmt_time(x1, z, sizeof z);
-        s = tm_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"11\">%s</text>"
-                             "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%s</text>"
-                             "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.4g</text>"
-                             "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">0</text>"
-                             "<text x=\"%d\" y=\"%d\" font-size=\"11\">tokens/s (UTC start time of each run)</text>"
-                             "<polyline fill=\"none\" stroke=\"#e15759\" stroke-width=\"2\" points=\"",
-                          L, H - B + 16, a, CHART_W - R, H - B + 16, z, L - 6, T + 4, ym, L - 6, H - B, L, H - 12);
-        for (int r = 0; !s && r < t->n_rows; r++) {
-            int ok1, ok2;
-            double x = cell_num(tm_table_cell(t, r, cs), &ok1), y = cell_num(tm_table_cell(t, r, cv), &ok2);
-            if (ok1 && ok2)
-                s = tm_buf_printf(b, "%.1f,%.1f ", L + (n == 1 ? pw / 2 : (x - x0) / span * pw), H - B - y / ym * ph);
-        }
-        if (!s) s = tm_buf_puts(b, "\"/>");
-        for (int r = 0; !s && r < t->n_rows; r++) {
-            int ok1, ok2;
-            double x = cell_num(tm_table_cell(t, r, cs), &ok1), y = cell_num(tm_table_cell(t, r, cv), &ok2);
-            if (ok1 && ok2)
-                s = tm_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#e15759\"/>",
-                                  L + (n == 1 ? pw / 2 : (x - x0) / span * pw), H - B - y / ym * ph);
-        }
-    }
-    if (!s) s = tm_buf_puts(b, "</svg></figure>\n");
     return s;
 }
 
-static tm_status render_html_table(const tm_table *t, tm_buf *b)
+static tm_cell ratio(double num, double den, double scale)
 {
-    tm_status s = tm_buf_puts(b, "<table><thead><tr>");
-    for (int c = 0; !s && c < t->n_cols; c++) {
-        s = tm_buf_puts(b, "<th>");
-        if (!s) s = put_html(b, t->cols[c], 100);
-        if (!s) s = tm_buf_puts(b, "</th>");
+    return den != 0 && isfinite(num / den) ? (tm_cell){.type = TM_CELL_REAL, .d = num * scale / den}
+                                           : (tm_cell){.type = TM_CELL_NULL};
+}
+
+tm_status tm_cost_report_totals(const tm_table *t, tm_table *out, tm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!t || t->n_cols < 1) return tm_errf(err, TM_ERR_INTERNAL, "report: no table");
+    tm_status s = tm_table_set_cols(out, (const char *const *)t->cols, t->n_cols, err);
+    tm_cell *row;
+    if (!s) s = tm_table_add_row(out, &row, err);
+    if (s) { tm_table_free(out); return s; }
+    int any, ai;
+    double cost = sum_col(t, tm_table_col(t, "cost_usd"), &any, &ai);
+    double pt = sum_col(t, tm_table_col(t, "prompt_tokens"), &any, &ai);
+    double ct = sum_col(t, tm_table_col(t, "completion_tokens"), &any, &ai);
+    int tc = tm_table_col(t, "total_tokens") >= 0 ? tm_table_col(t, "total_tokens") : tm_table_col(t, "tokens");
+    double tt = sum_col(t, tc, &any, &ai);
+    double wu = sum_col(t, tm_table_col(t, "wasted_usd"), &any, &ai);
+    for (int c = 0; c < t->n_cols && !s; c++) {
+        const char *k = t->cols[c];
+        if (c == 0) {
+            row[0].type = TM_CELL_TEXT;
+            if (!(row[0].s = strdup("(total)"))) s = tm_errf(err, TM_ERR_NOMEM, "out of memory");
+        } else if (is_additive(k)) {
+            double v = sum_col(t, c, &any, &ai);
+            if (!any && !strcmp(k, "kwh")) continue;
+            row[c] = ai ? (tm_cell){.type = TM_CELL_INT, .i = (int64_t)v} : (tm_cell){.type = TM_CELL_REAL, .d = v};
+        } else if (!strcmp(k, "usd_per_1m_input")) row[c] = ratio(cost, pt, 1e6);
+        else if (!strcmp(k, "usd_per_1m_output")) row[c] = ratio(cost, ct, 1e6);
+        else if (!strcmp(k, "usd_per_1m_total")) row[c] = ratio(cost, tt, 1e6);
+        else if (!strcmp(k, "tokens_per_usd")) row[c] = ratio(tt, cost, 1);
+        else if (!strcmp(k, "wasted_share")) row[c] = ratio(wu, cost, 1);
     }
-    if (!s) s = tm_buf_puts(b, "</tr></thead><tbody>\n");
+    if (s) tm_table_free(out);
+    return s;
+}
+
+double rep_tot(const tm_table *tot, const char *col, int *ok)
+{
+    return rep_num(tm_table_cell(tot, 0, tm_table_col(tot, col)), ok);
+}
+
+static tm_status whatif_row(tm_table *out, const char *name, double per_h, double gpu_h, double cost, double tokens,
+                            double out_tokens, double billed, tm_err *err)
+{
+    tm_cell *row;
+    tm_status s = tm_table_add_row(out, &row, err);
+    if (s) return s;
+    row[0].type = TM_CELL_TEXT;
+    if (!(row[0].s = strdup(name))) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    if (per_h >= 0) row[1] = (tm_cell){.type = TM_CELL_REAL, .d = per_h};
+    row[2] = (tm_cell){.type = TM_CELL_REAL, .d = gpu_h};
+    row[3] = (tm_cell){.type = TM_CELL_REAL, .d = cost};
+    row[4] = ratio(tokens, cost, 1);
+    row[5] = ratio(cost, out_tokens, 1e6);
+    row[6] = ratio(cost, billed, 1);
+    return TM_OK;
+}
+
+tm_status tm_cost_report_whatif(const tm_cost_report_in *in, tm_table *out, tm_err *err)
+{
+    static const char *const cols[] = {"profile", "usd_per_gpu_hour", "gpu_hours", "cost_usd", "tokens_per_usd",
+                                       "usd_per_1m_output", "vs_billed"};
+    memset(out, 0, sizeof *out);
+    tm_table tot;
+    tm_status s = tm_cost_report_totals(in->main, &tot, err);
+    if (s) return s;
+    int ok, okk, has_oh = tm_table_col(in->main, "overhead_seconds") >= 0;
+    double gpu = rep_tot(&tot, "gpu_seconds", &ok), kwh = rep_tot(&tot, "kwh", &okk);
+    if (has_oh && in->by != TM_COST_GROUP_WORKER) gpu += rep_tot(&tot, "overhead_seconds", &ok);
+    double billed = rep_tot(&tot, "cost_usd", &ok), ct = rep_tot(&tot, "completion_tokens", &ok);
+    int tc = tm_table_col(&tot, "total_tokens") >= 0 ? tm_table_col(&tot, "total_tokens") : tm_table_col(&tot, "tokens");
+    double tt = rep_num(tm_table_cell(&tot, 0, tc), &ok);
+    tm_table_free(&tot);
+    s = tm_table_set_cols(out, cols, 7, err);
+    char billed_name[128] = "as billed";
+    if (in->n_price_profiles == 1 && in->price_profiles[0])
+        snprintf(billed_name, sizeof billed_name, "as billed (%.100s)", in->price_profiles[0]);
+    if (!s) s = whatif_row(out, billed_name, -1, gpu / 3600, billed, tt, ct, billed, err);
+    for (int i = 0; !s && i < in->n_whatif; i++) {
+        const tm_cost_whatif *w = &in->whatif[i];
+        double cost = gpu / 3600 * w->usd_per_gpu_hour + (okk && w->usd_per_kwh > 0 ? kwh * w->usd_per_kwh : 0);
+        s = whatif_row(out, w->name, w->usd_per_gpu_hour, gpu / 3600, cost, tt, ct, billed, err);
+    }
+    if (s) tm_table_free(out);
+    return s;
+}
+
+/* ---- csv ------------------------------------------------------------------------------ */
+
+static void cell_text(const tm_cell *c, const char *null_txt, char *buf, size_t n, const char **out)
+{
+    switch (c ? c->type : TM_CELL_NULL) {
+    case TM_CELL_INT: snprintf(buf, n, "%lld", (long long)c->i); *out = buf; break;
+    case TM_CELL_REAL: snprintf(buf, n, "%.10g", c->d); *out = buf; break;
+    case TM_CELL_TEXT: *out = c->s ? c->s : ""; break;
+    default: *out = null_txt;
+    }
+}
+
+static tm_status put_csv_field(tm_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n#")) return tm_buf_puts(b, s);
+    tm_status st = tm_buf_puts(b, "\"");
+    for (const char *p = s; !st && *p; p++) st = *p == '"' ? tm_buf_puts(b, "\"\"") : tm_buf_append(b, p, 1);
+    return st ? st : tm_buf_puts(b, "\"");
+}
+
+static tm_status csv_row(const tm_table *t, int r, tm_buf *b)
+{
     char tmp[64];
-    for (int r = 0; !s && r < t->n_rows; r++) {
-        s = tm_buf_puts(b, "<tr>");
-        for (int c = 0; !s && c < t->n_cols; c++) {
-            const tm_cell *cell = tm_table_cell(t, r, c);
-            const char *txt;
-            cell_text(cell, "%.6g", "–", tmp, sizeof tmp, &txt);
-            s = tm_buf_puts(b, cell->type == TM_CELL_TEXT ? "<td>" : "<td class=\"n\">");
-            if (!s) s = put_html(b, txt, 200);
-            if (!s) s = tm_buf_puts(b, "</td>");
-        }
-        if (!s) s = tm_buf_puts(b, "</tr>\n");
+    tm_status s = TM_OK;
+    for (int c = 0; c < t->n_cols && !s; c++) {
+        const char *txt;
+        if (r < 0) txt = t->cols[c];
+        else cell_text(tm_table_cell(t, r, c), "", tmp, sizeof tmp, &txt);
+        if (c) s = tm_buf_puts(b, ",");
+        if (!s) s = put_csv_field(b, txt);
     }
-    if (!s) s = tm_buf_puts(b, "</tbody></table>\n");
+    return s ? s : tm_buf_puts(b, "\n");
+}
+
+/* A comment line "# key: value" (value's line breaks as spaces). */
+static tm_status csv_meta(tm_buf *b, const char *key, const char *v)
+{
+    tm_status s = tm_buf_printf(b, "# %s: ", key);
+    for (const char *p = v ? v : ""; !s && *p; p++) s = tm_buf_append(b, *p == '\n' || *p == '\r' ? " " : p, 1);
+    return s ? s : tm_buf_puts(b, "\n");
+}
+
+static void iso_or_empty(int64_t t, char *buf, size_t n)
+{
+    if (t > 0) rep_time(t, 1, buf, n);
+    else buf[0] = 0;
+}
+
+static tm_status render_csv(const tm_cost_report_in *in, const tm_table *tot, const tm_table *wi, tm_buf *b)
+{
+    char a[40], z[40], g[40], line[512];
+    iso_or_empty(in->since, a, sizeof a);
+    iso_or_empty(in->until, z, sizeof z);
+    rep_time(in->generated_at, 1, g, sizeof g);
+    tm_status s = csv_meta(b, "report", "tokenmill cost");
+    if (!s) s = csv_meta(b, "by", rep_by_label(in));
+    if (!s) s = csv_meta(b, "currency", in->currency ? in->currency : "USD");
+    size_t o = 0;
+    line[0] = 0;
+    for (int i = 0; i < in->n_price_profiles && o < sizeof line; i++)
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s%s", i ? "; " : "", in->price_profiles[i]);
+    if (!s) s = csv_meta(b, "price_profiles", line);
+    if (!s) s = csv_meta(b, "period_since", a);
+    if (!s) s = csv_meta(b, "period_until", z);
+    if (!s) s = csv_meta(b, "generated_at", g);
+    if (!s) s = csv_meta(b, "overhead_included", in->overhead_included ? "yes" : "no");
+    for (int r = 0; !s && wi && r < wi->n_rows; r++) {
+        char v[3][64];
+        const tm_cell *nm = tm_table_cell(wi, r, 0);
+        for (int k = 0; k < 3; k++) {
+            const char *txt;
+            cell_text(tm_table_cell(wi, r, k == 0 ? 1 : k + 2), "", v[k], sizeof v[k], &txt);
+            if (txt != v[k]) snprintf(v[k], sizeof v[k], "%s", txt);
+        }
+        snprintf(line, sizeof line, "%s, usd_per_gpu_hour %s, cost_usd %s, tokens_per_usd %s",
+                 nm && nm->s ? nm->s : "", v[0], v[1], v[2]);
+        s = csv_meta(b, "what_if", line);
+    }
+    if (!s) s = csv_row(in->main, -1, b);
+    for (int r = 0; r < in->main->n_rows && !s; r++) s = csv_row(in->main, r, b);
+    if (!s) s = csv_row(tot, 0, b);
     return s;
 }
 
-static tm_status render_html(const tm_cost_report_in *in, tm_buf *b)
+/* ---- json ------------------------------------------------------------------------------ */
+
+static json_t *cell_json(const tm_cell *c)
 {
-    const char *title = in->title ? in->title : "tokenmill cost report";
-    tm_status s = tm_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-    if (!s) s = put_html(b, title, 200);
-    if (!s) s = tm_buf_puts(b, "</title><style>body{font-family:sans-serif;margin:24px;color:#222}"
-                               "table{border-collapse:collapse;font-size:13px;margin:12px 0}"
-                               "th,td{border:1px solid #ccc;padding:3px 8px}th{background:#f0f0f0}"
-                               "td.n{text-align:right;font-variant-numeric:tabular-nums}"
-                               "figure{margin:16px 0}.wrap{overflow-x:auto}</style></head><body><h1>");
-    if (!s) s = put_html(b, title, 200);
-    char now[32];
-    fmt_time((double)time(NULL), now, sizeof now);
-    if (!s) s = tm_buf_printf(b, "</h1><p>Generated %s UTC. Costs are GPU wall time &#215; the run&#39;s price "
-                                 "(plus energy when priced per kWh); kWh is blank when not measured; wasted_share "
-                                 "is the part of the cost spent recomputing work already done once (after a "
-                                 "preemption).</p>\n", now);
-    if (!s && in->note) s = tm_buf_puts(b, "<p><strong>");
-    if (!s && in->note) s = put_html(b, in->note, 1000);
-    if (!s && in->note) s = tm_buf_puts(b, "</strong></p>\n");
-    if (!s) s = tm_buf_puts(b, "<div class=\"wrap\">");
-    if (!s) s = render_html_table(in->main, b);
-    if (!s) s = tm_buf_puts(b, "</div>\n");
-    const tm_table *j = in->jobs, *mp = in->model_price;
-    bar_part jparts[2] = {{j ? tm_table_col(j, "wasted_usd") : -1, "#e15759", "wasted (recompute)"},
-                          {j ? tm_table_col(j, "overhead_usd") : -1, "#bab0ac", "run overhead"}};
-    if (!s) s = svg_bars(b, "cost per job (USD)", j, j ? tm_table_col(j, "name") : -1,
-                         j ? tm_table_col(j, "job_id") : -1, -1, j ? tm_table_col(j, "cost_usd") : -1,
-                         jparts, 2, "$%.4g");
-    if (!s) s = svg_bars(b, "USD per 1M tokens by model and price profile (whole runs, incl. overhead)", mp,
-                         mp ? tm_table_col(mp, "model") : -1, -1, mp ? tm_table_col(mp, "price_profile") : -1,
-                         mp ? tm_table_col(mp, "usd_per_1m_total") : -1, NULL, 0, "$%.4g / 1M");
-    if (!s) s = svg_throughput(b, in->throughput);
-    if (!s) s = tm_buf_puts(b, "</body></html>\n");
+    switch (c ? c->type : TM_CELL_NULL) {
+    case TM_CELL_INT: return json_integer((json_int_t)c->i);
+    case TM_CELL_REAL: return isfinite(c->d) ? json_real(c->d) : json_null();
+    case TM_CELL_TEXT: return json_string(c->s ? c->s : "");
+    default: return json_null();
+    }
+}
+
+static json_t *row_json(const tm_table *t, int r)
+{
+    json_t *o = json_object();
+    for (int c = 0; o && c < t->n_cols; c++) json_object_set_new(o, t->cols[c], cell_json(tm_table_cell(t, r, c)));
+    return o;
+}
+
+static json_t *time_json(int64_t t)
+{
+    char buf[40];
+    if (t <= 0) return json_null();
+    rep_time(t, 1, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static tm_status render_json(const tm_cost_report_in *in, const tm_table *tot, const tm_table *wi, tm_buf *b,
+                             tm_err *err)
+{
+    json_t *root = json_object(), *cols = json_array(), *rows = json_array(), *pp = json_array(),
+           *per = json_object(), *w = json_array();
+    const tm_table *t = in->main;
+    for (int c = 0; cols && c < t->n_cols; c++) json_array_append_new(cols, json_string(t->cols[c]));
+    for (int r = 0; rows && r < t->n_rows; r++) json_array_append_new(rows, row_json(t, r));
+    for (int i = 0; pp && i < in->n_price_profiles; i++)
+        json_array_append_new(pp, json_string(in->price_profiles[i] ? in->price_profiles[i] : ""));
+    for (int r = 0; w && wi && r < wi->n_rows; r++) json_array_append_new(w, row_json(wi, r));
+    if (per) {
+        json_object_set_new(per, "since", time_json(in->since));
+        json_object_set_new(per, "until", time_json(in->until));
+    }
+    char g[40];
+    rep_time(in->generated_at, 1, g, sizeof g);
+    if (root) {
+        json_object_set_new(root, "report", json_string("tokenmill cost"));
+        json_object_set_new(root, "by", json_string(rep_by_label(in)));
+        json_object_set_new(root, "currency", json_string(in->currency ? in->currency : "USD"));
+        json_object_set_new(root, "price_profiles", pp ? pp : json_null());
+        json_object_set_new(root, "period", per ? per : json_null());
+        json_object_set_new(root, "generated_at", json_string(g));
+        json_object_set_new(root, "overhead_included", json_boolean(in->overhead_included));
+        json_object_set_new(root, "columns", cols ? cols : json_null());
+        json_object_set_new(root, "rows", rows ? rows : json_null());
+        json_object_set_new(root, "totals", row_json(tot, 0));
+        json_object_set_new(root, "what_if", w ? w : json_null());
+    } else {
+        json_decref(cols); json_decref(rows); json_decref(pp); json_decref(per); json_decref(w);
+    }
+    char *txt = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(root);
+    if (!txt) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    tm_status s = tm_buf_puts(b, txt);
+    if (!s) s = tm_buf_puts(b, "\n");
+    free(txt);
     return s;
 }
 
 tm_status tm_cost_report_render(const tm_cost_report_in *in, tm_cost_format fmt, tm_buf *out, tm_err *err)
 {
-    if (!in || !in->main) return tm_errf(err, TM_ERR_INTERNAL, "report: no table");
-    tm_status s;
+    if (!in || !in->main || in->main->n_cols < 1) return tm_errf(err, TM_ERR_INTERNAL, "report: no table");
+    tm_table tot, wi = {0};
+    tm_status s = tm_cost_report_totals(in->main, &tot, err);
+    if (s) return s;
+    if (in->n_whatif > 0 && (s = tm_cost_report_whatif(in, &wi, err))) { tm_table_free(&tot); return s; }
+    const tm_table *w = in->n_whatif > 0 ? &wi : NULL;
     switch (fmt) {
-    case TM_COST_FMT_CSV: s = render_csv(in->main, out); break;
-    case TM_COST_FMT_JSON: return render_json(in->main, out, err);
-    case TM_COST_FMT_HTML: s = render_html(in, out); break;
-    default:
-        s = in->note ? tm_buf_puts(out, in->note) : TM_OK;
-        if (!s && in->note) s = tm_buf_puts(out, "\n");
-        if (!s) s = render_table(in->main, out);
+    case TM_COST_FMT_CSV: s = render_csv(in, &tot, w, out); break;
+    case TM_COST_FMT_JSON: s = render_json(in, &tot, w, out, err); break;
+    case TM_COST_FMT_HTML: s = rep_render_html(in, &tot, w, out); break;
+    default: s = rep_render_table(in, &tot, w, out);
     }
+    tm_table_free(&tot);
+    tm_table_free(&wi);
+    if (s && fmt == TM_COST_FMT_JSON) return s;
     return s ? tm_errf(err, s, "report: %s", tm_status_str(s)) : TM_OK;
 }

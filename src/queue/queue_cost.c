@@ -1,8 +1,9 @@
 /* queue_cost.c — the cost section of the queue (queue_cost.h): prices, runs' cost columns, report
  * queries over the cost views (0003_cost_views.sql, 0005_cost_wasted.sql).
  *
- * The model/worker report queries repeat the view definitions with a time
- * filter bound as a parameter (views take no parameters); unit/test_cost_report
+ * The model/worker/metadata report queries repeat the view definitions with
+ * the period bound as parameters ?1 since, ?2 until, and the metadata key's
+ * JSON path as ?3 (views take no parameters); unit/test_cost_report
  * checks that with since = 0 they return exactly the views' rows. The
  * --include-overhead queries are the same definitions over the requests
  * extended with their share of their run's overhead (OVERHEAD_CTE).
@@ -172,17 +173,30 @@ static tm_status fill_table(tm_queue *q, sqlite3_stmt *st, tm_table *out, tm_err
     return s;
 }
 
-static tm_status run_query(tm_queue *q, const char *sql, int64_t since, tm_table *out, tm_err *err)
+/* The end of time for an open --until: 10000-01-01 (SQLite's date() stops at 9999). */
+#define UNTIL_NONE INT64_C(253402300800)
+
+/* Binds ?1 = since, ?2 = until (exclusive), ?3 = path (when the statement has them). */
+static tm_status run_query3(tm_queue *q, const char *sql, int64_t since, int64_t until, const char *path,
+                            tm_table *out, tm_err *err)
 {
     sqlite3_stmt *st;
     memset(out, 0, sizeof *out);
     tm_status s = tm_queue_prep(q, sql, &st, err);
     if (s) return s;
-    if (sqlite3_bind_parameter_count(st) >= 1) sqlite3_bind_int64(st, 1, since);
+    int np = sqlite3_bind_parameter_count(st);
+    if (np >= 1) sqlite3_bind_int64(st, 1, since < 0 ? 0 : since);
+    if (np >= 2) sqlite3_bind_int64(st, 2, until <= 0 || until > UNTIL_NONE ? UNTIL_NONE : until);
+    if (np >= 3) sqlite3_bind_text(st, 3, path ? path : "$", -1, SQLITE_TRANSIENT);
     s = fill_table(q, st, out, err);
     sqlite3_finalize(st);
     if (s) tm_table_free(out);
     return s;
+}
+
+static tm_status run_query(tm_queue *q, const char *sql, int64_t since, tm_table *out, tm_err *err)
+{
+    return run_query3(q, sql, since, 0, NULL, out, err);
 }
 
 /* The measure columns of the cost views (0003/0005) over rows T, with C the
@@ -241,14 +255,15 @@ static tm_status run_query(tm_queue *q, const char *sql, int64_t since, tm_table
     "COALESCE(SUM(" T ".oh_s), 0.0) AS overhead_seconds, COALESCE(SUM(" T ".oh_usd), 0.0) AS overhead_usd"
 
 static const char *const SQL_BY_JOB =
-    "SELECT c.* FROM job_costs c JOIN jobs j ON j.id = c.job_id WHERE j.created_at >= ?1 ORDER BY j.seq";
+    "SELECT c.* FROM job_costs c JOIN jobs j ON j.id = c.job_id WHERE j.created_at >= ?1 AND j.created_at < ?2 "
+    "ORDER BY j.seq";
 static const char *const SQL_BY_DAY =
-    "SELECT * FROM daily_costs WHERE day >= date(?1, 'unixepoch') ORDER BY day";
+    "SELECT * FROM daily_costs WHERE day >= date(?1, 'unixepoch') AND day <= date(?2 - 1, 'unixepoch') ORDER BY day";
 static const char *const SQL_BY_MODEL =
     "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, " MEASURES("r") ", "
     WASTED("r", "r.cost_usd")
     " FROM requests r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
-    "GROUP BY 1 ORDER BY 1";
+    "AND r.finished_at < ?2 GROUP BY 1 ORDER BY 1";
 static const char *const SQL_BY_WORKER =
     "SELECT COALESCE(u.worker_id, '(unknown)') AS worker, COALESCE(SUM(u.requests_done), 0) AS requests, "
     MEASURES("u") ", COUNT(*) AS runs, COALESCE(SUM(u.overhead_seconds), 0.0) AS overhead_seconds, "
@@ -256,36 +271,49 @@ static const char *const SQL_BY_WORKER =
     WASTED("w", "u.cost_usd")
     " FROM runs u LEFT JOIN (SELECT run_id, SUM(wasted_seconds) AS wasted_seconds, SUM(wasted_usd) AS wasted_usd "
     "FROM requests WHERE run_id IS NOT NULL GROUP BY run_id) w ON w.run_id = u.id "
-    "WHERE u.started_at >= ?1 GROUP BY 1 ORDER BY 1";
+    "WHERE u.started_at >= ?1 AND u.started_at < ?2 GROUP BY 1 ORDER BY 1";
 
 /* The same rows with the overhead spread (include_overhead; worker needs none). */
 static const char *const SQL_BY_JOB_OH =
     OVERHEAD_CTE "SELECT j.id AS job_id, j.name AS name, j.model AS model, COUNT(r.seq) AS requests, "
     JOB_MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
-    " FROM jobs j LEFT JOIN rx r ON r.job_id = j.id WHERE j.created_at >= ?1 GROUP BY j.id ORDER BY j.seq";
+    " FROM jobs j LEFT JOIN rx r ON r.job_id = j.id WHERE j.created_at >= ?1 AND j.created_at < ?2 "
+    "GROUP BY j.id ORDER BY j.seq";
 static const char *const SQL_BY_DAY_OH =
     OVERHEAD_CTE "SELECT date(r.finished_at, 'unixepoch') AS day, COUNT(*) AS requests, "
     MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
     " FROM rx r WHERE r.finished_at IS NOT NULL AND date(r.finished_at, 'unixepoch') >= date(?1, 'unixepoch') "
-    "GROUP BY day ORDER BY day";
+    "AND date(r.finished_at, 'unixepoch') <= date(?2 - 1, 'unixepoch') GROUP BY day ORDER BY day";
 static const char *const SQL_BY_MODEL_OH =
     OVERHEAD_CTE "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, "
     MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
     " FROM rx r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
-    "GROUP BY 1 ORDER BY 1";
+    "AND r.finished_at < ?2 GROUP BY 1 ORDER BY 1";
+/* By a job metadata value (?3 = the JSON path '$."KEY"'): requests finished in the period. */
+#define META_VALUE "COALESCE(CAST(json_extract(CASE WHEN json_valid(j.metadata) THEN j.metadata END, ?3) AS TEXT), " \
+    "'(none)') AS value"
+static const char *const SQL_BY_META =
+    "SELECT " META_VALUE ", COUNT(*) AS requests, " MEASURES("r") ", " WASTED("r", "r.cost_usd")
+    " FROM requests r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
+    "AND r.finished_at < ?2 GROUP BY 1 ORDER BY 1";
+static const char *const SQL_BY_META_OH =
+    OVERHEAD_CTE "SELECT " META_VALUE ", COUNT(*) AS requests, "
+    MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
+    " FROM rx r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
+    "AND r.finished_at < ?2 GROUP BY 1 ORDER BY 1";
 
 /* Runs started since that stored no request: their overhead has nowhere to go. */
 static const char *const SQL_UNATTRIBUTED =
     "SELECT COUNT(*), COALESCE(SUM(overhead_seconds), 0.0), "
     "COALESCE(SUM(overhead_seconds * price_usd_per_hour / 3600.0), 0.0) FROM runs "
-    "WHERE started_at >= ?1 AND id NOT IN (SELECT run_id FROM requests WHERE run_id IS NOT NULL)";
+    "WHERE started_at >= ?1 AND started_at < ?2 AND id NOT IN (SELECT run_id FROM requests WHERE run_id IS NOT NULL)";
 
 static tm_cell real_cell(double d) { return (tm_cell){.type = TM_CELL_REAL, .d = d}; }
 
-static tm_status append_unattributed(tm_queue *q, int64_t since, tm_table *t, tm_err *err)
+static tm_status append_unattributed(tm_queue *q, int64_t since, int64_t until, tm_table *t, tm_err *err)
 {
     tm_table o;
-    tm_status s = run_query(q, SQL_UNATTRIBUTED, since, &o, err);
+    tm_status s = run_query3(q, SQL_UNATTRIBUTED, since, until, NULL, &o, err);
     if (s) return s;
     if (o.n_rows != 1 || o.n_cols != 3 || o.cells[0].type != TM_CELL_INT) {
         tm_table_free(&o);
@@ -319,22 +347,60 @@ static tm_status append_unattributed(tm_queue *q, int64_t since, tm_table *t, tm
     return s;
 }
 
-tm_status tm_queue_cost_report(tm_queue *q, tm_queue_cost_by by, int64_t since, int include_overhead,
-                               tm_table *out, tm_err *err)
+/* '$."KEY"' for json_extract; KEY: 1-64 bytes, no quote, backslash or control character. */
+static tm_status meta_path(const char *key, char *out, size_t n, tm_err *err)
+{
+    size_t len = key ? strlen(key) : 0;
+    if (len < 1 || len > 64) return tm_errf(err, TM_ERR_USAGE, "--by metadata.KEY: the key must be 1-64 bytes");
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)key[i] < 0x20 || key[i] == '"' || key[i] == '\\' || key[i] == 0x7f)
+            return tm_errf(err, TM_ERR_USAGE, "--by metadata.KEY: the key has a quote, backslash or control character");
+    snprintf(out, n, "$.\"%s\"", key);
+    return TM_OK;
+}
+
+tm_status tm_queue_cost_report_range(tm_queue *q, tm_queue_cost_by by, const tm_queue_cost_range *range,
+                                     int include_overhead, tm_table *out, tm_err *err)
 {
     int oh = include_overhead && by != TM_COST_BY_WORKER;
     const char *sql = by == TM_COST_BY_JOB ? (oh ? SQL_BY_JOB_OH : SQL_BY_JOB)
                     : by == TM_COST_BY_DAY ? (oh ? SQL_BY_DAY_OH : SQL_BY_DAY)
                     : by == TM_COST_BY_MODEL ? (oh ? SQL_BY_MODEL_OH : SQL_BY_MODEL)
-                    : by == TM_COST_BY_WORKER ? SQL_BY_WORKER : NULL;
-    if (!sql) return tm_errf(err, TM_ERR_USAGE, "report: unknown grouping");
-    if (since < 0) since = 0;
-    tm_status s = run_query(q, sql, since, out, err);
-    if (!s && oh) {
-        s = append_unattributed(q, since, out, err);
-        if (s) tm_table_free(out);
+                    : by == TM_COST_BY_WORKER ? SQL_BY_WORKER
+                    : by == TM_COST_BY_METADATA ? (oh ? SQL_BY_META_OH : SQL_BY_META) : NULL;
+    memset(out, 0, sizeof *out);
+    if (!sql || !range) return tm_errf(err, TM_ERR_USAGE, "report: unknown grouping");
+    char path[80] = "$";
+    tm_status s = by == TM_COST_BY_METADATA ? meta_path(range->metadata_key, path, sizeof path, err) : TM_OK;
+    if (s) return s;
+    int64_t since = range->since < 0 ? 0 : range->since, until = range->until;
+    s = run_query3(q, sql, since, until, path, out, err);
+    if (!s && by == TM_COST_BY_METADATA && out->n_cols > 0) { /* the first column is named after the key */
+        char *name = strdup(range->metadata_key);
+        if (!name) s = tm_errf(err, TM_ERR_NOMEM, "out of memory");
+        else { free(out->cols[0]); out->cols[0] = name; }
     }
+    if (!s && oh) s = append_unattributed(q, since, until, out, err);
+    if (s) tm_table_free(out);
     return s;
+}
+
+tm_status tm_queue_cost_report(tm_queue *q, tm_queue_cost_by by, int64_t since, int include_overhead,
+                               tm_table *out, tm_err *err)
+{
+    tm_queue_cost_range r = {.since = since, .until = 0, .metadata_key = NULL};
+    return tm_queue_cost_report_range(q, by, &r, include_overhead, out, err);
+}
+
+tm_status tm_queue_cost_prices_used(tm_queue *q, const tm_queue_cost_range *range, tm_table *out, tm_err *err)
+{
+    return run_query3(q,
+                      "SELECT u.price_profile AS price_profile, u.price_usd_per_hour AS usd_per_gpu_hour, "
+                      "u.price_usd_per_kwh AS usd_per_kwh, p.gpu AS gpu, COUNT(*) AS runs, "
+                      "COALESCE(SUM(u.gpu_seconds), 0.0) AS gpu_seconds FROM runs u "
+                      "LEFT JOIN prices p ON p.name = u.price_profile WHERE u.started_at >= ?1 AND u.started_at < ?2 "
+                      "GROUP BY 1, 2, 3, 4 ORDER BY 6 DESC, 1",
+                      range ? range->since : 0, range ? range->until : 0, NULL, out, err);
 }
 
 tm_status tm_queue_cost_view(tm_queue *q, const char *view, tm_table *out, tm_err *err)
@@ -349,24 +415,4 @@ tm_status tm_queue_cost_view(tm_queue *q, const char *view, tm_table *out, tm_er
     for (size_t i = 0; i < sizeof views / sizeof *views; i++)
         if (view && !strcmp(view, views[i][0])) return run_query(q, views[i][1], 0, out, err);
     return tm_errf(err, TM_ERR_USAGE, "no cost view \"%.80s\"", view ? view : "");
-}
-
-tm_status tm_queue_cost_by_model_price(tm_queue *q, int64_t since, tm_table *out, tm_err *err)
-{
-    return run_query(q,
-                     "SELECT COALESCE(model, '(none)') AS model, COALESCE(price_profile, '(custom)') AS price_profile, "
-                     "COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS tokens, "
-                     "COALESCE(SUM(cost_usd), 0.0) AS cost_usd, "
-                     "SUM(cost_usd) * 1e6 / NULLIF(SUM(prompt_tokens + completion_tokens), 0) AS usd_per_1m_total "
-                     "FROM runs WHERE started_at >= ?1 GROUP BY 1, 2 ORDER BY 1, 2",
-                     since < 0 ? 0 : since, out, err);
-}
-
-tm_status tm_queue_cost_run_throughput(tm_queue *q, int64_t since, tm_table *out, tm_err *err)
-{
-    return run_query(q,
-                     "SELECT id AS run_id, started_at, ended_at, prompt_tokens + completion_tokens AS tokens, "
-                     "(prompt_tokens + completion_tokens) * 1.0 / NULLIF(ended_at - started_at, 0) AS tokens_per_s "
-                     "FROM runs WHERE ended_at IS NOT NULL AND started_at >= ?1 ORDER BY started_at, id",
-                     since < 0 ? 0 : since, out, err);
 }

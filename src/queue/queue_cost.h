@@ -53,8 +53,16 @@ tm_status tm_queue_run_cost_set(tm_queue *q, const char *run_id, const tm_queue_
 /* ---- report queries --------------------------------------------------------- */
 
 typedef enum tm_queue_cost_by {
-    TM_COST_BY_JOB, TM_COST_BY_DAY, TM_COST_BY_MODEL, TM_COST_BY_WORKER
+    TM_COST_BY_JOB, TM_COST_BY_DAY, TM_COST_BY_MODEL, TM_COST_BY_WORKER,
+    TM_COST_BY_METADATA     /* a value of the jobs' --metadata (range.metadata_key) */
 } tm_queue_cost_by;
+
+/* The period and, for TM_COST_BY_METADATA, the key. */
+typedef struct tm_queue_cost_range {
+    int64_t since;              /* unix seconds, inclusive; <= 0: from the beginning */
+    int64_t until;              /* unix seconds, exclusive; <= 0: no end */
+    const char *metadata_key;   /* 1-64 bytes, no '"', '\\' or control character */
+} tm_queue_cost_range;
 
 /* The cost view rows for `by`, restricted to since (unix seconds; 0 = all):
  * job: jobs created since (job_costs, submission order); day: days >= the
@@ -86,16 +94,22 @@ typedef enum tm_queue_cost_by {
 tm_status tm_queue_cost_report(tm_queue *q, tm_queue_cost_by by, int64_t since, int include_overhead,
                                tm_table *out, tm_err *err);
 
+/* The same with an end (exclusive; same column per `by` as since: job
+ * created, request finished, run started; day: days up to the one holding
+ * until - 1 s) and the metadata grouping: TM_COST_BY_METADATA groups the
+ * requests finished in the period by the value of their job's metadata key
+ * (text; '(none)' when the job has no such key), columns as model_costs with
+ * the first one named after the key. A bad key is TM_ERR_USAGE. */
+tm_status tm_queue_cost_report_range(tm_queue *q, tm_queue_cost_by by, const tm_queue_cost_range *range,
+                                     int include_overhead, tm_table *out, tm_err *err);
+
+/* The prices of the runs started in the period: columns price_profile (NULL:
+ * a bare --price number), usd_per_gpu_hour, usd_per_kwh, gpu (the profile's
+ * GPU kind, NULL when unknown), runs, gpu_seconds; most GPU-seconds first. */
+tm_status tm_queue_cost_prices_used(tm_queue *q, const tm_queue_cost_range *range, tm_table *out, tm_err *err);
+
 /* SELECT * FROM one of the cost views (request_costs, job_costs, daily_costs,
  * model_costs, worker_costs); any other name is TM_ERR_USAGE. */
 tm_status tm_queue_cost_view(tm_queue *q, const char *view, tm_table *out, tm_err *err);
-
-/* $ per 1M tokens by (model, price_profile) from runs started since:
- * columns model, price_profile, tokens, cost_usd, usd_per_1m_total. */
-tm_status tm_queue_cost_by_model_price(tm_queue *q, int64_t since, tm_table *out, tm_err *err);
-
-/* Finished runs started since, in start order: columns run_id, started_at,
- * ended_at, tokens, tokens_per_s (NULL when the run lasted 0 s). */
-tm_status tm_queue_cost_run_throughput(tm_queue *q, int64_t since, tm_table *out, tm_err *err);
 
 #endif

@@ -102,7 +102,7 @@ static int row_of(const tm_table *t, const char *key)
 static void render_csv(const tm_table *t, tm_buf *b)
 {
     tm_err err = {{0}};
-    tm_cost_report_in in = {.main = t};
+    tm_cost_report_in in = {.main = t, .generated_at = 1795046400};
     tm_buf_clear(b);
     assert_int_equal(tm_cost_report_render(&in, TM_COST_FMT_CSV, b, &err), TM_OK);
 }
@@ -169,7 +169,10 @@ static double clk(void *ctx) { return *(double *)ctx; }
 static void submit(tm_queue *q, const char *name, const char *model, int n, const char *model1, char id[TM_QUEUE_ID_MAX])
 {
     tm_err err = {{0}};
-    tm_queue_job_opts o = {.name = name, .model = model, .completion_window = 7 * 86400};
+    /* team metadata for --by metadata.team: alpha and beta "search", gamma "ads", delta none */
+    const char *meta = !strcmp(name, "gamma") ? "{\"team\":\"ads\"}"
+                     : !strcmp(name, "delta") ? NULL : "{\"team\":\"search\",\"n\":7}";
+    tm_queue_job_opts o = {.name = name, .model = model, .completion_window = 7 * 86400, .metadata_json = meta};
     assert_int_equal(tm_queue_submit_begin(q, &o, id, &err), TM_OK);
     for (int i = 0; i < n; i++) {
         char cid[16];
@@ -401,37 +404,54 @@ static void test_generated_db(void **state)
     assert_int_equal(t.n_rows, 3); /* deepseek-7b, llama3-8b (gamma r1), qwen2.5-7b */
     tm_table_free(&t);
 
-    /* HTML: one <svg per chart, self-contained; the job bars show their
-     * wasted and overhead parts */
-    tm_table main_t, jobs, mp, tp;
+    /* HTML by model: headline, cost and tokens/$ bars, table with totals,
+     * what-if; self-contained; text escaped */
+    tm_table main_t;
     assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_MODEL, 0, 1, &main_t, &err), TM_OK);
-    assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &jobs, &err), TM_OK);
-    assert_int_equal(tm_queue_cost_by_model_price(qc, 0, &mp, &err), TM_OK);
-    assert_int_equal(tm_queue_cost_run_throughput(qc, 0, &tp, &err), TM_OK);
-    assert_int_equal(mp.n_rows, 4);
-    assert_int_equal(tp.n_rows, 4);
-    /* run 1: 3 requests, (1000+200)*(1+2+3) tokens in 60 s */
-    assert_true(tm_table_cell(&tp, 0, tm_table_col(&tp, "tokens_per_s"))->d == 7200.0 / 60.0);
-    tm_cost_report_in in = {.title = "cost <report> & co", .note = "incl. <overhead>", .main = &main_t,
-                            .jobs = &jobs, .model_price = &mp, .throughput = &tp};
+    const char *profiles[] = {"h100 <ondemand> & co"};
+    tm_cost_whatif wi[1] = {{"spot", 2.0, -1}};
+    tm_cost_report_in in = {.by = TM_COST_GROUP_MODEL, .note = "incl. <overhead>", .main = &main_t,
+                            .price_profiles = profiles, .n_price_profiles = 1, .generated_at = 1795046400,
+                            .overhead_included = 1, .whatif = wi, .n_whatif = 1};
     tm_buf_clear(&b);
     assert_int_equal(tm_cost_report_render(&in, TM_COST_FMT_HTML, &b, &err), TM_OK);
     int svgs = 0;
     for (const char *p = b.data; (p = strstr(p, "<svg")); p++) svgs++;
-    assert_int_equal(svgs, 3);
-    assert_non_null(strstr(b.data, "cost &lt;report&gt; &amp; co"));
+    assert_int_equal(svgs, 3); /* cost, tokens/$, what-if */
+    assert_non_null(strstr(b.data, "h100 &lt;ondemand&gt; &amp; co"));
     assert_non_null(strstr(b.data, "incl. &lt;overhead&gt;"));
     assert_null(strstr(b.data, "<script"));
-    assert_null(strstr(b.data, "http://www.w3.org/2000/svg\" href"));
-    assert_non_null(strstr(b.data, "alpha"));
-    assert_non_null(strstr(b.data, "h200-spot"));
-    assert_non_null(strstr(b.data, "<th>wasted_share</th>"));
-    assert_non_null(strstr(b.data, "<th>overhead_usd</th>"));
-    assert_non_null(strstr(b.data, "wasted (recompute)")); /* legend of the stacked job bars */
-    assert_non_null(strstr(b.data, "fill=\"#e15759\"/>"));  /* gamma's wasted part */
-    assert_non_null(strstr(b.data, "run overhead"));
+    assert_null(strstr(b.data, " href"));
+    assert_null(strstr(b.data, " src="));
+    assert_non_null(strstr(b.data, "Total spend"));
+    assert_non_null(strstr(b.data, "<tfoot>"));
+    assert_non_null(strstr(b.data, "(total)"));
+    assert_non_null(strstr(b.data, "@media print"));
+    assert_non_null(strstr(b.data, "llama3-8b"));
     assert_non_null(strstr(b.data, "(unattributed overhead)"));
     assert_non_null(strstr(b.data, "</html>"));
+    { /* every bar's value is in the table: same row, column and digits */
+        int bars = 0;
+        for (const char *p = b.data; (p = strstr(p, "<rect x=")); p++) {
+            const char *dr = strstr(p, "data-row=\""), *end = strchr(p, '>');
+            if (!dr || dr > end) continue;
+            int row;
+            char col[40], val[40], want[200];
+            assert_int_equal(sscanf(dr, "data-row=\"%d\" data-col=\"%39[^\"]\" data-value=\"%39[^\"]\"", &row, col, val), 3);
+            if (strstr(p, "data-table") && strstr(p, "data-table") < end) continue;
+            const char *fig = p;
+            while (fig > b.data && strncmp(fig, "data-table=\"", 12)) fig--;
+            if (!strncmp(fig, "data-table=\"whatif", 18)) continue; /* checked by report_render.sh */
+            snprintf(want, sizeof want, "<tr data-row=\"%d\">", row);
+            const char *tr = strstr(b.data, want);
+            assert_non_null(tr);
+            snprintf(want, sizeof want, "data-col=\"%s\" data-value=\"%s\"", col, val);
+            const char *td = strstr(tr, want), *tr_end = strstr(tr, "</tr>");
+            assert_true(td && td < tr_end);
+            bars++;
+        }
+        assert_int_equal(bars, 2 * main_t.n_rows);
+    }
     char html[200], png[200], cmd[700];
     snprintf(html, sizeof html, "%s/report.html", f->dir);
     FILE *hf = fopen(html, "wb");
@@ -456,11 +476,8 @@ static void test_generated_db(void **state)
         assert_true(sb.st_size > 5000); /* a rendered page, not an empty image */
     }
     tm_table_free(&main_t);
-    tm_table_free(&jobs);
-    tm_table_free(&mp);
-    tm_table_free(&tp);
     for (int fmt = TM_COST_FMT_TABLE; fmt <= TM_COST_FMT_JSON; fmt++) { /* the other formats render */
-        tm_cost_report_in in2 = {.main = &t, .note = "NOTE"};
+        tm_cost_report_in in2 = {.main = &t, .note = "NOTE", .wide = 1};
         assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_JOB, 0, 1, &t, &err), TM_OK);
         tm_buf_clear(&b);
         assert_int_equal(tm_cost_report_render(&in2, (tm_cost_format)fmt, &b, &err), TM_OK);
@@ -468,8 +485,8 @@ static void test_generated_db(void **state)
         assert_non_null(strstr(b.data, "(unattributed overhead)"));
         assert_non_null(strstr(b.data, "wasted_share"));
         assert_non_null(strstr(b.data, "overhead_usd"));
-        /* the note heads the table only: csv and json stay machine-readable */
-        assert_int_equal(!strncmp(b.data, "NOTE\n", 5), fmt == TM_COST_FMT_TABLE);
+        /* the note is for people: csv and json stay machine-readable */
+        assert_int_equal(strstr(b.data, "\nNOTE\n") != NULL, fmt == TM_COST_FMT_TABLE);
         assert_null(fmt == TM_COST_FMT_TABLE ? NULL : strstr(b.data, "NOTE"));
         tm_table_free(&t);
     }
@@ -721,6 +738,144 @@ static void test_overhead_spread(void **state)
     tm_queue_close(qc);
 }
 
+/* --by metadata.KEY, --until, totals recomputed from sums, what-if. */
+static void test_metadata_until_totals(void **state)
+{
+    fx *f = *state;
+    char ids[4][TM_QUEUE_ID_MAX], runs[4][TM_QUEUE_ID_MAX], gamma_r1[TM_QUEUE_ID_MAX];
+    build_db(f->path, ids, runs, gamma_r1);
+    tm_err err = {{0}};
+    tm_queue *qc;
+    assert_int_equal(tm_queue_open_existing(f->path, &qc, &err), TM_OK);
+    tm_table t, m, tot;
+    tm_queue_cost_range r = {.metadata_key = "team"};
+    assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_METADATA, &r, 0, &t, &err), TM_OK);
+    assert_string_equal(t.cols[0], "team");
+    assert_int_equal(t.n_rows, 2); /* ads (gamma), search (alpha, beta) */
+    int ads = row_of(&t, "ads"), search = row_of(&t, "search");
+    assert_int_equal(cell_at(&t, ads, "requests")->i, 2);
+    assert_int_equal(cell_at(&t, search, "requests")->i, 5);
+    /* the same money as by model: every finished request is in one group */
+    assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_MODEL, 0, 0, &m, &err), TM_OK);
+    assert_near(real_at(&t, ads, "cost_usd") + real_at(&t, search, "cost_usd"), col_sum(&m, "cost_usd"));
+    tm_table_free(&m);
+    /* totals: sums, and ratios from the sums */
+    assert_int_equal(tm_cost_report_totals(&t, &tot, &err), TM_OK);
+    assert_string_equal(tm_table_cell(&tot, 0, 0)->s, "(total)");
+    double cost = real_at(&tot, 0, "cost_usd");
+    assert_near(cost, col_sum(&t, "cost_usd"));
+    assert_int_equal(cell_at(&tot, 0, "total_tokens")->i, 33600);
+    assert_near(real_at(&tot, 0, "tokens_per_usd") * 1e-9, 33600 / cost * 1e-9);
+    assert_near(real_at(&tot, 0, "usd_per_1m_output"), cost * 1e6 / 5600);
+    assert_near(real_at(&tot, 0, "wasted_share"), 4.0 / 3600 / cost);
+    assert_near(real_at(&tot, 0, "kwh"), 0.015);
+    /* what-if: the requests' GPU-seconds (16 s) at $2 and $4 per GPU-hour */
+    tm_cost_whatif w[2] = {{"two", 2.0, -1}, {"four", 4.0, -1}};
+    tm_cost_report_in in = {.by = TM_COST_GROUP_METADATA, .main = &t, .whatif = w, .n_whatif = 2};
+    tm_table wt;
+    assert_int_equal(tm_cost_report_whatif(&in, &wt, &err), TM_OK);
+    assert_int_equal(wt.n_rows, 3);
+    assert_near(real_at(&wt, 0, "cost_usd"), cost);
+    assert_near(real_at(&wt, 1, "cost_usd"), 16.0 * 2 / 3600);
+    assert_near(real_at(&wt, 2, "cost_usd"), 16.0 * 4 / 3600);
+    assert_near(real_at(&wt, 2, "tokens_per_usd") * 1e-9, 33600 / (16.0 * 4 / 3600) * 1e-9);
+    tm_table_free(&wt);
+    tm_table_free(&tot);
+    tm_table_free(&t);
+    /* with the overhead: the unattributed row, and all the runs' money */
+    assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_METADATA, &r, 1, &t, &err), TM_OK);
+    assert_int_equal(t.n_rows, 3);
+    assert_int_equal(tm_cost_report_totals(&t, &tot, &err), TM_OK);
+    assert_int_equal(tm_queue_cost_report(qc, TM_COST_BY_WORKER, 0, 0, &m, &err), TM_OK);
+    assert_true(fabs(real_at(&tot, 0, "cost_usd") - col_sum(&m, "cost_usd")) < 1e-9);
+    tm_table_free(&m);
+    tm_table_free(&tot);
+    tm_table_free(&t);
+    /* a key nobody has: one '(none)' group; a numeric value comes back as text */
+    r.metadata_key = "project";
+    assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_METADATA, &r, 0, &t, &err), TM_OK);
+    assert_int_equal(t.n_rows, 1);
+    assert_string_equal(tm_table_cell(&t, 0, 0)->s, "(none)");
+    tm_table_free(&t);
+    r.metadata_key = "n";
+    assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_METADATA, &r, 0, &t, &err), TM_OK);
+    assert_int_equal(row_of(&t, "7"), 1);
+    tm_table_free(&t);
+    const char *bad[] = {"", "a\"b", "a\\b", "a\nb"};
+    for (int i = 0; i < 4; i++) {
+        r.metadata_key = bad[i];
+        assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_METADATA, &r, 0, &t, &err), TM_ERR_USAGE);
+    }
+    /* --until the end of day 1: day 1 only, in every grouping */
+    tm_queue_cost_range d1 = {.since = 0, .until = (int64_t)D1 + 86400};
+    assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_DAY, &d1, 1, &t, &err), TM_OK);
+    assert_int_equal(t.n_rows, 1);
+    assert_string_equal(tm_table_cell(&t, 0, 0)->s, "2026-11-19");
+    tm_table_free(&t);
+    assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_JOB, &d1, 0, &t, &err), TM_OK);
+    assert_int_equal(t.n_rows, 2); /* alpha, beta */
+    tm_table_free(&t);
+    assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_WORKER, &d1, 0, &t, &err), TM_OK);
+    assert_int_equal(t.n_rows, 1);
+    assert_int_equal(cell_at(&t, 0, "runs")->i, 1);
+    tm_table_free(&t);
+    assert_int_equal(tm_queue_cost_report_range(qc, TM_COST_BY_MODEL, &d1, 0, &t, &err), TM_OK);
+    assert_int_equal(t.n_rows, 1);
+    assert_string_equal(tm_table_cell(&t, 0, 0)->s, "llama3-8b");
+    tm_table_free(&t);
+    tm_queue_cost_range day2 = {.since = (int64_t)D1 + 86400, .until = (int64_t)D1 + 2 * 86400};
+    assert_int_equal(tm_queue_cost_prices_used(qc, &day2, &t, &err), TM_OK);
+    assert_int_equal(t.n_rows, 3); /* runs 2, 3, 4: three profiles */
+    assert_int_equal(row_of(&t, "h200-spot") >= 0, 1);
+    tm_table_free(&t);
+    tm_queue_close(qc);
+}
+
+/* Labels and numbers for people. */
+static void test_labels_numbers(void **state)
+{
+    (void)state;
+    char b[64];
+    tm_cost_label("/work/engineering/shared/testdata/models/llama-3.2-1b-instruct/", 40, b, sizeof b);
+    assert_string_equal(b, "llama-3.2-1b-instruct");
+    tm_cost_label("meta-llama/Llama-3.1-8B-Instruct", 40, b, sizeof b);
+    assert_string_equal(b, "Llama-3.1-8B-Instruct");
+    tm_cost_label("abcdefghijklmnopqrstuvwxyz", 11, b, sizeof b);
+    assert_string_equal(b, "abcde\xe2\x80\xa6vwxyz"); /* cut in the middle: 5 + … + 5 characters */
+    tm_cost_label("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 5, b, sizeof b);
+    assert_string_equal(b, "\xc3\xa9\xc3\xa9\xe2\x80\xa6\xc3\xa9\xc3\xa9"); /* never inside a UTF-8 character */
+    tm_cost_label("a\tb\x1b", 40, b, sizeof b);
+    assert_string_equal(b, "a?b?");
+    tm_cost_label("/", 40, b, sizeof b);
+    assert_string_equal(b, "/");
+    tm_cost_label("abcdefghijklmnopqrstuvwxyz", 40, b, 8); /* small buffer: truncated, terminated */
+    assert_true(strlen(b) < 8);
+    tm_cost_fmt_money(1234.564, b, sizeof b);
+    assert_string_equal(b, "$1,234.56");
+    tm_cost_fmt_money(1234567.5, b, sizeof b);
+    assert_string_equal(b, "$1,234,567.50");
+    tm_cost_fmt_money(0.0025, b, sizeof b);
+    assert_string_equal(b, "$0.0025");
+    tm_cost_fmt_money(0.856, b, sizeof b);
+    assert_string_equal(b, "$0.86");
+    tm_cost_fmt_money(0, b, sizeof b);
+    assert_string_equal(b, "$0.00");
+    tm_cost_fmt_money(-3.5, b, sizeof b);
+    assert_string_equal(b, "-$3.50");
+    tm_cost_fmt_money(NAN, b, sizeof b);
+    assert_string_equal(b, "-");
+    tm_cost_fmt_count(7200, b, sizeof b);
+    assert_string_equal(b, "7,200");
+    tm_cost_fmt_count(3758550, b, sizeof b);
+    assert_string_equal(b, "3.76 M");
+    tm_cost_fmt_count(156000, b, sizeof b);
+    assert_string_equal(b, "156 k");
+    tm_cost_fmt_count(999999, b, sizeof b);
+    assert_string_equal(b, "1 M");
+    tm_cost_fmt_count(1.2e9, b, sizeof b);
+    assert_string_equal(b, "1.2 B");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +883,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generated_db, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wasted_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overhead_spread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_until_totals, setup, teardown),
+        cmocka_unit_test(test_labels_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
