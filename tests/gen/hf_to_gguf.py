@@ -210,14 +210,18 @@ def tokenizer_kvs(tok_dir, cfg):
         for r, mg in enumerate(merges):
             rank.setdefault(mg.replace(' ', ''), r)
         scores = [-(rank.get(t, len(merges) + i)) * 1.0 for i, t in enumerate(tokens)]
+        norm = json.dumps(tj.get('normalizer'))
         out += [kv('tokenizer.ggml.model', STRING, 'llama'), kv('tokenizer.ggml.pre', STRING, 'default'),
-                kv('tokenizer.ggml.scores', ARRAY, (F32, scores))]
+                kv('tokenizer.ggml.scores', ARRAY, (F32, scores)),
+                kv('tokenizer.ggml.add_space_prefix', BOOL, '"Prepend"' in norm)]
     else:
         pre = 'default'
         pts = tj.get('pre_tokenizer') or {}
         for p in pts.get('pretokenizers', []):
             rx = (p.get('pattern') or {}).get('Regex')
             if rx in PRE_BY_REGEX: pre = PRE_BY_REGEX[rx]
+        if len(pts.get('pretokenizers', [])) == 4 and pts['pretokenizers'][0].get('pattern') == {'Regex': '\\p{N}{1,3}'}:
+            pre = 'deepseek-v3'
         out += [kv('tokenizer.ggml.model', STRING, 'gpt2'), kv('tokenizer.ggml.pre', STRING, pre)]
     out += [kv('tokenizer.ggml.tokens', ARRAY, (STRING, tokens)), kv('tokenizer.ggml.token_type', ARRAY, (I32, types))]
     if merges:
