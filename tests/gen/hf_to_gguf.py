@@ -197,6 +197,8 @@ def tokenizer_kvs(tok_dir, cfg):
     for i, a in added.items():
         tokens[i] = a['content']
         types[i] = 3 if a.get('special') else 4
+        if spm and not a.get('special'):   # llama.cpp: user-defined pieces keep real spaces
+            tokens[i] = a['content'].replace('\u2581', ' ')
     if spm:
         for t, i in vocab.items():
             if re.fullmatch(r'<0x[0-9A-F]{2}>', t): types[i] = 6
