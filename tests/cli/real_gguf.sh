@@ -44,7 +44,7 @@ for g, l in zip(G, o.stdout.splitlines()):
         print('FAIL ids', g.get('prompt') or g['messages'][-1]['content'], ids[:12], g['ids'][:12])
 print('ids: %d/%d prompts equal' % (len(G) - fails, len(G)))
 for g in G[:4]:
-    o = subprocess.run([tm, 'generate', '--model', model, '--ids', ','.join(map(str, g['ids'])), '-n', '8',
+    o = subprocess.run([tm, 'generate', '--model', model, '--ids', ','.join(map(str, g['ids'])), '-n', '6',
                         '--ignore-eos', '--json', '--logits', 'last', '--device', 'cpu'], capture_output=True, text=True)
     if o.returncode: sys.exit('generate: exit %d: %s' % (o.returncode, o.stderr))
     r = json.loads(o.stdout)

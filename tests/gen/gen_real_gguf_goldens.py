@@ -4,7 +4,7 @@
 For each prompt (plain text, and chat messages rendered by the GGUF's own
 chat template through transformers), writes one JSON line:
   {"kind": "text"|"chat", "prompt": ..., "messages": ..., "ids": [...],
-   "top": [[id, logit] x 20], "greedy": [8 ids], "margins": [8 floats]}
+   "top": [[id, logit] x 20], "greedy": [6 ids], "margins": [6 floats]} (first N_LOGITS prompts)
 - ids: Hugging Face `tokenizers` (through transformers' PreTrainedTokenizerFast,
   whose apply_chat_template renders the GGUF's own chat template with jinja2)
   loading a tokenizer.json of the same vocabulary (--hf-tokenizer DIR; the
@@ -15,7 +15,7 @@ chat template through transformers), writes one JSON line:
   weights dequantised by llama.cpp's own gguf-py (gguf.quants.dequantize),
   following transformers' modeling code (RMSNorm, RoPE half-rotation, GQA,
   SwiGLU, q/k/v bias for qwen2, tied lm_head);
-- greedy: 8 greedy steps of the same reference, margins = top1 - top2.
+- greedy: 6 greedy steps of the same reference, margins = top1 - top2.
 Needs: pip install numpy gguf transformers tokenizers jinja2 (only to regenerate).
 usage: gen_real_gguf_goldens.py MODEL.gguf OUT.jsonl --hf-tokenizer DIR
 """
@@ -23,13 +23,14 @@ import json, os, sys
 import numpy as np
 import gguf
 
+N_LOGITS = 4   # prompts that also get logits and a greedy continuation (the first 2 text, first 2 chat)
 PROMPTS = [
     ("text", "The capital of France is"),
     ("text", "def fibonacci(n):"),
-    ("text", "1, 2, 3, 4, 5,"),
-    ("text", "Once upon a time, in a small village,"),
     ("chat", [{"role": "user", "content": "Write a Python function that returns the square of x."}]),
     ("chat", [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"}]),
+    ("text", "1, 2, 3, 4, 5,"),
+    ("text", "Once upon a time, in a small village,"),
     ("chat", [{"role": "user", "content": "Translate 'good morning' to French."}]),
     ("chat", [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"},
               {"role": "user", "content": "Name three colours."}]),
@@ -118,6 +119,7 @@ def reference_tokenizer(path, hf_dir):
 def main(path, out, hf_dir):
     tok = reference_tokenizer(path, hf_dir)
     m = Model(path)
+    n_done = 0
     with open(out, 'w') as f:
         for kind, p in PROMPTS:
             if kind == 'text':
@@ -128,8 +130,12 @@ def main(path, out, hf_dir):
                 ids = tok(text, add_special_tokens=False)['input_ids']
                 rec = {'kind': kind, 'messages': p, 'text': text}
             rec['ids'] = ids
+            if n_done >= N_LOGITS:          # ids only for the rest
+                f.write(json.dumps(rec, ensure_ascii=False) + '\n')
+                continue
+            n_done += 1
             seq, greedy, margins, top = list(ids), [], [], None
-            for step in range(8):
+            for step in range(6):
                 lg = m.logits(seq)
                 order = np.argsort(-lg)
                 if step == 0:
