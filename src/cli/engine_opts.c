@@ -38,7 +38,7 @@ void tm_engine_opts_usage(FILE *f, unsigned groups, const tm_engine_opts *o)
     if (groups & TM_ENGINE_OPTS_MODEL)
         fprintf(f,
                 "  --model DIR             Hugging Face model directory (config.json, *.safetensors,\n"
-                "                          tokenizer.json, tokenizer_config.json)\n"
+                "                          tokenizer.json, tokenizer_config.json) or a GGUF file\n"
                 "  --device D              %s (default auto: CUDA when built in and a GPU is\n"
                 "                          visible, else the CPU)\n"
                 "  --threads N             CPU threads (default: all cores)\n"

@@ -21,6 +21,7 @@
 
 #include "backend/backend.h"
 #include "cli/cli.h"
+#include "model/gguf_hf.h"
 #include "cli/engine_opts.h"
 #include "engine/engine.h"
 #include "model/model.h"
@@ -192,8 +193,11 @@ static tm_status gen_load(const gen_opts *o, gen_run *g, tm_err *err)
     const tm_model_config *cfg = tm_model_config_of(g->m);
     char tpath[4096];
     struct stat st;
+    int gguf = tm_gguf_is_file(o->model);    /* a GGUF file carries its tokenizer, or none */
     if ((s = tm_path_join(tpath, sizeof tpath, o->model, "tokenizer.json", err))) return s;
-    if (!stat(tpath, &st) && (s = tm_tokenizer_load(o->model, &g->tok, err))) return s;
+    if ((gguf || !stat(tpath, &st)) && (s = tm_tokenizer_load(o->model, &g->tok, err)) &&
+        !(gguf && s == TM_ERR_NOTFOUND))
+        return s;
     if ((s = make_prompt(o, g->tok, &g->prompt, &g->n_prompt, err))) return s;
     for (size_t i = 0; i < g->n_prompt; i++)
         if (g->prompt[i] < 0 || g->prompt[i] >= cfg->vocab_size)

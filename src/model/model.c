@@ -14,6 +14,7 @@
  * synthetic.c builds shape-only models.
  */
 #include "model/model_internal.h"
+#include "model/gguf_hf.h"
 #include "util/buf.h"
 
 #include <errno.h>
@@ -499,6 +500,41 @@ static tm_status load_weights(tm_model *m, tm_err *err)
     return s;
 }
 
+/* A GGUF file: config and weights translated to the Hugging Face layout
+ * (model/gguf_hf.h), then the same parsing and checks as a directory. */
+static tm_status load_gguf(tm_model *m, tm_err *err)
+{
+    tm_gguf *g = NULL;
+    tm_buf cfg, gen;
+    tm_buf_init(&cfg);
+    tm_buf_init(&gen);
+    void *img = NULL;
+    size_t len = 0;
+    tm_status s = tm_gguf_open(m->dir, &g, err);
+    if (!s) s = tm_gguf_hf_config(g, &cfg, &gen, err);
+    if (!s) s = tm_model_config_parse(cfg.data, cfg.len, m->dir, &m->cfg, err);
+    if (!s) s = tm_model_generation_config_parse(gen.data, gen.len, m->dir, &m->cfg, err);
+    if (!s) s = tm_gguf_hf_weights(g, &img, &len, err);
+    tm_gguf_destroy(g);
+    tm_buf_free(&cfg);
+    tm_buf_free(&gen);
+    void **no = s ? NULL : realloc(m->owned, (m->n_owned + 1) * sizeof *no);
+    tm_safetensors **nf = s ? NULL : realloc(m->files, sizeof *nf);
+    if (!s && (!no || !nf)) s = tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
+    if (no) m->owned = no;
+    if (nf) m->files = nf;
+    if (s) { free(img); return s; }
+    m->owned[m->n_owned++] = img;
+    m->file_names = calloc(1, sizeof *m->file_names);
+    if (!m->file_names || !(m->file_names[0] = strdup("model.safetensors")))
+        return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", m->dir);
+    if ((s = tm_safetensors_parse(img, len, m->dir, &m->files[0], err))) return s;
+    m->n_files = 1;
+    resolver r = { .m = m };
+    snprintf(r.where, sizeof r.where, "%s", m->dir);
+    return resolve_all(&r, err);
+}
+
 tm_status tm_model_load(const char *dir, tm_model **out, tm_err *err)
 {
     *out = NULL;
@@ -507,8 +543,9 @@ tm_status tm_model_load(const char *dir, tm_model **out, tm_err *err)
         free(m);
         return tm_errf(err, TM_ERR_NOMEM, "%s: out of memory", dir);
     }
-    tm_status s = load_config(m, err);
-    if (!s) s = load_weights(m, err);
+    tm_status s;
+    if (tm_gguf_is_file(dir)) s = load_gguf(m, err);
+    else if (!(s = load_config(m, err))) s = load_weights(m, err);
     if (s) { tm_model_destroy(m); return s; }
     *out = m;
     return TM_OK;

@@ -8,6 +8,7 @@
  * decoders ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace; Sequence
  * of each. Anything else is refused by name, never silently mis-tokenized.
  */
+#include "model/gguf_hf.h"
 #include "tokenizer/tok_load.h"
 
 #include <jansson.h>
@@ -421,6 +422,7 @@ tm_status tm_tokenizer_load(const char *dir, tm_tokenizer **out, tm_err *err)
 {
     if (!out || !dir) return tm_errf(err, TM_ERR_USAGE, "tm_tokenizer_load: NULL argument");
     *out = NULL;
+    if (tm_gguf_is_file(dir)) return tm_tokenizer_load_gguf(dir, out, err);
     char p1[4096], p2[4096];
     tm_status st;
     if ((st = tm_path_join(p1, sizeof p1, dir, "tokenizer.json", err))) return st;

@@ -19,9 +19,14 @@
 typedef struct tm_tokenizer tm_tokenizer;
 
 /* Load DIR/tokenizer.json and (if present) DIR/tokenizer_config.json and
- * DIR/chat_template.jinja (which, when present, is the chat template). */
+ * DIR/chat_template.jinja (which, when present, is the chat template); DIR
+ * may instead be a GGUF model file. */
 tm_status tm_tokenizer_load(const char *dir, tm_tokenizer **out, tm_err *err);
 void tm_tokenizer_destroy(tm_tokenizer *t);
+/* Load the tokenizer (and chat template) of a GGUF model file: its
+ * tokenizer.ggml.* metadata as the equivalent tokenizer.json (tok_gguf.c says
+ * how). tm_tokenizer_load calls it when DIR is a GGUF file. */
+tm_status tm_tokenizer_load_gguf(const char *path, tm_tokenizer **out, tm_err *err);
 /* Load from memory: the contents of tokenizer.json and (config_json may be
  * NULL) tokenizer_config.json. Errors name "tokenizer.json" and the JSON path.
  * Used by tests and the fuzz target; tm_tokenizer_load reads the files. */
