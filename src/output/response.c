@@ -109,17 +109,20 @@ static json_t *chat_logprobs(const tm_response_choice *c)
 
 /* One entry of a completions top_logprobs object, keyed by the token's
  * string; a key already taken (another token with the same text) becomes
- * "token_id:<id>" (vLLM's spelling of a token by id), so no entry is lost. */
+ * "token_id:<id>" (vLLM's spelling of a token by id), so no entry is lost;
+ * so does a text holding U+0000 (jansson reads no NUL in a key back). */
 static void top_put(json_t *top, const tm_response_token *t)
 {
     json_t *tt = token_text(t, NULL);
     const char *key = json_string_value(tt);
+    size_t klen = json_string_length(tt); /* a key may hold U+0000 */
     char tmp[32];
-    if (json_object_get(top, key)) {
+    if (memchr(key, 0, klen) || json_object_getn(top, key, klen)) {
         snprintf(tmp, sizeof tmp, "token_id:%d", t->id);
         key = tmp;
+        klen = strlen(tmp);
     }
-    json_object_set_new(top, key, lp_real(t->logprob));
+    json_object_setn_new(top, key, klen, lp_real(t->logprob));
     json_decref(tt);
 }
 
