@@ -298,7 +298,10 @@ struct tm_detok {
     tm_buf prefix;       /* decode of ids[0..prefix_index) */
     tm_buf cur, out;
     dscratch sc;
-    tm_buf pa, pb;       /* tm_detok_piece's decodes (apart from the stream's) */
+    tm_buf pa, pb;       /* tm_detok_piece's decodes (apart from the stream's): */
+    int32_t pctx[TM_DETOK_PIECE_CONTEXT]; /* pa is the decode of pctx[0..pctx_n) */
+    size_t pctx_n;
+    int pctx_ok;
 };
 
 tm_status tm_detok_create(const tm_tokenizer *t, int skip_special, tm_detok **out, tm_err *err)
@@ -427,13 +430,20 @@ tm_status tm_detok_piece(tm_detok *d, const int32_t *prev, size_t n_prev, int32_
     *out_len = 0;
     int32_t w[TM_DETOK_PIECE_CONTEXT + 1];
     size_t k = n_prev < TM_DETOK_PIECE_CONTEXT ? n_prev : TM_DETOK_PIECE_CONTEXT;
-    memcpy(w, prev + (n_prev - k), k * sizeof *w);
+    if (k) memcpy(w, prev + (n_prev - k), k * sizeof *w);
     w[k] = id;
-    tm_buf_clear(&d->pa);
+    tm_status st = TM_OK;
+    /* the alternatives at one position share their context: decoded once */
+    if (!d->pctx_ok || d->pctx_n != k || (k && memcmp(d->pctx, w, k * sizeof *w))) {
+        d->pctx_ok = 0;
+        tm_buf_clear(&d->pa);
+        if ((st = decode_into(d->t, w, k, d->skip, 1, &d->pa, &d->sc, err))) return st;
+        if (k) memcpy(d->pctx, w, k * sizeof *w);
+        d->pctx_n = k;
+        d->pctx_ok = 1;
+    }
     tm_buf_clear(&d->pb);
-    tm_status st = decode_into(d->t, w, k, d->skip, 1, &d->pa, &d->sc, err);
-    if (!st) st = decode_into(d->t, w, k + 1, d->skip, 1, &d->pb, &d->sc, err);
-    if (st) return st;
+    if ((st = decode_into(d->t, w, k + 1, d->skip, 1, &d->pb, &d->sc, err))) return st;
     /* The context's text is a prefix of the window's (raw decoding only
      * appends); should a decoder ever rewrite it, the piece starts where
      * the two part. */
