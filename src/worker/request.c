@@ -99,18 +99,15 @@ static tm_finish_reason take_token(wchoice *c, int32_t token, const tm_sample_re
     *text_stop = 0;
     if (c->samples && c->n_samples < c->cap_samples) c->samples[c->n_samples++] = *sample;
     int hit = 0;
-    const char *piece_s;
-    size_t len_s;
-    tm_err derr_s;
+    const char *piece;
+    size_t len;
+    tm_err derr;
     if (finished != TM_FINISH_STOP && c->detok) {
-        const char *piece;
-        size_t len;
-        tm_err derr;
         if (tm_detok_push(c->detok, token, &piece, &len, &derr) == TM_OK) hit = feed_text(c, piece, len);
         if (!hit && finished == TM_FINISH_LENGTH && tm_detok_flush(c->detok, &piece, &len, &derr) == TM_OK)
             hit = feed_text(c, piece, len);
-    } else if (c->detok && tm_detok_flush(c->detok, &piece_s, &len_s, &derr_s) == TM_OK) {
-        hit = feed_text(c, piece_s, len_s); /* a stop token: bytes held back end the text (U+FFFD) */
+    } else if (c->detok && tm_detok_flush(c->detok, &piece, &len, &derr) == TM_OK) {
+        hit = feed_text(c, piece, len); /* a stop token: bytes held back end the text (as U+FFFD) */
     }
     if (hit && !finished) *text_stop = 1;
     if (hit || finished) {
