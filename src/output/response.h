@@ -4,6 +4,10 @@
  * "text_completion" object, each with choices (text, finish_reason, optional
  * logprobs in that endpoint's shape) and usage {prompt_tokens,
  * completion_tokens, total_tokens, prompt_tokens_details.cached_tokens}.
+ * usage.completion_tokens_details.reasoning_tokens counts the tokens of
+ * the reasoning split out of a chat response ("reasoning_content");
+ * choices carry vLLM's "stop_reason". The logprobs shapes, the EOS entry
+ * and the reasoning split are documented in docs/output.md.
  * usage also carries "cost": {gpu_seconds, energy_joules, usd}, the same
  * numbers the queue stores for the request (request_costs view).
  * With return_token_ids (as vLLM accepts it) the body also carries
@@ -29,14 +33,20 @@ typedef enum tm_response_kind {
     TM_RESPONSE_COMPLETION,         /* /v1/completions -> "text_completion" */
 } tm_response_kind;
 
-/* A token as logprobs show it: its decoded bytes (may be a partial UTF-8
- * sequence; the JSON string then has U+FFFD for invalid bytes, "bytes" the
- * raw ones). bytes == NULL: the token has no text (no tokenizer, or decoding
- * failed): the string is "token_id:<id>" and "bytes" is empty. */
+/* A token as logprobs show it (docs/output.md): bytes = the raw bytes it
+ * adds to the text at its position (tm_detok_piece: a SentencePiece token
+ * keeps its leading space, a token holding part of a UTF-8 character gives
+ * its own bytes), written as "bytes"; "token" is those bytes as a string
+ * with each maximal invalid UTF-8 subpart replaced by U+FFFD (as vLLM's
+ * decode shows it). special non-NULL: a special token that adds no text
+ * (len 0): "token" is this string (e.g. "</s>"), "bytes" []. bytes == NULL:
+ * the token has no text (no tokenizer, or decoding failed): "token" is
+ * "token_id:<id>" and "bytes" is []. */
 typedef struct tm_response_token {
     int32_t id;
     const char *bytes;
     size_t len;
+    const char *special;            /* NUL-terminated, or NULL */
     float logprob;                  /* -inf is written as -9999.0 */
 } tm_response_token;
 
@@ -47,10 +57,25 @@ typedef struct tm_response_logprob {
     int32_t n_top;
 } tm_response_logprob;
 
+/* choices[].stop_reason, as vLLM: what ended a "stop" choice. */
+typedef enum tm_response_stop {
+    TM_RESPONSE_STOP_NULL = 0,      /* null: length, or the model's EOS token */
+    TM_RESPONSE_STOP_STRING,        /* the stop string that matched */
+    TM_RESPONSE_STOP_TOKEN,         /* the stop token id (stop_token_ids, or an extra EOS id) */
+} tm_response_stop;
+
 typedef struct tm_response_choice {
-    const char *text;               /* UTF-8, already cut at a stop string */
+    const char *text;               /* UTF-8, already cut at a stop string; the content
+                                     * after the reasoning when reasoning is split out */
     size_t text_len;
+    int text_null;                  /* chat: "content": null (the reasoning parser left none) */
+    const char *reasoning;          /* chat: "reasoning_content" (UTF-8), NULL: null */
+    size_t reasoning_len;
     const char *finish_reason;      /* "stop" | "length" */
+    tm_response_stop stop_kind;
+    const char *stop_str;           /* TM_RESPONSE_STOP_STRING: the string (UTF-8 or not: */
+    size_t stop_len;                /*  invalid bytes written as U+FFFD) */
+    int32_t stop_token;             /* TM_RESPONSE_STOP_TOKEN */
     const int32_t *token_ids;       /* generated ids (kept after a stop string cut) */
     int32_t n_tokens;
     const tm_response_logprob *logprobs; /* [n_tokens], or NULL: "logprobs": null */
@@ -64,6 +89,7 @@ typedef struct tm_response {
     const tm_response_choice *choices;
     int32_t n_choices;
     int64_t prompt_tokens, completion_tokens, cached_tokens;
+    int64_t reasoning_tokens;       /* usage.completion_tokens_details.reasoning_tokens */
     const int32_t *prompt_ids;      /* for return_token_ids */
     int32_t n_prompt;
     int return_token_ids;
@@ -71,6 +97,21 @@ typedef struct tm_response {
     int has_cost;                   /* 1: usage.cost = {gpu_seconds, energy_joules, usd} */
     double gpu_seconds, energy_joules, cost_usd; /* energy < 0: null (not measured) */
 } tm_response;
+
+/* Reasoning formats a chat response can be split by (vLLM's reasoning
+ * parsers of the same names). */
+typedef enum tm_reasoning_parser {
+    TM_REASONING_NONE = 0,
+    TM_REASONING_DEEPSEEK_R1,       /* the prompt opened <think>: text up to the first
+                                     * </think> is reasoning; no </think>: all of it */
+    TM_REASONING_QWEN3,             /* only a <think>...</think> pair in the text splits it */
+} tm_reasoning_parser;
+
+/* Split text[0..len) as vLLM's parser p does: *reasoning / *content point
+ * into text (NULL: null). A "<think>" before the reasoning (and whatever
+ * precedes it) and the "</think>" after it belong to neither. */
+void tm_response_split_reasoning(tm_reasoning_parser p, const char *text, size_t len, const char **reasoning,
+                                 size_t *reasoning_len, const char **content, size_t *content_len);
 
 /* Serialise r as compact JSON into out (cleared first). */
 tm_status tm_response_build(const tm_response *r, tm_buf *out, tm_err *err);

@@ -115,8 +115,9 @@ static uint32_t cp_at(const char *s, size_t *k)
     }
 }
 
-/* One decoder step: in -> out. Token texts are valid UTF-8 except where noted. */
-static tm_status dec_step(const tok_dec *d, pcre2_match_data *md, tl *in, tl *out, tm_buf *tmp)
+/* One decoder step: in -> out. Token texts are valid UTF-8 except where noted.
+ * raw: bytes that are not valid UTF-8 are kept as they are (no U+FFFD). */
+static tm_status dec_step(const tok_dec *d, pcre2_match_data *md, tl *in, tl *out, tm_buf *tmp, int raw)
 {
     tl_clear(out);
     switch (d->kind) {
@@ -134,7 +135,9 @@ static tm_status dec_step(const tok_dec *d, pcre2_match_data *md, tl *in, tl *ou
             }
             if (!ok) { tmp->len = mark; if (tm_buf_append(tmp, s, n)) return TM_ERR_NOMEM; }
         }
-        if (tok_utf8_lossy(&out->text, tmp->data ? tmp->data : "", tmp->len)) return TM_ERR_NOMEM;
+        if (raw ? tm_buf_append(&out->text, tmp->data ? tmp->data : "", tmp->len)
+                : tok_utf8_lossy(&out->text, tmp->data ? tmp->data : "", tmp->len))
+            return TM_ERR_NOMEM;
         return tl_close(out);
     }
     case DEC_BYTEFALLBACK: {
@@ -154,7 +157,7 @@ static tm_status dec_step(const tok_dec *d, pcre2_match_data *md, tl *in, tl *ou
                 continue;
             }
             if (tmp->len) {
-                if (tok_utf8_valid(tmp->data, tmp->len)) {
+                if (raw || tok_utf8_valid(tmp->data, tmp->len)) {
                     if (tl_add(out, tmp->data, tmp->len)) return TM_ERR_NOMEM;
                 } else {
                     for (size_t i = 0; i < tmp->len; i++)
@@ -235,9 +238,9 @@ static void ds_free(dscratch *sc)
     pcre2_match_data_free(sc->md);
 }
 
-/* Decode ids into out (appended). */
-static tm_status decode_into(const tm_tokenizer *t, const int32_t *ids, size_t n, int skip_special, tm_buf *out,
-                             dscratch *sc, tm_err *err)
+/* Decode ids into out (appended); raw: see dec_step. */
+static tm_status decode_into(const tm_tokenizer *t, const int32_t *ids, size_t n, int skip_special, int raw,
+                             tm_buf *out, dscratch *sc, tm_err *err)
 {
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= t->n_ids || !(t->id_flags[ids[i]] & (TOKF_VOCAB | TOKF_ADDED)))
@@ -252,7 +255,7 @@ static tm_status decode_into(const tm_tokenizer *t, const int32_t *ids, size_t n
     }
     if (!st && t->n_dec && !sc->md && !(sc->md = pcre2_match_data_create(2, NULL))) st = TM_ERR_NOMEM;
     for (int k = 0; k < t->n_dec && !st; k++) {
-        st = dec_step(&t->dec[k], sc->md, &sc->a, &sc->b, &sc->tmp);
+        st = dec_step(&t->dec[k], sc->md, &sc->a, &sc->b, &sc->tmp, raw);
         tl sw = sc->a; sc->a = sc->b; sc->b = sw;
     }
     tl *a = &sc->a;
@@ -276,7 +279,7 @@ tm_status tm_tokenizer_decode(const tm_tokenizer *t, const int32_t *ids, size_t 
     tm_buf_init(&b);
     dscratch sc;
     memset(&sc, 0, sizeof sc);
-    tm_status st = decode_into(t, ids, n, skip_special, &b, &sc, err);
+    tm_status st = decode_into(t, ids, n, skip_special, 0, &b, &sc, err);
     ds_free(&sc);
     if (st) { tm_buf_free(&b); return st; }
     *text = b.data;
@@ -295,6 +298,10 @@ struct tm_detok {
     tm_buf prefix;       /* decode of ids[0..prefix_index) */
     tm_buf cur, out;
     dscratch sc;
+    tm_buf pa, pb;       /* tm_detok_piece's decodes (apart from the stream's): */
+    int32_t pctx[TM_DETOK_PIECE_CONTEXT]; /* pa is the decode of pctx[0..pctx_n) */
+    size_t pctx_n;
+    int pctx_ok;
 };
 
 tm_status tm_detok_create(const tm_tokenizer *t, int skip_special, tm_detok **out, tm_err *err)
@@ -309,6 +316,8 @@ tm_status tm_detok_create(const tm_tokenizer *t, int skip_special, tm_detok **ou
     tm_buf_init(&d->prefix);
     tm_buf_init(&d->cur);
     tm_buf_init(&d->out);
+    tm_buf_init(&d->pa);
+    tm_buf_init(&d->pb);
     *out = d;
     return TM_OK;
 }
@@ -321,6 +330,8 @@ void tm_detok_destroy(tm_detok *d)
     tm_buf_free(&d->prefix);
     tm_buf_free(&d->cur);
     tm_buf_free(&d->out);
+    tm_buf_free(&d->pa);
+    tm_buf_free(&d->pb);
     free(d);
 }
 
@@ -375,7 +386,7 @@ tm_status tm_detok_push(tm_detok *d, int32_t id, const char **out, size_t *out_l
     if (t->dec_byte_fallback && t->id_byte[id] >= 0 && !(d->skip && (t->id_flags[id] & TOKF_SPECIAL)))
         return TM_OK; /* a byte token may still join the next ones */
     tm_buf_clear(&d->cur);
-    tm_status st = decode_into(t, d->ids, d->n, d->skip, &d->cur, &d->sc, err);
+    tm_status st = decode_into(t, d->ids, d->n, d->skip, 0, &d->cur, &d->sc, err);
     if (st) return st;
     if (d->cur.len <= d->prefix.len || ends_with_fffd(&d->cur)) return TM_OK;
     if (emit_new(d)) return tm_errf(err, TM_ERR_NOMEM, "tokenizer: detok: out of memory");
@@ -385,7 +396,7 @@ tm_status tm_detok_push(tm_detok *d, int32_t id, const char **out, size_t *out_l
     d->n -= keep_from;
     d->prefix_index = new_prefix_index;
     tm_buf_clear(&d->prefix);
-    if ((st = decode_into(t, d->ids, d->n, d->skip, &d->prefix, &d->sc, err))) return st;
+    if ((st = decode_into(t, d->ids, d->n, d->skip, 0, &d->prefix, &d->sc, err))) return st;
     *out = d->out.data;
     *out_len = d->out.len;
     return TM_OK;
@@ -397,7 +408,7 @@ tm_status tm_detok_flush(tm_detok *d, const char **out, size_t *out_len, tm_err 
     *out = "";
     *out_len = 0;
     tm_buf_clear(&d->cur);
-    tm_status st = decode_into(d->t, d->ids, d->n, d->skip, &d->cur, &d->sc, err);
+    tm_status st = decode_into(d->t, d->ids, d->n, d->skip, 0, &d->cur, &d->sc, err);
     if (st) return st;
     tm_buf_clear(&d->out);
     if (d->cur.len > d->prefix.len && emit_new(d)) return tm_errf(err, TM_ERR_NOMEM, "tokenizer: detok: out of memory");
@@ -406,5 +417,39 @@ tm_status tm_detok_flush(tm_detok *d, const char **out, size_t *out_len, tm_err 
     tm_buf_clear(&d->prefix);
     *out = d->out.data ? d->out.data : "";
     *out_len = d->out.len;
+    return TM_OK;
+}
+
+/* ---- one token's bytes at a position -------------------------------------- */
+
+tm_status tm_detok_piece(tm_detok *d, const int32_t *prev, size_t n_prev, int32_t id, const char **out,
+                         size_t *out_len, tm_err *err)
+{
+    if (!d || !out || !out_len || (!prev && n_prev)) return tm_errf(err, TM_ERR_USAGE, "tm_detok_piece: NULL argument");
+    *out = "";
+    *out_len = 0;
+    int32_t w[TM_DETOK_PIECE_CONTEXT + 1];
+    size_t k = n_prev < TM_DETOK_PIECE_CONTEXT ? n_prev : TM_DETOK_PIECE_CONTEXT;
+    if (k) memcpy(w, prev + (n_prev - k), k * sizeof *w);
+    w[k] = id;
+    tm_status st = TM_OK;
+    /* the alternatives at one position share their context: decoded once */
+    if (!d->pctx_ok || d->pctx_n != k || (k && memcmp(d->pctx, w, k * sizeof *w))) {
+        d->pctx_ok = 0;
+        tm_buf_clear(&d->pa);
+        if ((st = decode_into(d->t, w, k, d->skip, 1, &d->pa, &d->sc, err))) return st;
+        if (k) memcpy(d->pctx, w, k * sizeof *w);
+        d->pctx_n = k;
+        d->pctx_ok = 1;
+    }
+    tm_buf_clear(&d->pb);
+    if ((st = decode_into(d->t, w, k + 1, d->skip, 1, &d->pb, &d->sc, err))) return st;
+    /* The context's text is a prefix of the window's (raw decoding only
+     * appends); should a decoder ever rewrite it, the piece starts where
+     * the two part. */
+    size_t p = 0, na = d->pa.len;
+    while (p < na && p < d->pb.len && d->pa.data[p] == d->pb.data[p]) p++;
+    *out = d->pb.data ? d->pb.data + p : "";
+    *out_len = d->pb.len - p;
     return TM_OK;
 }

@@ -78,4 +78,20 @@ tm_status tm_detok_push(tm_detok *d, int32_t id, const char **out, size_t *out_l
 tm_status tm_detok_flush(tm_detok *d, const char **out, size_t *out_len, tm_err *err);
 void tm_detok_reset(tm_detok *d);
 
+/* The bytes token `id` adds to the text when it follows prev[0..n_prev)
+ * (the tokens before it in the same sequence, as the detokenizer was fed
+ * them; n_prev 0: id opens the text, where SentencePiece's leading-space
+ * strip applies, e.g. mistral "\u2581Fi" is "Fi" there and " Fi" anywhere
+ * else). Raw bytes: a token that holds part of a UTF-8 character (a byte
+ * fallback <0xNN> or a byte-level piece) gives its own bytes, never U+FFFD;
+ * a special token d skips gives none. So the pieces of a sequence joined are
+ * its decode before invalid UTF-8 is replaced: equal to the streamed text
+ * whenever that is valid UTF-8. Uses the last TM_DETOK_PIECE_CONTEXT tokens
+ * of prev as context (enough for every decoder chain supported) and d's own
+ * scratch, not its stream: pushes and pieces may interleave. *out points into
+ * d, valid until the next call. Out-of-range ids -> TM_ERR_INPUT. */
+#define TM_DETOK_PIECE_CONTEXT 4
+tm_status tm_detok_piece(tm_detok *d, const int32_t *prev, size_t n_prev, int32_t id, const char **out,
+                         size_t *out_len, tm_err *err);
+
 #endif

@@ -1,6 +1,7 @@
 /* request.c — one request through the worker: start (prepare, resume from a
  * checkpoint, engine add), take a token (detokenizer, stop strings), finish
- * (response, queue complete), fail, cancel. */
+ * (response, queue complete), fail, cancel. What a response carries beside
+ * the text (logprobs, stop_reason, reasoning) is built in respond.c. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,13 +100,15 @@ static tm_finish_reason take_token(wchoice *c, int32_t token, const tm_sample_re
     tm_stop_note_token(c->stop); /* min_tokens: stop strings wait */
     if (c->samples && c->n_samples < c->cap_samples) c->samples[c->n_samples++] = *sample;
     int hit = 0;
+    const char *piece;
+    size_t len;
+    tm_err derr;
     if (finished != TM_FINISH_STOP && c->detok) {
-        const char *piece;
-        size_t len;
-        tm_err derr;
         if (tm_detok_push(c->detok, token, &piece, &len, &derr) == TM_OK) hit = feed_text(c, piece, len);
         if (!hit && finished == TM_FINISH_LENGTH && tm_detok_flush(c->detok, &piece, &len, &derr) == TM_OK)
             hit = feed_text(c, piece, len);
+    } else if (c->detok && tm_detok_flush(c->detok, &piece, &len, &derr) == TM_OK) {
+        hit = feed_text(c, piece, len); /* a stop token: bytes held back end the text (as U+FFFD) */
     }
     if (hit && !finished) *text_stop = 1;
     if (hit || finished) {
@@ -292,88 +295,6 @@ tm_status tm_worker_start_request(worker *w, tm_queue_claimed *claim, tm_err *er
     return add_to_engine(w, r, err);
 }
 
-/* The logprobs of a finished request as output/'s plain records: one
- * allocation of records and one byte arena per request (at finish, not per
- * step). Each token is decoded on its own (tm_tokenizer_decode; no
- * tokenizer or a failed decode: bytes NULL, output writes "token_id:<id>"). */
-typedef struct lp_records {
-    tm_response_logprob *lp;    /* [sum of the choices' tokens] */
-    tm_response_token *alt;     /* [sum of their kept alternatives] */
-    tm_buf bytes;               /* every decoded token, back to back */
-} lp_records;
-
-static void lp_records_free(lp_records *l)
-{
-    free(l->lp);
-    free(l->alt);
-    tm_buf_free(&l->bytes);
-}
-
-/* Decode one token into the arena. t->bytes is set to "" as a mark ("in
- * the arena, pointer set later": the arena may still move) or NULL. */
-static tm_status lp_token(const worker *w, lp_records *l, int32_t id, float logprob, tm_response_token *t)
-{
-    *t = (tm_response_token){.id = id, .logprob = logprob};
-    char *s = NULL;
-    size_t len = 0;
-    if (!w->tok || tm_tokenizer_decode(w->tok, &id, 1, 0, &s, &len, NULL) != TM_OK) return TM_OK;
-    tm_status st = tm_buf_append(&l->bytes, s ? s : "", len);
-    free(s);
-    t->bytes = "";
-    t->len = len;
-    return st;
-}
-
-/* Point every marked token at its bytes, in the order lp_token filled them. */
-static void lp_fix(lp_records *l, int64_t n_lp)
-{
-    const char *base = l->bytes.data ? l->bytes.data : "";
-    size_t pos = 0;
-    for (int64_t i = 0; i < n_lp; i++) {
-        tm_response_logprob *e = &l->lp[i];
-        if (e->tok.bytes) { e->tok.bytes = base + pos; pos += e->tok.len; }
-        for (int32_t k = 0; k < e->n_top; k++) {
-            tm_response_token *t = &l->alt[(e->top - l->alt) + k];
-            if (t->bytes) { t->bytes = base + pos; pos += t->len; }
-        }
-    }
-}
-
-/* Fill l for r's choices (ch[i].token_ids / n_tokens set) and point
- * ch[i].logprobs at them; nothing when the choices kept no samples. */
-static tm_status lp_build(const worker *w, const wreq *r, tm_response_choice *ch, lp_records *l, tm_err *err)
-{
-    int32_t keep = r->prep.params.top_logprobs;
-    int64_t n_lp = 0, n_alt = 0;
-    for (int32_t i = 0; i < r->prep.n; i++) {
-        const wchoice *c = &r->choices[i];
-        if (!c->samples) return TM_OK;
-        if (c->n_samples < ch[i].n_tokens)
-            return tm_errf(err, TM_ERR_INTERNAL, "logprobs: %d samples for %d tokens", c->n_samples, ch[i].n_tokens);
-        n_lp += ch[i].n_tokens;
-        for (int32_t t = 0; t < ch[i].n_tokens; t++) n_alt += c->samples[t].n_top < keep ? c->samples[t].n_top : keep;
-    }
-    l->lp = calloc(n_lp ? (size_t)n_lp : 1, sizeof *l->lp);
-    l->alt = calloc(n_alt ? (size_t)n_alt : 1, sizeof *l->alt);
-    if (!l->lp || !l->alt) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
-    tm_response_logprob *e = l->lp;
-    tm_response_token *alt = l->alt;
-    tm_status st = TM_OK;
-    for (int32_t i = 0; i < r->prep.n && !st; i++) {
-        ch[i].logprobs = e;
-        for (int32_t t = 0; t < ch[i].n_tokens && !st; t++, e++) {
-            const tm_sample_result *s = &r->choices[i].samples[t];
-            st = lp_token(w, l, ch[i].token_ids[t], s->logprob, &e->tok);
-            e->top = alt;
-            for (int32_t k = 0; k < s->n_top && k < keep && !st; k++, e->n_top++)
-                st = lp_token(w, l, s->top[k].id, s->top[k].logprob, alt++);
-        }
-    }
-    if (st) return tm_errf(err, st, "out of memory");
-    lp_fix(l, n_lp);
-    return TM_OK;
-}
-
 static tm_status finish_request(worker *w, wreq *r, tm_err *err)
 {
     tm_response_choice ch[TM_PREPARE_MAX_N];
@@ -393,18 +314,19 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
     snprintf(id, sizeof id, "%s%s", r->prep.endpoint == TM_ENDPOINT_CHAT ? "chatcmpl-" : "cmpl-",
              r->claim.request_id + (strncmp(r->claim.request_id, "req_", 4) ? 0 : 4));
     const char *model = r->claim.model && *r->claim.model ? r->claim.model : tm_model_dir(w->model);
-    lp_records lr = {0};
-    tm_status st = r->prep.params.logprobs ? lp_build(w, r, ch, &lr, err) : TM_OK;
+    tm_worker_extras ex = {0};
+    int64_t reasoning = 0;
+    tm_status st = tm_worker_response_extras(w, r, ch, &ex, &reasoning, err);
     tm_response resp = {.kind = r->prep.endpoint == TM_ENDPOINT_CHAT ? TM_RESPONSE_CHAT : TM_RESPONSE_COMPLETION,
                         .id = id, .model = model, .created = tm_now_unix(),
                         .choices = ch, .n_choices = r->prep.n, .prompt_tokens = r->prep.n_prompt,
                         .completion_tokens = completion, .cached_tokens = cached,
-                        .prompt_ids = r->prep.prompt, .n_prompt = r->prep.n_prompt,
+                        .reasoning_tokens = reasoning, .prompt_ids = r->prep.prompt, .n_prompt = r->prep.n_prompt,
                         .return_token_ids = r->prep.return_token_ids, .seed = r->prep.params.seed,
                         .has_cost = 1, .gpu_seconds = r->cost_s, .energy_joules = r->cost_j,
                         .cost_usd = r->cost_usd};
     if (!st) st = tm_response_build(&resp, &w->json, err);
-    lp_records_free(&lr);
+    tm_worker_extras_clear(&ex);
     if (st) return st;
     tm_queue_usage u = {.prompt_tokens = r->prep.n_prompt, .completion_tokens = completion,
                         .cached_tokens = cached, .gpu_seconds = r->cost_s, .energy_joules = r->cost_j,

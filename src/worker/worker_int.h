@@ -6,6 +6,7 @@
  *   request.c  one request: start (prepare, resume from a checkpoint, engine
  *              add), take a token (detok, stop strings), finish (response,
  *              queue complete), fail, cancel
+ *   respond.c  a finished request's logprobs, stop_reason and reasoning
  *   drain.c    signals, preemption notice, time limit, drain, checkpoints,
  *              leases, "is the queue really empty"
  *   setup.c    options' defaults, backend/model/engine set-up (KV sizing),
@@ -26,6 +27,7 @@
 #include "cost/meter.h"
 #include "engine/engine.h"
 #include "notice/notice.h"
+#include "output/response.h"
 #include "queue/queue.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
@@ -147,6 +149,21 @@ tm_status tm_worker_handle_event(worker *w, const tm_engine_event *ev, tm_err *e
 tm_status tm_worker_check_cancelled(worker *w, tm_err *err);
 void tm_worker_drop_request(worker *w, wreq *r); /* unlink and free */
 int32_t tm_worker_generated(const wreq *r);       /* tokens generated over its choices */
+
+/* respond.c: a finished request's logprob records (ch[i].logprobs point
+ * into x: clear it after the response is built), each choice's stop_reason,
+ * and for chat the reasoning split out of ch[i]'s text by the template's
+ * reasoning format (*reasoning_tokens counts its tokens). ch[i].text,
+ * token_ids and n_tokens are set by the caller. */
+typedef struct tm_worker_extras {
+    tm_response_logprob *lp;     /* [sum of the choices' tokens] */
+    tm_response_token *alt;      /* [sum of their kept alternatives] */
+    tm_buf bytes;                /* every token's bytes, back to back */
+    tm_detok *pieces;            /* NULL without a tokenizer */
+} tm_worker_extras;
+tm_status tm_worker_response_extras(const worker *w, const wreq *r, tm_response_choice *ch, tm_worker_extras *x,
+                                    int64_t *reasoning_tokens, tm_err *err);
+void tm_worker_extras_clear(tm_worker_extras *x);
 
 /* serve.c */
 /* Set the claim filter from w->kinds; when some kinds cannot be served, say

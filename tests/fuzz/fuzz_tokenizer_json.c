@@ -2,8 +2,9 @@
  *
  * The input bytes are a tokenizer.json. When they load, the tokenizer is
  * exercised too: encode a fixed text and the input itself (when it is valid
- * UTF-8), decode the ids and every id below 64, and stream them through the
- * detokenizer. Any crash, leak or sanitizer report is a bug.
+ * UTF-8), decode the ids and every id below 64, stream them through the
+ * detokenizer and take each one's piece (tm_detok_piece) after the ones
+ * before it. Any crash, leak or sanitizer report is a bug.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ static void exercise(const tm_tokenizer *t, const char *text, size_t len)
         size_t l;
         for (size_t i = 0; i < n; i++) tm_detok_push(d, ids[i], &o, &l, &err);
         tm_detok_flush(d, &o, &l, &err);
+        for (size_t i = 0; i < n; i++) tm_detok_piece(d, ids, i, ids[i], &o, &l, &err);
         tm_detok_destroy(d);
     }
     free(ids);
