@@ -3,7 +3,6 @@
  * forwarded, restarts with backoff, one progress line, the exit code. */
 #include "worker/supervisor.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
 #include "queue/queue.h"
 #include "util/timeutil.h"
 
@@ -25,7 +23,6 @@ extern char **environ;
 #define SUP_LINE_MAX 4096     /* a worker's stderr line longer than this is cut in pieces */
 #define SUP_TICK_MS 250       /* longest wait: reaping, restarts, progress */
 #define SUP_TTY_PROGRESS_S 1.0
-#define SUP_MAX_GPU_INDEX 1023
 
 enum { SLOT_RUNNING, SLOT_WAITING, SLOT_DONE };
 
@@ -51,141 +48,6 @@ typedef struct sup {
     double t0, last_progress;
     int progress_shown;            /* a TTY progress line is on screen */
 } sup;
-
-/* ---- parsers (hostile input) -------------------------------------------- */
-
-tm_status tm_supervisor_parse_gpus(const char *s, int *idx, int max, int *n, int *all, tm_err *err)
-{
-    *n = 0;
-    *all = 0;
-    if (!s || !*s) return tm_errf(err, TM_ERR_USAGE, "--gpus: empty list");
-    if (!strcmp(s, "all")) { *all = 1; return TM_OK; }
-    const char *p = s;
-    for (;;) {
-        if (*p < '0' || *p > '9') return tm_errf(err, TM_ERR_USAGE, "--gpus: '%.64s' is not 'all' nor a list like 0,1,3", s);
-        long v = 0;
-        while (*p >= '0' && *p <= '9') {
-            v = v * 10 + (*p++ - '0');
-            if (v > SUP_MAX_GPU_INDEX) return tm_errf(err, TM_ERR_USAGE, "--gpus: index above %d", SUP_MAX_GPU_INDEX);
-        }
-        for (int i = 0; i < *n; i++)
-            if (idx[i] == (int)v) return tm_errf(err, TM_ERR_USAGE, "--gpus: GPU %ld listed twice", v);
-        if (*n >= max) return tm_errf(err, TM_ERR_USAGE, "--gpus: more than %d GPUs", max);
-        idx[(*n)++] = (int)v;
-        if (!*p) return TM_OK;
-        if (*p++ != ',') return tm_errf(err, TM_ERR_USAGE, "--gpus: '%.64s' is not 'all' nor a list like 0,1,3", s);
-    }
-}
-
-static int read_uint(const char *s, size_t len, size_t *i, long *out)
-{
-    if (*i >= len || s[*i] < '0' || s[*i] > '9') return 0;
-    long v = 0;
-    while (*i < len && s[*i] >= '0' && s[*i] <= '9') {
-        v = v * 10 + (s[(*i)++] - '0');
-        if (v > 1 << 20) return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-int tm_supervisor_parse_cpulist(const char *s, size_t len, unsigned long long *mask, int nwords)
-{
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ')) len--;
-    if (len == 0 || nwords <= 0) return 0;
-    memset(mask, 0, (size_t)nwords * sizeof *mask);
-    long cap = 64L * nwords, any = 0;
-    size_t i = 0;
-    for (;;) {
-        long a, b;
-        if (!read_uint(s, len, &i, &a)) return 0;
-        b = a;
-        if (i < len && s[i] == '-') {
-            i++;
-            if (!read_uint(s, len, &i, &b) || b < a) return 0;
-        }
-        for (long k = a; k <= b && k < cap; k++) { mask[k / 64] |= 1ULL << (k % 64); any = 1; }
-        if (i == len) return any ? 1 : 0;
-        if (s[i++] != ',') return 0;
-    }
-}
-
-/* ---- GPUs: count, PCI bus id (CUDA driver by dlopen), NUMA CPUs ---------- */
-
-typedef int (*cu_init_fn)(unsigned);
-typedef int (*cu_count_fn)(int *);
-typedef int (*cu_get_fn)(int *, int);
-typedef int (*cu_pci_fn)(char *, int, int);
-
-typedef struct gpu_probe {
-    void *lib;
-    cu_count_fn count;
-    cu_get_fn get;
-    cu_pci_fn pci;
-} gpu_probe;
-
-static int probe_open(gpu_probe *g, int *count, char *why, size_t whysz)
-{
-    memset(g, 0, sizeof *g);
-    g->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!g->lib) { snprintf(why, whysz, "no CUDA driver (%s)", dlerror()); return 0; }
-    cu_init_fn init = (cu_init_fn)dlsym(g->lib, "cuInit");
-    g->count = (cu_count_fn)dlsym(g->lib, "cuDeviceGetCount");
-    g->get = (cu_get_fn)dlsym(g->lib, "cuDeviceGet");
-    g->pci = (cu_pci_fn)dlsym(g->lib, "cuDeviceGetPCIBusId");
-    int rc;
-    if (!init || !g->count || !g->get || (rc = init(0)) != 0) {
-        snprintf(why, whysz, "the CUDA driver does not start (cuInit)");
-        return 0;
-    }
-    if (g->count(count) != 0) *count = 0;
-    return 1;
-}
-
-static void probe_close(gpu_probe *g)
-{
-    if (g->lib) dlclose(g->lib);
-    g->lib = NULL;
-}
-
-static int read_small(const char *path, char *buf, size_t sz)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t r = read(fd, buf, sz - 1);
-    close(fd);
-    if (r < 0) return -1;
-    buf[r] = 0;
-    return (int)r;
-}
-
-/* The CPUs of CUDA device ordinal's NUMA node into *set; 0 with why. */
-static int gpu_cpus(gpu_probe *g, int ordinal, cpu_set_t *set, char *why, size_t whysz)
-{
-    char bus[64] = "", path[160], buf[4096];
-    int dev;
-    if (!g->pci || g->get(&dev, ordinal) != 0 || g->pci(bus, (int)sizeof bus, dev) != 0 || !bus[0]) {
-        snprintf(why, whysz, "PCI bus id unreadable");
-        return 0;
-    }
-    bus[sizeof bus - 1] = 0;
-    for (char *c = bus; *c; c++) if (*c >= 'A' && *c <= 'F') *c = (char)(*c - 'A' + 'a');
-    snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/numa_node", bus);
-    char *end;
-    long node = read_small(path, buf, sizeof buf) > 0 ? strtol(buf, &end, 10) : -1;
-    if (node < 0 || node > 4095) { snprintf(why, whysz, "%s: no NUMA node", path); return 0; }
-    snprintf(path, sizeof path, "/sys/devices/system/node/node%ld/cpulist", node);
-    unsigned long long mask[CPU_SETSIZE / 64];
-    int r = read_small(path, buf, sizeof buf);
-    if (r <= 0 || !tm_supervisor_parse_cpulist(buf, (size_t)r, mask, CPU_SETSIZE / 64)) {
-        snprintf(why, whysz, "%s unreadable", path);
-        return 0;
-    }
-    CPU_ZERO(set);
-    for (int k = 0; k < CPU_SETSIZE; k++) if (mask[k / 64] >> (k % 64) & 1) CPU_SET(k, set);
-    snprintf(why, whysz, "PCI %s, NUMA node %ld (%d CPUs)", bus, node, CPU_COUNT(set));
-    return 1;
-}
 
 /* ---- per-slot argv / environment (built before fork) ---------------------- */
 
@@ -244,55 +106,29 @@ static void slots_free(sup *S)
     S->s = NULL;
 }
 
-/* The i-th entry of an inherited CUDA_VISIBLE_DEVICES (UUIDs kept), or the index. */
-static void visible_entry(int idx, char *out, size_t sz)
-{
-    const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
-    snprintf(out, sz, "%d", idx);
-    if (!cvd || !*cvd) return;
-    const char *p = cvd;
-    for (int i = 0; i < idx && p; i++) if ((p = strchr(p, ','))) p++;
-    if (!p || !*p) return;
-    size_t len = strcspn(p, ",");
-    if (len >= sz) return;
-    memcpy(out, p, len);
-    out[len] = 0;
-}
-
 static tm_status plan_gpus(sup *S, tm_err *err)
 {
     const tm_supervisor_opts *o = S->o;
-    int idx[TM_SUPERVISOR_MAX_WORKERS], n = 0, all = 0, count = 0;
-    tm_status st = tm_supervisor_parse_gpus(o->gpus, idx, TM_SUPERVISOR_MAX_WORKERS, &n, &all, err);
-    if (st) return st;
-    if (!tm_cuda_built_in()) return tm_errf(err, TM_ERR_UNAVAILABLE, "--gpus: this build has no CUDA backend");
-    gpu_probe g;
-    char why[512];
-    if (!probe_open(&g, &count, why, sizeof why)) {
-        probe_close(&g);
-        return tm_errf(err, TM_ERR_UNAVAILABLE, "--gpus: %s", why);
-    }
-    if (all) for (n = 0; n < count && n < TM_SUPERVISOR_MAX_WORKERS; n++) idx[n] = n;
-    for (int i = 0; i < n; i++)
-        if (idx[i] >= count) {
-            probe_close(&g);
-            return tm_errf(err, TM_ERR_UNAVAILABLE, "--gpus: GPU %d asked for, %d visible", idx[i], count);
-        }
-    if (n == 0) { probe_close(&g); return tm_errf(err, TM_ERR_UNAVAILABLE, "--gpus all: no GPU visible"); }
-    if (!(S->s = calloc((size_t)n, sizeof *S->s))) { probe_close(&g); return tm_errf(err, TM_ERR_NOMEM, "supervisor"); }
-    S->n = n;
+    tm_supervisor_gpu *g = calloc(TM_SUPERVISOR_MAX_WORKERS, sizeof *g);
+    int n = 0;
+    if (!g) return tm_errf(err, TM_ERR_NOMEM, "supervisor");
+    tm_status st = tm_supervisor_gpus(o->gpus, g, TM_SUPERVISOR_MAX_WORKERS, &n, err);
+    if (!st && !(S->s = calloc((size_t)n, sizeof *S->s))) st = tm_errf(err, TM_ERR_NOMEM, "supervisor");
+    if (!st) S->n = n;
     for (int i = 0; i < n && !st; i++) {
         slot *s = &S->s[i];
         s->fd = -1;
-        char cvd[128];
-        visible_entry(idx[i], cvd, sizeof cvd);
-        s->have_cpus = gpu_cpus(&g, idx[i], &s->cpus, why, sizeof why);
+        s->have_cpus = g[i].have_cpus;
+        CPU_ZERO(&s->cpus);
+        for (int k = 0; k < TM_SUPERVISOR_CPU_WORDS * 64 && k < CPU_SETSIZE; k++)
+            if (g[i].cpus[k / 64] >> (k % 64) & 1) CPU_SET(k, &s->cpus);
         if (o->verbose)
-            fprintf(stderr, "[supervisor] w%d: GPU %d (CUDA_VISIBLE_DEVICES=%s): %s%s\n", i, idx[i], cvd, why,
-                    s->have_cpus ? "" : "; CPU affinity left alone");
-        if (!(st = slot_env(s, i, cvd, err)) && slot_argv(s, o, 0, 1)) st = tm_errf(err, TM_ERR_NOMEM, "supervisor");
+            fprintf(stderr, "[supervisor] w%d: GPU %d (CUDA_VISIBLE_DEVICES=%s): %s%s\n", i, g[i].ordinal,
+                    g[i].visible, g[i].where, s->have_cpus ? "" : "; CPU affinity left alone");
+        if (!(st = slot_env(s, i, g[i].visible, err)) && slot_argv(s, o, 0, 1))
+            st = tm_errf(err, TM_ERR_NOMEM, "supervisor");
     }
-    probe_close(&g);
+    free(g);
     return st;
 }
 

@@ -67,6 +67,23 @@ typedef struct tm_supervisor_opts {
  * range), TM_ERR_NOMEM / TM_ERR_INTERNAL (pipe, fork) otherwise. */
 tm_status tm_supervisor_run(const tm_supervisor_opts *o, int *exit_code, tm_err *err);
 
+#define TM_SUPERVISOR_CPU_WORDS 16 /* CPU masks: 1024 CPUs */
+
+/* One GPU of --gpus (supervisor_gpu.c). */
+typedef struct tm_supervisor_gpu {
+    int ordinal;                  /* CUDA ordinal as this process sees the devices */
+    char visible[128];            /* the worker's CUDA_VISIBLE_DEVICES */
+    int have_cpus;                /* cpus holds the GPU's NUMA node's CPUs */
+    unsigned long long cpus[TM_SUPERVISOR_CPU_WORDS];
+    char where[256];              /* "PCI 0000:65:00.0, NUMA node 0 (48 CPUs)", or why not known */
+} tm_supervisor_gpu;
+
+/* The GPUs of spec ("all" or "0,1,3"), at most max. TM_ERR_USAGE for a bad
+ * list; TM_ERR_UNAVAILABLE without a CUDA build, without a CUDA driver
+ * (libcuda.so.1 by dlopen: cuInit, cuDeviceGetCount, cuDeviceGetPCIBusId; no
+ * context is created), with no GPU or an index out of range. */
+tm_status tm_supervisor_gpus(const char *spec, tm_supervisor_gpu *out, int max, int *n, tm_err *err);
+
 /* "all" (-> *all = 1, n = 0) or comma-separated indices 0..1023, no repeats,
  * at most max of them (hostile input: any bytes). TM_ERR_USAGE otherwise. */
 tm_status tm_supervisor_parse_gpus(const char *s, int *idx, int max, int *n, int *all, tm_err *err);
