@@ -3,7 +3,7 @@
 # CPU worker processes on one queue.
 #
 # A job of 2,000 requests (tests/cli/lib/resume_job.py: greedy and seeded
-# sampling, n=2, logprobs, stop strings, penalties; max_tokens 4-8) on the
+# sampling, n=2, logprobs, stop strings, penalties; max_tokens 2-4) on the
 # demo model:
 #  1. 4 workers, one of them kill -9'd mid-run and restarted by the
 #     supervisor: exit 0, every request exactly one result, outputs
@@ -25,7 +25,7 @@ ulimit -c 0 # the crash hook aborts: no core files
 "$BIN" demo --dir "$T/demo" >/dev/null 2>&1
 MODEL="$T/demo/model"
 N=2000
-python3 "$SRC/tests/cli/lib/resume_job.py" make $N 8 > "$T/job.jsonl"
+python3 "$SRC/tests/cli/lib/resume_job.py" make $N 4 > "$T/job.jsonl"
 JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/a.db" --name sup)
 for c in ref b c; do sqlite3 "$T/a.db" ".backup '$T/$c.db'"; done
 
