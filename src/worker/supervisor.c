@@ -24,14 +24,14 @@ extern char **environ;
 #define SUP_TICK_MS 250       /* longest wait: reaping, restarts, progress */
 #define SUP_TTY_PROGRESS_S 1.0
 
-enum { SLOT_RUNNING, SLOT_WAITING, SLOT_DONE };
+enum { SLOT_DONE, SLOT_RUNNING, SLOT_WAITING }; /* calloc: a slot not started yet is DONE */
 
 typedef struct slot {
     int state, fd, restarts, last_code, ran, gave_up;
     pid_t pid;
     double start_at;               /* SLOT_WAITING: when to start again */
     char **argv, **envp;
-    char env_index[48], env_cvd[160];
+    char env_index[48], env_cvd[160], threads_arg[16];
     cpu_set_t cpus;
     int have_cpus;
     char line[SUP_LINE_MAX];
@@ -80,11 +80,9 @@ static tm_status slot_argv(slot *s, const tm_supervisor_opts *o, int threads, in
     for (size_t j = 0; j < n; j++) s->argv[k++] = o->argv[j];
     s->argv[k++] = no_progress;
     if (threads > 0 && !o->threads_given) {
-        char *t = malloc(16);
-        if (!t) return TM_ERR_NOMEM;
-        snprintf(t, 16, "%d", threads);
+        snprintf(s->threads_arg, sizeof s->threads_arg, "%d", threads);
         s->argv[k++] = threads_opt;
-        s->argv[k++] = t; /* freed by slots_free: the one argv entry past no_progress/threads_opt */
+        s->argv[k++] = s->threads_arg;
     }
     if (gpu && !o->device_given) { s->argv[k++] = device_opt; s->argv[k++] = cuda; }
     return TM_OK;
@@ -93,14 +91,9 @@ static tm_status slot_argv(slot *s, const tm_supervisor_opts *o, int threads, in
 static void slots_free(sup *S)
 {
     for (int i = 0; S->s && i < S->n; i++) {
-        slot *s = &S->s[i];
-        if (s->fd >= 0) close(s->fd);
-        if (s->argv) {
-            for (int k = 0; s->argv[k]; k++)
-                if (k > 0 && !strcmp(s->argv[k - 1], "--threads") && !S->o->threads_given) free(s->argv[k]);
-            free(s->argv);
-        }
-        free(s->envp);
+        if (S->s[i].fd >= 0) close(S->s[i].fd);
+        free(S->s[i].argv);
+        free(S->s[i].envp);
     }
     free(S->s);
     S->s = NULL;
@@ -305,7 +298,7 @@ static void forward_signals(sup *S)
             }
             S->draining = 1;
             for (int i = 0; i < S->n; i++) {
-                if (S->s[i].state == SLOT_RUNNING) kill(S->s[i].pid, b[k]);
+                if (S->s[i].state == SLOT_RUNNING && S->s[i].pid > 0) kill(S->s[i].pid, b[k]);
                 else if (S->s[i].state == SLOT_WAITING) S->s[i].state = SLOT_DONE;
             }
         }
@@ -448,15 +441,17 @@ tm_status tm_supervisor_run(const tm_supervisor_opts *o, int *exit_code_out, tm_
     *exit_code_out = 69;
     tm_status st = o->gpus ? plan_gpus(&S, err) : plan_cpus(&S, err);
     if (!st) {
-        /* the baseline of the progress counts; the handle is closed before the first fork */
+        /* the queue created / migrated once, not by N workers at once; the
+         * progress counts' baseline; the handle is closed before the first fork */
         S.t0 = tm_now_unix_f();
-        if (read_counts(&S)) { S.done0 = S.done; S.failed0 = S.failed; S.tok0 = S.tok; }
+        st = tm_queue_open(o->db_path, &S.q, err);
+        if (!st && read_counts(&S)) { S.done0 = S.done; S.failed0 = S.failed; S.tok0 = S.tok; }
         tm_queue_close(S.q);
         S.q = NULL;
         S.last_progress = S.t0;
         for (int i = 0; i < S.n && !st; i++) st = spawn(&S, i, err);
         if (st) /* fork failed part-way: stop what was started, then wait for it */
-            for (int i = 0; i < S.n; i++) if (S.s[i].state == SLOT_RUNNING) kill(S.s[i].pid, SIGTERM);
+            for (int i = 0; i < S.n; i++) if (S.s[i].state == SLOT_RUNNING && S.s[i].pid > 0) kill(S.s[i].pid, SIGTERM);
         S.draining |= st != TM_OK;
         tm_status lst = loop(&S, err);
         if (!st) st = lst;

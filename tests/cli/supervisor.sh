@@ -157,4 +157,7 @@ fi
 set +e; "$BIN" run --model "$T/nonexistent" --db "$T/c.db" --quiet 2>/dev/null; want=$?; set -e
 expect_rc "$want" "$BIN" run --model "$T/nonexistent" --db "$T/c.db" --workers 3 --max-restarts 1
 [ "$(grep -c '^\[w[0-2]\] ' "$T/err.txt")" -ge 3 ] || fail "workers' errors not shown with a [wN] prefix"
+# a new DB: created once by the supervisor, empty queue, every worker exits 0
+expect_rc 0 "$BIN" run --model "$MODEL" --db "$T/new.db" --workers 3 --quiet
+[ "$(sqlite3 "$T/new.db" "SELECT COUNT(*) FROM runs")" = 3 ] || fail "new DB: not 3 runs"
 echo "PASS"
