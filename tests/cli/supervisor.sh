@@ -11,6 +11,7 @@
 #     ok, the cost views agree with the requests and the runs' totals;
 #  2. SIGTERM to the supervisor drains every worker: exit 75, nothing lost;
 #     a rerun finishes (exit 0) with the same outputs;
+#     the supervisor kill -9'd: its workers drain (SIGTERM from the kernel);
 #  3. a worker that always crashes (the TOKENMILL_TEST_CRASH_AFTER hook) is
 #     restarted --max-restarts times, then given up: exit 75, work left;
 #  4. bad options (64), --gpus on a build without CUDA (69), a model no
@@ -27,7 +28,7 @@ MODEL="$T/demo/model"
 N=2000
 python3 "$SRC/tests/cli/lib/resume_job.py" make $N 4 > "$T/job.jsonl"
 JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/a.db" --name sup)
-for c in ref b c; do sqlite3 "$T/a.db" ".backup '$T/$c.db'"; done
+for c in ref b c d; do sqlite3 "$T/a.db" ".backup '$T/$c.db'"; done
 
 "$BIN" run --model "$MODEL" --db "$T/ref.db" --quiet
 "$BIN" results "$JOB" --db "$T/ref.db" -o "$T/ref.jsonl"
@@ -119,6 +120,21 @@ sqlite3 "$T/b.db" "SELECT COUNT(*) FROM requests WHERE state='running'" | grep -
 check_db "$T/b.db"
 "$BIN" results "$JOB" --db "$T/b.db" -o "$T/b.jsonl"
 python3 "$SRC/tests/cli/lib/resume_job.py" compare "$T/ref.jsonl" "$T/b.jsonl"
+
+say "2b. the supervisor killed: its workers get SIGTERM (PR_SET_PDEATHSIG) and drain"
+set +e
+"$BIN" run --model "$MODEL" --db "$T/d.db" --workers 2 --max-seqs 16 --lease-seconds 5 --quiet 2>"$T/sup2b.log" &
+sup=$!
+set -e
+wait_done "$T/d.db" 100 $sup
+kill -9 $sup; wait $sup 2>/dev/null || true
+for _ in $(seq 1 300); do
+  reasons=$(sqlite3 "$T/d.db" "SELECT group_concat(COALESCE(end_reason, '-'), ' ') FROM runs" 2>/dev/null || true)
+  [ "$reasons" = "signal:SIGTERM signal:SIGTERM" ] && break
+  sleep 0.1
+done
+[ "$reasons" = "signal:SIGTERM signal:SIGTERM" ] || fail "after the supervisor was killed, runs ended: $reasons"
+[ "$(sqlite3 "$T/d.db" "SELECT COUNT(*) FROM requests WHERE state='running'")" = 0 ] || fail "leases kept"
 
 say "3. a crash loop is bounded by --max-restarts"
 set +e
