@@ -124,8 +124,6 @@ static tm_status check_price(const char *s, tm_err *err)
     return st == TM_ERR_NOTFOUND ? TM_OK : st;
 }
 
-/* Parse argv into o (engine options through the shared parser); 0 to run,
- * else the exit code (help: 0 via *done). */
 /* What `run` parsed besides the worker's options: the supervisor's options,
  * and which argv entries are the supervisor's own (not passed to workers). */
 typedef struct run_args {
@@ -148,6 +146,8 @@ static int check_supervisor_args(const tm_worker_opts *o, const run_args *a)
     return 0;
 }
 
+/* Parse argv into o (engine options through the shared parser) and a; 0 to
+ * run, else the exit code (help: 0 with a->done). */
 static int parse_args(int argc, char **argv, tm_worker_opts *o, run_args *a)
 {
     static const struct option opts[] = {

@@ -5,9 +5,13 @@
  * arguments (less --workers/--gpus/--max-restarts/--verbose) plus
  * --no-progress, so a worker is an ordinary `tokenmill run`: it claims with
  * its own owner id (host:pid:random), polls its own --preemption-notice,
- * checkpoints and drains by itself. The supervisor opens the queue only to
- * read it (the progress line); every handle it holds is close-on-exec and the
- * child execs at once, so no SQLite handle is used across fork().
+ * checkpoints and drains by itself. The supervisor opens the queue once
+ * before the first fork (creating / migrating it, so N workers do not race
+ * to) and closes it, then reopens it read-only in use for the progress line;
+ * SQLite's descriptors are close-on-exec and a restarted child execs at once
+ * (between fork and exec: only async-signal-safe calls), so no SQLite handle
+ * is used across fork(). The GPU part (list, driver probe, NUMA CPUs, the
+ * parsers) is supervisor_gpu.c.
  *
  * Per worker (index i from 0, shown as [wi]): environment TOKENMILL_WORKER_INDEX=i;
  * CPU: --threads T added unless given (T = cores / N, at least 1); GPU: the
@@ -34,7 +38,7 @@
  *
  * Exit code (*exit_code): 0 every worker exited 0 (queue empty); 64/65/69
  * when every worker ended with that same start failure (69 when they differ);
- * 75 when work is left (a drain, a worker that gave up) ; 70 when a worker
+ * 75 when work is left (a drain, a worker that gave up); 70 when a worker
  * gave up but no work is left.
  */
 #ifndef TM_SUPERVISOR_H
