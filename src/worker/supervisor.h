@@ -7,7 +7,7 @@
  * its own owner id (host:pid:random), polls its own --preemption-notice,
  * checkpoints and drains by itself. The supervisor opens the queue once
  * before the first fork (creating / migrating it, so N workers do not race
- * to) and closes it, then reopens it read-only in use for the progress line;
+ * to) and closes it, then opens it again only to read the progress counts;
  * SQLite's descriptors are close-on-exec and a restarted child execs at once
  * (between fork and exec: only async-signal-safe calls), so no SQLite handle
  * is used across fork(). The GPU part (list, driver probe, NUMA CPUs, the
