@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -161,7 +162,7 @@ static tm_status spawn(sup *S, int i, tm_err *err)
     pid_t parent = getpid();
     sigset_t all, old;
     sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
     if (pid == 0) {
         struct sigaction dfl;
@@ -173,7 +174,7 @@ static tm_status spawn(sup *S, int i, tm_err *err)
         if (getppid() != parent) _exit(127);
         if (dup2(p[1], 2) < 0) _exit(127);
         if (s->have_cpus) sched_setaffinity(0, sizeof s->cpus, &s->cpus);
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         execve(exe, s->argv, s->envp);
         static const char msg[] = "tokenmill run: cannot exec the worker\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
@@ -181,7 +182,7 @@ static tm_status spawn(sup *S, int i, tm_err *err)
         _exit(127);
     }
     int e = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(p[1]);
     if (pid < 0) {
         close(p[0]);
