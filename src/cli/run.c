@@ -11,6 +11,7 @@
 #include "cli/engine_opts.h"
 #include "cost/meter.h"
 #include "util/timeutil.h"
+#include "worker/supervisor.h"
 #include "worker/worker.h"
 
 static void usage(FILE *f, const tm_engine_opts *eo)
@@ -43,11 +44,20 @@ static void usage(FILE *f, const tm_engine_opts *eo)
             "  --drain-margin S        stop this long before a deadline (default 5)\n"
             "  --exclusive             do nothing (exit 0) if another worker of this DB is alive (for cron)\n"
             "  --quiet                 no progress output\n"
+            "  --no-progress           no progress line (errors and the summary still shown)\n"
+            "  --workers N             N CPU worker processes on this queue under one supervisor\n"
+            "                          (--threads per worker, default cores/N)\n"
+            "  --gpus all|0,1,3        one worker process per GPU (CUDA_VISIBLE_DEVICES each; threads\n"
+            "                          pinned to the GPU's NUMA node where readable)\n"
+            "  --max-restarts N        with --workers/--gpus: restarts of a crashed worker (default 5;\n"
+            "                          after 1 s, 2 s, 4 s ...; never after a drain signal)\n"
+            "  --verbose               with --workers/--gpus: say what starts where\n"
             "  --db PATH               queue database (default ./tokenmill.db or $TOKENMILL_DB)\n\n"
             "Draining (a signal, a notice, the time limit): no new requests; requests that can finish\n"
             "before the deadline minus the margin keep going, the others are checkpointed and released.\n"
             "exit: 0 nothing left, 64 usage, 65 bad model, 69 device unavailable, 75 stopped with work left\n"
-            "(checkpointed; run again, e.g. Slurm requeue)\n");
+            "(checkpointed; run again, e.g. Slurm requeue). With --workers/--gpus: signals go to every\n"
+            "worker; exit 0 when every worker exited 0, 75 work left, 69 no worker could start.\n");
 }
 
 /* A number of seconds (fractions allowed) or a duration ("90s", "2m"). */
@@ -114,9 +124,31 @@ static tm_status check_price(const char *s, tm_err *err)
     return st == TM_ERR_NOTFOUND ? TM_OK : st;
 }
 
-/* Parse argv into o (engine options through the shared parser); 0 to run,
- * else the exit code (help: 0 via *done). */
-static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db, int *done)
+/* What `run` parsed besides the worker's options: the supervisor's options,
+ * and which argv entries are the supervisor's own (not passed to workers). */
+typedef struct run_args {
+    const char *db;
+    int done;                      /* --help printed */
+    int workers, max_restarts, verbose, threads_given, device_given;
+    const char *gpus;
+    unsigned char *strip;          /* [argc]: 1 = a supervisor option or its value */
+} run_args;
+
+static int is_supervisor_opt(int c) { return c == 'n' || c == 'g' || c == 'R' || c == 'V'; }
+
+/* The supervisor's options: 0, or a usage error's exit code. */
+static int check_supervisor_args(const tm_worker_opts *o, const run_args *a)
+{
+    if (a->gpus && a->workers > 1) return tm_cli_usage_error("run", "--gpus and --workers: give one of them");
+    if (a->gpus && o->device == TM_DEVICE_CPU) return tm_cli_usage_error("run", "--gpus with --device cpu");
+    if ((a->gpus || a->workers > 1) && o->exclusive)
+        return tm_cli_usage_error("run", "--exclusive is for one worker, not --workers/--gpus");
+    return 0;
+}
+
+/* Parse argv into o (engine options through the shared parser) and a; 0 to
+ * run, else the exit code (help: 0 with a->done). */
+static int parse_args(int argc, char **argv, tm_worker_opts *o, run_args *a)
 {
     static const struct option opts[] = {
         TM_ENGINE_LONGOPTS_MODEL, TM_ENGINE_LONGOPTS_BATCH,
@@ -127,7 +159,9 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db,
         {"quiet", no_argument, 0, 'q'},            {"price", required_argument, 0, 'P'},
         {"checkpoint-every", required_argument, 0, 'C'}, {"preemption-notice", required_argument, 0, 'N'},
         {"drain-grace", required_argument, 0, 'G'}, {"drain-margin", required_argument, 0, 'M'},
-        {"exclusive", no_argument, 0, 'X'},
+        {"exclusive", no_argument, 0, 'X'},        {"no-progress", no_argument, 0, 'p'},
+        {"workers", required_argument, 0, 'n'},    {"gpus", required_argument, 0, 'g'},
+        {"max-restarts", required_argument, 0, 'R'}, {"verbose", no_argument, 0, 'V'},
         {"db", required_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     tm_engine_opts eo;
@@ -135,12 +169,16 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db,
     tm_err err;
     long long v;
     tm_cli_getopt_reset();
-    int c;
-    *done = 0;
+    int c, at = 1;
     while ((c = getopt_long(argc, argv, "m:d:t:qh", opts, NULL)) != -1) {
         tm_status st = TM_OK;
+        if (is_supervisor_opt(c)) /* a long option and its value: argv[at .. optind) */
+            for (int k = at; k < optind && k < argc; k++) a->strip[k] = 1;
+        at = optind;
         if (c == 'm') c = TM_EO_MODEL;
         else if (c == 'd') c = TM_EO_DEVICE;
+        a->threads_given |= c == TM_EO_THREADS;
+        a->device_given |= c == TM_EO_DEVICE;
         if (tm_engine_opts_parse(&eo, c, optarg, &st, &err)) {
             if (st) return tm_cli_usage_error("run", "%s", err.msg);
             continue;
@@ -160,8 +198,13 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db,
         case 'G': st = parse_seconds("--drain-grace", optarg, 0, &o->drain_grace_s, &err); break;
         case 'M': st = parse_seconds("--drain-margin", optarg, 0, &o->drain_margin_s, &err); break;
         case 'X': o->exclusive = 1; break;
-        case 'D': *db = optarg; break;
-        case 'h': usage(stdout, &eo); *done = 1; return 0;
+        case 'p': o->progress_every_s = 0; break;
+        case 'n': if (!(st = tm_cli_parse_long("--workers", optarg, 1, TM_SUPERVISOR_MAX_WORKERS, &v, &err))) a->workers = (int)v; break;
+        case 'g': a->gpus = optarg; break;
+        case 'R': if (!(st = tm_cli_parse_long("--max-restarts", optarg, 0, 1000, &v, &err))) a->max_restarts = (int)v; break;
+        case 'V': a->verbose = 1; break;
+        case 'D': a->db = optarg; break;
+        case 'h': usage(stdout, &eo); a->done = 1; return 0;
         default: return tm_cli_usage_error("run", "unknown option");
         }
         if (st) return tm_cli_usage_error("run", "%s", err.msg);
@@ -177,24 +220,56 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db,
     o->max_seqs = eo.max_seqs;
     o->max_batch_tokens = eo.max_batch_tokens;
     o->kv_memory = eo.kv_memory;
-    return 0;
+    return check_supervisor_args(o, a);
+}
+
+/* --workers N / --gpus: the supervisor runs `tokenmill run` with these
+ * arguments less its own, once per worker. */
+static int run_supervised(int argc, char **argv, const tm_worker_opts *o, const run_args *a, int sig_fd)
+{
+    char **wargv = calloc((size_t)argc + 2, sizeof *wargv);
+    if (!wargv) return tm_cli_fail("run", TM_ERR_NOMEM, &(tm_err){"out of memory"});
+    static char prog[] = "tokenmill";
+    int n = 0;
+    wargv[n++] = prog;
+    for (int i = 0; i < argc; i++)
+        if (!a->strip[i]) wargv[n++] = argv[i];
+    tm_supervisor_opts so = {.argv = wargv, .db_path = o->db_path, .n_workers = a->workers, .gpus = a->gpus,
+                             .threads_given = a->threads_given, .device_given = a->device_given,
+                             .max_restarts = a->max_restarts, .quiet = o->quiet, .verbose = a->verbose,
+                             .progress_every_s = o->progress_every_s > 0 ? o->progress_every_s : 10,
+                             .signal_fd = sig_fd};
+    tm_err err;
+    int code = 0;
+    tm_status st = tm_supervisor_run(&so, &code, &err);
+    free(wargv);
+    if (st) return tm_cli_fail("run", st, &err);
+    return code;
 }
 
 int tm_cmd_run(int argc, char **argv)
 {
     tm_worker_opts o;
     tm_worker_opts_default(&o);
-    const char *db = NULL;
-    int done = 0, rc = parse_args(argc, argv, &o, &db, &done);
-    if (rc || done) return rc;
+    run_args a = {.workers = 1, .max_restarts = 5, .strip = calloc((size_t)argc + 1, 1)};
+    if (!a.strip) return tm_cli_fail("run", TM_ERR_NOMEM, &(tm_err){"out of memory"});
+    int rc = parse_args(argc, argv, &o, &a);
+    if (rc || a.done) { free(a.strip); return rc; }
     tm_err err;
-    o.db_path = tm_cli_db_path(db);
-    if (tm_cli_db_check(o.db_path, &err)) return tm_cli_usage_error("run", "%s", err.msg);
+    o.db_path = tm_cli_db_path(a.db);
+    if (tm_cli_db_check(o.db_path, &err)) { free(a.strip); return tm_cli_usage_error("run", "%s", err.msg); }
     tm_worker_summary sum;
     int fds[2] = {-1, -1};
     struct sigaction old[3];
     int have_sig = signals_install(fds, old) == 0;
     o.signal_fd = have_sig ? fds[0] : -1;
+    if (a.gpus || a.workers > 1) {
+        rc = run_supervised(argc, argv, &o, &a, o.signal_fd);
+        if (have_sig) signals_remove(fds, old);
+        free(a.strip);
+        return rc;
+    }
+    free(a.strip);
     tm_status st = tm_worker_run(&o, &sum, &err);
     if (have_sig) signals_remove(fds, old);
     if (sum.other_alive) {

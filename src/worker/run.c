@@ -2,8 +2,14 @@
  * claim → schedule (requests into the engine, request.c) → execute (one
  * engine step) → update (the step's cost shared out, tokens through the
  * detokenizer and stop strings) → commit (finished requests' results,
- * cancelled jobs dropped, progress). Set-up and teardown: setup.c. */
+ * cancelled jobs dropped, progress). Set-up and teardown: setup.c.
+ *
+ * Test hook (compiled in always, for tests/cli/supervisor.sh): with the
+ * environment variable TOKENMILL_TEST_CRASH_AFTER=N (N >= 1) the worker
+ * calls abort() after its N-th engine step, as a crashing worker would die.
+ * progress_every_s <= 0 (--no-progress): no progress line. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "util/timeutil.h"
@@ -91,9 +97,20 @@ static void attribute_step(worker *w, const tm_engine_step_out *so)
     w->mark_ck = w->ckpt_seconds;
 }
 
+/* TOKENMILL_TEST_CRASH_AFTER (the test hook above); 0: off. */
+static long crash_after(void)
+{
+    const char *e = getenv("TOKENMILL_TEST_CRASH_AFTER");
+    char *end;
+    long n = e ? strtol(e, &end, 10) : 0;
+    return e && *e && !*end && n > 0 ? n : 0;
+}
+
 static tm_status loop(worker *w, tm_err *err)
 {
     tm_status st = TM_OK;
+    long crash = crash_after();
+    int show = w->o->progress_every_s > 0;
     for (;;) {
         double now = tm_now_unix_f();
         tm_worker_watch_stops(w, now); /* signals, notice, time limit: one drain */
@@ -110,17 +127,18 @@ static tm_status loop(worker *w, tm_err *err)
         tm_engine_step_out so;
         if ((st = tm_engine_step(w->engine, &so, err))) break; /* execute */
         w->sum->steps++;
+        if (crash && w->sum->steps >= crash) abort(); /* the test hook */
         w->sum->forward_seconds += (double)so.forward_ns * 1e-9;
         attribute_step(w, &so); /* update: cost, */
         for (int32_t i = 0; i < so.n_events && !st; i++) st = tm_worker_handle_event(w, &so.events[i], err);
         if (st || (st = tm_worker_check_cancelled(w, err))) break; /* tokens, results; commit */
         now = tm_now_unix_f();
-        if (now - w->last_progress > (w->tty ? TM_WORKER_TTY_PROGRESS_S : w->o->progress_every_s)) {
+        if (show && now - w->last_progress > (w->tty ? TM_WORKER_TTY_PROGRESS_S : w->o->progress_every_s)) {
             tm_worker_progress(w, 0);
             w->last_progress = now;
         }
     }
-    if (!st) tm_worker_progress(w, 1);
+    if (!st && show) tm_worker_progress(w, 1);
     return st;
 }
 

@@ -60,7 +60,7 @@ typedef struct tm_worker_opts {
     int64_t kv_memory;           /* bytes; 0: automatic */
     double lease_s;              /* default 60 */
     int n_threads;               /* 0: all cores */
-    double progress_every_s;     /* plain log line period when stderr is not a TTY */
+    double progress_every_s;     /* plain log line period when stderr is not a TTY; <= 0: no progress line */
     const char *price;           /* prices.name or $/GPU-hour; NULL: TM_WORKER_PRICE_CPU / _GPU by device */
     const char *nvml_path;       /* NULL: libnvidia-ml.so.1 (energy); tests point it elsewhere */
     int quiet;
