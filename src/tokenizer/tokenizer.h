@@ -73,4 +73,13 @@ tm_status tm_detok_push(tm_detok *d, int32_t id, const char **out, size_t *out_l
 tm_status tm_detok_flush(tm_detok *d, const char **out, size_t *out_len, tm_err *err);
 void tm_detok_reset(tm_detok *d);
 
+/* tok_bytes.c: the bytes token id stands for inside a text (what the
+ * decoder chain turns it into, before any leading-space strip): byte-level
+ * BPE strings unmapped to bytes, <0xNN> byte-fallback tokens as the byte,
+ * U+2581 as ' ' where the decoder replaces it, added non-special tokens as
+ * their content. Writes at most cap bytes to out and returns the full length,
+ * or -1 for ids with no text (special tokens, unknown ids). Used by
+ * src/grammar to build token masks. */
+int tm_tokenizer_token_bytes(const tm_tokenizer *t, int32_t id, uint8_t *out, size_t cap);
+
 #endif
