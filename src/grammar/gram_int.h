@@ -112,6 +112,9 @@ struct tm_grammar_vocab {
     uint8_t *bytes;
     int32_t *sorted;         /* ids with bytes, lexicographic order */
     int32_t *lcp;            /* common prefix with the previous in sorted */
+    uint32_t *s_off;         /* sorted order: offset into s_bytes (n_sorted + 1), so that */
+    uint8_t *s_bytes;        /* the table walk reads memory front to back */
+    int32_t *skip[3];        /* skip[k][i]: first j > i with lcp[j] <= k (n_sorted if none) */
     int32_t n_sorted;
     int32_t max_len;
     int32_t *eos;

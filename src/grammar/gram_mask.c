@@ -61,6 +61,25 @@ static tm_status vocab_fill(tm_grammar_vocab *v, const tm_tokenizer *t, tm_err *
         while ((uint32_t)l < la && (uint32_t)l < lb && v->bytes[v->tok_off[a] + l] == v->bytes[v->tok_off[b] + l]) l++;
         v->lcp[i] = l;
     }
+    v->s_off = malloc(((size_t)v->n_sorted + 1) * sizeof *v->s_off);
+    v->s_bytes = malloc(at ? at : 1);
+    if (!v->s_off || !v->s_bytes) return tm_errf(err, TM_ERR_NOMEM, "out of memory building grammar vocab");
+    size_t o = 0;
+    for (int32_t i = 0; i < v->n_sorted; i++) {
+        int32_t id = v->sorted[i];
+        size_t n = v->tok_off[id + 1] - v->tok_off[id];
+        v->s_off[i] = (uint32_t)o;
+        memcpy(v->s_bytes + o, v->bytes + v->tok_off[id], n);
+        o += n;
+    }
+    v->s_off[v->n_sorted] = (uint32_t)o;
+    for (int k = 0; k < 3; k++) {
+        if (!(v->skip[k] = malloc(((size_t)v->n_sorted + 1) * sizeof *v->skip[k])))
+            return tm_errf(err, TM_ERR_NOMEM, "out of memory building grammar vocab");
+        v->skip[k][v->n_sorted] = v->n_sorted;
+        for (int32_t i = v->n_sorted - 1; i >= 0; i--)
+            v->skip[k][i] = i + 1 < v->n_sorted && v->lcp[i + 1] <= k ? i + 1 : v->skip[k][i + 1];
+    }
     return TM_OK;
 }
 
@@ -93,6 +112,9 @@ void tm_grammar_vocab_destroy(tm_grammar_vocab *v)
     free(v->bytes);
     free(v->sorted);
     free(v->lcp);
+    free(v->s_off);
+    free(v->s_bytes);
+    for (int k = 0; k < 3; k++) free(v->skip[k]);
     free(v->eos);
     free(v);
 }
@@ -153,15 +175,16 @@ tm_status gram_mask_entry(tm_grammar *g, int32_t q, tm_err *err)
     if (!st || !fl || !e->accept) goto nomem;
     st[0] = q;
     fl[0] = 0;
-    for (int32_t i = 0; i < v->n_sorted; i++) {
+    for (int32_t i = 0; i < v->n_sorted;) {
         int32_t id = v->sorted[i], l = v->lcp[i];
         if (fail >= 0 && l > fail) {
             if (fail_flag && add_check(e, &cap, id)) goto nomem;
+            i++;
             continue;
         }
         fail = -1;
-        const uint8_t *s = v->bytes + v->tok_off[id];
-        int32_t len = (int32_t)(v->tok_off[id + 1] - v->tok_off[id]), d = l < valid ? l : valid;
+        const uint8_t *s = v->s_bytes + v->s_off[i];
+        int32_t len = (int32_t)(v->s_off[i + 1] - v->s_off[i]), d = l < valid ? l : valid;
         while (d < len) {
             int32_t ns = g->trans[(size_t)st[d] * 256 + s[d]];
             if (ns < 0) { fail = d; fail_flag = fl[d]; break; }
@@ -172,6 +195,8 @@ tm_status gram_mask_entry(tm_grammar *g, int32_t q, tm_err *err)
         valid = d;
         if (fail < 0) e->accept[id >> 5] |= 1u << (id & 31);
         else if (fail_flag && add_check(e, &cap, id)) goto nomem;
+        /* rejected for good: jump over every token sharing the failed prefix */
+        i = fail >= 0 && !fail_flag && fail < 3 ? v->skip[fail][i] : i + 1;
     }
     free(st);
     free(fl);
