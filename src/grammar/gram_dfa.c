@@ -367,8 +367,11 @@ tm_status gram_dfa_build(gb *b, tm_grammar *g, tm_err *err)
     size_t n = (size_t)g->n_states;
     int32_t *tr = realloc(g->trans, (n ? n : 1) * 256 * sizeof *tr);
     if (tr) g->trans = tr;
+    /* Rule 0 is only ever the bottom of a stack (a "#" $ref gets a rule of its
+     * own): its end pops nothing, so only calls make its states special. */
+    int32_t end0 = g->n_rules > 1 ? g->rule_start[1] : g->n_states;
     for (int32_t s = 0; s < g->n_states; s++)
-        g->special[s] = g->accepting[s] || g->call_off[s + 1] > g->call_off[s];
+        g->special[s] = (g->accepting[s] && s >= end0) || g->call_off[s + 1] > g->call_off[s];
     compute_dist(g);
     g->mt = calloc(n ? n : 1, sizeof *g->mt);
     if (!g->mt) return tm_errf(err, TM_ERR_NOMEM, "out of memory compiling grammar");

@@ -20,17 +20,16 @@
 
 int32_t gb_utf8_any(gb *b)
 {
+    /* Factored by bytes still to come, so that every path shares its tail
+     * states (a smaller DFA: strings with maxLength repeat this per character). */
     int32_t t = gb_range(b, 0x80, 0xBF);
-    int32_t k[7] = {
-        gb_seq2(b, gb_range(b, 0xC2, 0xDF), t),
-        gb_seq3(b, gb_byte(b, 0xE0), gb_range(b, 0xA0, 0xBF), t),
-        gb_seq3(b, gb_alt2(b, gb_range(b, 0xE1, 0xEC), gb_range(b, 0xEE, 0xEF)), t, t),
-        gb_seq3(b, gb_byte(b, 0xED), gb_range(b, 0x80, 0x9F), t),
-        gb_seq3(b, gb_byte(b, 0xF0), gb_range(b, 0x90, 0xBF), gb_rep(b, t, 2, 2)),
-        gb_seq2(b, gb_range(b, 0xF1, 0xF3), gb_rep(b, t, 3, 3)),
-        gb_seq3(b, gb_byte(b, 0xF4), gb_range(b, 0x80, 0x8F), gb_rep(b, t, 2, 2)),
-    };
-    return gb_altv(b, k, 7);
+    int32_t k2[4] = {gb_alt2(b, gb_range(b, 0xE1, 0xEC), gb_range(b, 0xEE, 0xEF)),
+                     gb_seq2(b, gb_byte(b, 0xF0), gb_range(b, 0x90, 0xBF)), gb_seq2(b, gb_range(b, 0xF1, 0xF3), t),
+                     gb_seq2(b, gb_byte(b, 0xF4), gb_range(b, 0x80, 0x8F))};
+    int32_t need2 = gb_altv(b, k2, 4);
+    int32_t k1[4] = {gb_range(b, 0xC2, 0xDF), gb_seq2(b, gb_byte(b, 0xE0), gb_range(b, 0xA0, 0xBF)),
+                     gb_seq2(b, gb_byte(b, 0xED), gb_range(b, 0x80, 0x9F)), gb_seq2(b, need2, t)};
+    return gb_seq2(b, gb_altv(b, k1, 4), t);
 }
 
 static int32_t hex(gb *b)
@@ -48,10 +47,10 @@ int32_t gb_json_char(gb *b)
     for (const char *p = "\"\\/bfnrt"; *p; p++) esc[(uint8_t)*p >> 5] |= 1u << (*p & 31);
     for (const char *p = "0123456789abcABCefEF"; *p; p++) first[(uint8_t)*p >> 5] |= 1u << (*p & 31);
     /* \uXXXX without surrogates: a lone one is not valid text */
-    int32_t u = gb_seq2(b, gb_byte(b, 'u'),
-                        gb_alt2(b, gb_seq2(b, gb_set(b, first), gb_rep(b, hex(b), 3, 3)),
-                                gb_seq3(b, gb_alt2(b, gb_byte(b, 'd'), gb_byte(b, 'D')), gb_range(b, '0', '7'),
-                                        gb_rep(b, hex(b), 2, 2))));
+    int32_t u = gb_seq3(b, gb_byte(b, 'u'),
+                        gb_alt2(b, gb_seq2(b, gb_set(b, first), hex(b)),
+                                gb_seq2(b, gb_alt2(b, gb_byte(b, 'd'), gb_byte(b, 'D')), gb_range(b, '0', '7'))),
+                        gb_rep(b, hex(b), 2, 2));
     int32_t k[3] = {gb_set(b, plain), gb_utf8_any(b), gb_seq2(b, gb_byte(b, '\\'), gb_alt2(b, gb_set(b, esc), u))};
     return gb_altv(b, k, 3);
 }

@@ -324,8 +324,10 @@ static int32_t gen_array(sc *s, json_t *node, const char *ptr, int depth)
     int32_t before = b->n_nodes;
     int32_t item = items ? gen(s, items, cp, depth + 1) : any_value(s);
     if (item < 0) return -1;
-    if (hi != 0 && (hi < 0 || hi > 3) && b->n_nodes - before > 40 && b->nodes[item].kind != GN_CALL) {
-        /* a big item repeated: one rule instead of a copy per repetition */
+    int64_t copies = hi < 0 ? (lo > 0 ? lo : 1) + 1 : hi;
+    if (copies > 4 && (int64_t)(b->n_nodes - before) * copies > 4000 && b->nodes[item].kind != GN_CALL) {
+        /* a big item repeated many times: one rule instead of a copy per repetition
+         * (a rule costs mask time: tokens that cross its end are checked at run time) */
         int32_t r = gb_new_rule(b);
         if (r < 0) return -1;
         b->rule_root[r] = item;

@@ -3,10 +3,12 @@
  *
  *   tokenmill bench grammar [--tokenizer DIR] [--walks N] [--seed S]
  *                           [--close-after K] [--max-tokens M] [--sample FILE]
+ *                           [--precompute]
  *
  * For each schema of bench_grammar_schemas.h, on one core: time to first mask
  * (compile + matcher + first mask, cold), then N random walks: each step
- * fills the mask (timed), picks a uniformly random allowed token — after K
+ * fills the mask (timed: thread CPU time, so other load on the machine does
+ * not count), picks a uniformly random allowed token — after K
  * tokens the walk steers to an end: EOS when allowed, else the candidate
  * (every allowed single-byte token plus 64 random allowed ones) that leaves
  * the fewest bytes to the end — and accepts it (timed). A walk that reaches
@@ -19,13 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tools/bench.h"
 #include "tools/bench_grammar_schemas.h"
 #include "cli/cli.h"
 #include "grammar/grammar.h"
 #include "tokenizer/tokenizer.h"
-#include "util/timeutil.h"
 
 #define CMD "bench grammar"
 
@@ -34,6 +36,7 @@ typedef struct walker {
     tm_grammar_vocab *v;
     uint64_t rng;
     long long close_after, max_tokens;
+    int precompute;
     int32_t *allowed, *single, n_single, *ids;
     uint32_t *mask;
     tm_matcher *probe;
@@ -42,6 +45,14 @@ typedef struct walker {
     double accept_us;
     size_t n_accept;
 } walker;
+
+/* Thread CPU time: one core's work, not inflated by other load on the machine. */
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t next_rand(walker *w)
 {
@@ -79,9 +90,9 @@ static long long walk(walker *w, tm_matcher *m, int first_timed, tm_err *err)
     tm_matcher_reset(m);
     size_t words = tm_grammar_vocab_mask_words(w->v);
     for (long long n = 0; n <= w->max_tokens; n++) {
-        uint64_t t0 = tm_now_mono_ns();
+        uint64_t t0 = cpu_ns();
         if (tm_matcher_fill_mask(m, w->mask, err) != TM_OK) return -1;
-        double us = (double)(tm_now_mono_ns() - t0) * 1e-3;
+        double us = (double)(cpu_ns() - t0) * 1e-3;
         if (n > 0 || first_timed) {
             if (w->n_mask == w->cap_mask) {
                 size_t c = w->cap_mask ? w->cap_mask * 2 : 4096;
@@ -97,9 +108,9 @@ static long long walk(walker *w, tm_matcher *m, int first_timed, tm_err *err)
             for (uint32_t x = w->mask[i]; x; x &= x - 1) w->allowed[na++] = (int32_t)(i * 32 + (size_t)__builtin_ctz(x));
         if (na == 0) return -1;
         int32_t id = n < w->close_after ? w->allowed[next_rand(w) % (uint64_t)na] : steer(w, m, w->allowed, na);
-        t0 = tm_now_mono_ns();
+        t0 = cpu_ns();
         tm_status s = tm_matcher_accept(m, id);
-        w->accept_us += (double)(tm_now_mono_ns() - t0) * 1e-3;
+        w->accept_us += (double)(cpu_ns() - t0) * 1e-3;
         w->n_accept++;
         if (s != TM_OK) { tm_errf(err, TM_ERR_INTERNAL, "an allowed token (%d) was refused", (int)id); return -1; }
         if (tm_matcher_terminated(m)) return n;
@@ -154,14 +165,15 @@ static int run_schema(walker *w, const bench_schema *sc, int walks, FILE *sample
     tm_grammar *g = NULL;
     tm_matcher *m = NULL;
     w->n_mask = 0;
-    uint64_t t0 = tm_now_mono_ns();
+    uint64_t t0 = cpu_ns();
     if (tm_grammar_cache_create(w->v, &cache, &err) || tm_grammar_cache_get(cache, sc->kind, sc->text, strlen(sc->text), &g, &err) ||
-        tm_matcher_create(g, w->v, &m, &err) || tm_matcher_fill_mask(m, w->mask, &err)) {
+        (w->precompute && tm_grammar_precompute(g, w->v, &err)) || tm_matcher_create(g, w->v, &m, &err) ||
+        tm_matcher_fill_mask(m, w->mask, &err)) {
         fprintf(stderr, "%s: %s: %s\n", CMD, sc->name, err.msg);
         tm_grammar_cache_destroy(cache);
         return -1;
     }
-    double first_ms = (double)(tm_now_mono_ns() - t0) * 1e-6;
+    double first_ms = (double)(cpu_ns() - t0) * 1e-6;
     if (first_ms > T->worst_first_ms) T->worst_first_ms = first_ms;
     if (tm_matcher_create(g, w->v, &w->probe, &err)) return -1;
     int fails = 0;
@@ -191,18 +203,19 @@ static int run_schema(walker *w, const bench_schema *sc, int walks, FILE *sample
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tokenmill bench grammar [--tokenizer DIR] [--walks N] [--seed S] [--close-after K]\n"
-               "                               [--max-tokens M] [--sample FILE]\n"
+               "                               [--max-tokens M] [--sample FILE] [--precompute]\n"
                "  --tokenizer DIR   default $TOKENMILL_TESTDATA/tokenizers/llama3\n"
                "  --walks N         random walks per schema (default 25)\n"
                "  --close-after K   uniformly random tokens before steering to an end (default 24)\n"
                "  --max-tokens M    a walk longer than this fails (default 2000)\n"
+               "  --precompute      fill every state's token table at compile time (first mask includes it)\n"
                "  --sample FILE     write every walk's output as JSON lines (for tests/cli/grammar_walk.py)\n");
 }
 
 static int setup_walker(walker *w, const char *dir, tm_tokenizer **tok)
 {
     tm_err err;
-    uint64_t t0 = tm_now_mono_ns();
+    uint64_t t0 = cpu_ns();
     if (tm_tokenizer_load(dir, tok, &err) || tm_grammar_vocab_create(*tok, &w->v, &err)) {
         fprintf(stderr, "%s: %s\n", CMD, err.msg);
         return -1;
@@ -219,7 +232,7 @@ static int setup_walker(walker *w, const char *dir, tm_tokenizer **tok)
         if (tm_grammar_vocab_token(w->v, id, &l) && l == 1) w->single[w->n_single++] = id;
     }
     printf("tokenizer %s: %d tokens, %d single-byte; vocab built in %.1f ms\n", dir, (int)n, (int)w->n_single,
-           (double)(tm_now_mono_ns() - t0) * 1e-6);
+           (double)(cpu_ns() - t0) * 1e-6);
     return 0;
 }
 
@@ -229,14 +242,15 @@ int tm_bench_grammar(int argc, char **argv)
         {"tokenizer", required_argument, 0, 't'}, {"walks", required_argument, 0, 'w'},
         {"seed", required_argument, 0, 's'},      {"close-after", required_argument, 0, 'k'},
         {"max-tokens", required_argument, 0, 'm'}, {"sample", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+        {"precompute", no_argument, 0, 'p'},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *dir = NULL, *sample_path = NULL;
     long long walks = 25, seed = 1;
     walker w = {.close_after = 24, .max_tokens = 2000};
     tm_err err;
     int c;
     tm_cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, "t:w:s:k:m:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:w:s:k:m:o:ph", opts, NULL)) != -1) {
         tm_status s = TM_OK;
         switch (c) {
         case 't': dir = optarg; break;
@@ -245,6 +259,7 @@ int tm_bench_grammar(int argc, char **argv)
         case 's': s = tm_cli_parse_long("--seed", optarg, 0, 1LL << 62, &seed, &err); break;
         case 'k': s = tm_cli_parse_long("--close-after", optarg, 0, 100000, &w.close_after, &err); break;
         case 'm': s = tm_cli_parse_long("--max-tokens", optarg, 1, 1000000, &w.max_tokens, &err); break;
+        case 'p': w.precompute = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 64;
         }
@@ -275,8 +290,8 @@ int tm_bench_grammar(int argc, char **argv)
            T.n_all, T.n_all ? sum / (double)T.n_all : 0, T.n_all ? T.all[(size_t)((double)(T.n_all - 1) * 0.99)] : 0,
            T.n_all ? T.all[T.n_all - 1] : 0, T.worst_first_ms, T.failures, walks * (long long)n_schemas);
     printf("accept: mean %.2f us per token\n", w.n_accept ? w.accept_us / (double)w.n_accept : 0);
-    printf("command: tokenmill bench grammar --tokenizer %s --walks %lld --seed %lld --close-after %lld --max-tokens %lld\n",
-           dir, walks, seed, w.close_after, w.max_tokens);
+    printf("command: tokenmill bench grammar --tokenizer %s --walks %lld --seed %lld --close-after %lld --max-tokens %lld%s\n",
+           dir, walks, seed, w.close_after, w.max_tokens, w.precompute ? " --precompute" : "");
     rc = T.failures ? 65 : 0;
 out:
     if (sample && fclose(sample)) rc = 74;
