@@ -17,6 +17,7 @@ typedef struct nfa {
     nedge *e;
     int32_t ne, cape;
     int32_t comma;   /* set index of ',' */
+    int32_t accept;  /* end state of the rule being built */
 } nfa;
 
 static int32_t nstate(nfa *a)
@@ -158,7 +159,19 @@ static int cmp_i32(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* eps-closure of list (n entries, in dst with room for a->n) -> sorted, unique */
+/* A state matters to the DFA when it reads (a byte or a call) or ends the
+ * rule; pure eps joins do not, and leaving them out of the key merges
+ * equivalent DFA states (e.g. the ends of every branch of a character). */
+static int important(const nfa *a, int32_t s)
+{
+    if (s == a->accept) return 1;
+    for (int32_t e = a->head[s]; e >= 0; e = a->e[e].next)
+        if (a->e[e].kind != E_EPS) return 1;
+    return 0;
+}
+
+/* eps-closure of list (n entries, in dst with room for a->n) -> sorted, unique,
+ * important states only */
 static int32_t closure(nfa *a, dset *d, int32_t *list, int32_t n)
 {
     d->epoch++;
@@ -167,7 +180,7 @@ static int32_t closure(nfa *a, dset *d, int32_t *list, int32_t n)
         if (d->mark[list[i]] != d->epoch) { d->mark[list[i]] = d->epoch; d->stack[sp++] = list[i]; }
     while (sp) {
         int32_t s = d->stack[--sp];
-        list[out++] = s;
+        if (important(a, s)) list[out++] = s;
         for (int32_t e = a->head[s]; e >= 0; e = a->e[e].next)
             if (a->e[e].kind == E_EPS && d->mark[a->e[e].to] != d->epoch) {
                 d->mark[a->e[e].to] = d->epoch;
@@ -291,6 +304,7 @@ static int build_rule(gb *b, nfa *a, dset *d, dfa_out *o, int32_t r)
     int32_t start = nstate(a);
     int32_t end = build(a, b->rule_root[r], start, 0);
     if (end < 0) return -1;
+    a->accept = end;
     int32_t *mk = realloc(d->mark, (size_t)a->n * sizeof *mk), *st = realloc(d->stack, (size_t)a->n * sizeof *st);
     if (mk) d->mark = mk;
     if (st) d->stack = st;
