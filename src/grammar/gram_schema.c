@@ -290,7 +290,10 @@ static int32_t gen_object(sc *s, json_t *node, const char *ptr, int depth)
         if (!r || !json_object_get(props, r))
             return gb_fail(b, TM_ERR_INPUT, "required[%zu] at %s/required is not one of the properties", i, ptr);
     }
-    if (n == 0 && !json_is_false(add)) return gb_call(b, (any_value(s), s->g_obj));
+    if (n == 0 && !json_is_false(add)) { /* any object: the built-in rule */
+        if (any_value(s) < 0) return -1;
+        return gb_call(b, s->g_obj);
+    }
     int32_t nodes[256], reqd[256], i = 0;
     const char *k;
     json_t *v;
