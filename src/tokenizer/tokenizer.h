@@ -94,4 +94,13 @@ void tm_detok_reset(tm_detok *d);
 tm_status tm_detok_piece(tm_detok *d, const int32_t *prev, size_t n_prev, int32_t id, const char **out,
                          size_t *out_len, tm_err *err);
 
+/* tok_bytes.c: the bytes token id stands for inside a text (what the
+ * decoder chain turns it into, before any leading-space strip): byte-level
+ * BPE strings unmapped to bytes, <0xNN> byte-fallback tokens as the byte,
+ * U+2581 as ' ' where the decoder replaces it, added non-special tokens as
+ * their content. Writes at most cap bytes to out and returns the full length,
+ * or -1 for ids with no text (special tokens, unknown ids). Used by
+ * src/grammar to build token masks. */
+int tm_tokenizer_token_bytes(const tm_tokenizer *t, int32_t id, uint8_t *out, size_t cap);
+
 #endif
