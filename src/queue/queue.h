@@ -220,8 +220,21 @@ typedef struct tm_queue_job {
 
 void tm_queue_job_clear(tm_queue_job *j);
 
-/* One job with its request counts and token/cost sums. TM_ERR_NOTFOUND if unknown. */
+/* One job with its request counts and token/cost sums. TM_ERR_NOTFOUND if
+ * unknown. The counts and sums are the jobs row's counters (migration 0007:
+ * kept exact by triggers in every transaction that changes a request), so
+ * this reads one row whatever the job's size. */
 tm_status tm_queue_job_get(tm_queue *q, const char *job_id, tm_queue_job *out, tm_err *err);
+/* The same job with its counts and sums counted again from its requests
+ * (GROUP BY over the job: O(job)); for checks. */
+tm_status tm_queue_job_recount(tm_queue *q, const char *job_id, tm_queue_job *out, tm_err *err);
+/* Every job's counters against a recount, in one read transaction:
+ * *mismatched jobs disagree (sums of REAL columns compared to 1e-9 relative). */
+tm_status tm_queue_check_counters(tm_queue *q, int64_t *jobs_checked, int64_t *mismatched, tm_err *err);
+/* A job's state only (state: 16 bytes). TM_ERR_NOTFOUND if unknown. */
+tm_status tm_queue_job_state(tm_queue *q, const char *job_id, char state[16], tm_err *err);
+/* Pending and running requests over every listed job (O(jobs), from the counters). */
+tm_status tm_queue_left(tm_queue *q, int64_t *pending, int64_t *running, tm_err *err);
 /* Every job in submission order; the job passed to cb is cleared after cb. */
 tm_status tm_queue_job_list(tm_queue *q,
                             tm_status (*cb)(void *ctx, const tm_queue_job *job, tm_err *err),
