@@ -45,7 +45,9 @@ int tm_queue_schema_version(tm_queue *q);
 int tm_queue_schema_latest(void);
 
 /* How long to wait for another process's write lock (default
- * TM_QUEUE_BUSY_TIMEOUT_MS) before TM_ERR_BUSY. */
+ * TM_QUEUE_BUSY_TIMEOUT_MS) before TM_ERR_BUSY. The wait polls in 1-5 ms
+ * sleeps (not SQLite's default busy timeout, whose sleeps grow to 100 ms),
+ * so a waiter gets the lock within milliseconds of it being free. */
 void tm_queue_set_busy_timeout(tm_queue *q, int ms);
 
 /* Test hook: the clock used for leases, expiry and timestamps (unix seconds).
@@ -187,6 +189,22 @@ typedef struct tm_queue_usage {
 tm_status tm_queue_complete(tm_queue *q, const char *owner, const char *request_id,
                             const char *response_json, size_t len,
                             const tm_queue_usage *usage, tm_err *err);
+/* One finished request of a step for tm_queue_complete_batch. */
+typedef struct tm_queue_completion {
+    const char *request_id;
+    const char *response_json;  /* the response body JSON, len bytes */
+    size_t len;
+    const tm_queue_usage *usage; /* may be NULL */
+    int stored;                 /* out: 1 stored; 0 the lease is not held (nothing written for it) */
+} tm_queue_completion;
+
+/* tm_queue_complete for a step's finished requests in ONE transaction (each
+ * still guarded by its own lease: c[i].stored says which were stored). On
+ * an error nothing is stored (every stored = 0). A database busy past the
+ * busy timeout is tried again (TM_QUEUE_BUSY_RETRIES) before TM_ERR_BUSY.
+ * *stored (may be NULL) gets the count. */
+tm_status tm_queue_complete_batch(tm_queue *q, const char *owner, tm_queue_completion *c, int n, int *stored,
+                                  tm_err *err);
 /* Mark a leased request failed with an error code and message (stored in
  * requests.error as {"code":..,"message":..}, schemas/queue.sql). */
 tm_status tm_queue_fail(tm_queue *q, const char *owner, const char *request_id,

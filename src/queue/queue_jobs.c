@@ -42,48 +42,31 @@ tm_status tm_queue_set_job_state_locked(tm_queue *q, const char *job_id, const c
     return tm_errf(err, TM_ERR_INTERNAL, "queue: unknown job state %s", state);
 }
 
-/* Whether job has a request in one of the states of sql's IN list. */
-static tm_status job_has(tm_queue *q, const char *sql, const char *job_id, int *yes, tm_err *err)
-{
-    sqlite3_stmt *st;
-    tm_status s = tm_queue_prep(q, sql, &st, err);
-    if (s) return s;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *yes = 1;
-    else if (rc == SQLITE_DONE) *yes = 0;
-    else s = tm_queue_sql_fail(q, err, "job request query");
-    sqlite3_finalize(st);
-    return s;
-}
-
-/* Move a job forward once its requests allow it (inside a write transaction). */
+/* Move a job forward once its requests allow it (inside a write
+ * transaction): its state and counters (0007) are one row. */
 tm_status tm_queue_refresh_job_locked(tm_queue *q, const char *job_id, int64_t now, tm_err *err)
 {
     sqlite3_stmt *st;
-    tm_status s = tm_queue_prep(q, "SELECT state FROM jobs WHERE id=?", &st, err);
+    tm_status s = tm_queue_cached(q, TM_QUEUE_STMT_JOBCOUNT, "SELECT state, n_running, n_pending, n_expired "
+                                                           "FROM jobs WHERE id=?1", &st, err);
     if (s) return s;
     sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
     char state[16] = "";
+    int64_t running = 0, pending = 0, expired = 0;
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) tm_queue_col_copy(st, 0, state, sizeof state);
-    else if (rc != SQLITE_DONE) s = tm_queue_sql_fail(q, err, "read job state");
-    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW) {
+        tm_queue_col_copy(st, 0, state, sizeof state);
+        running = tm_queue_col_i64(st, 1);
+        pending = tm_queue_col_i64(st, 2);
+        expired = tm_queue_col_i64(st, 3);
+    } else if (rc != SQLITE_DONE) {
+        s = tm_queue_sql_fail(q, err, "read job state");
+    }
+    sqlite3_reset(st);
     if (s || !state[0] || is_terminal(state) || !strcmp(state, "validating")) return s;
-
-    int running = 0, pending = 0, expired = 0;
-    if ((s = job_has(q, "SELECT 1 FROM requests WHERE job_id=? AND state='running' LIMIT 1", job_id,
-                     &running, err)))
-        return s;
     if (running) return TM_OK;
     if (!strcmp(state, "cancelling")) return tm_queue_set_job_state_locked(q, job_id, "cancelled", now, err);
-    if ((s = job_has(q, "SELECT 1 FROM requests WHERE job_id=? AND state='pending' LIMIT 1", job_id,
-                     &pending, err)))
-        return s;
     if (pending) return TM_OK;
-    if ((s = job_has(q, "SELECT 1 FROM requests WHERE job_id=? AND state='expired' LIMIT 1", job_id,
-                     &expired, err)))
-        return s;
     return tm_queue_set_job_state_locked(q, job_id, expired ? "expired" : "completed", now, err);
 }
 
@@ -311,14 +294,14 @@ tm_status tm_queue_check_counters(tm_queue *q, int64_t *jobs_checked, int64_t *m
 tm_status tm_queue_job_state(tm_queue *q, const char *job_id, char state[16], tm_err *err)
 {
     sqlite3_stmt *st;
-    tm_status s = tm_queue_prep(q, "SELECT state FROM jobs WHERE id=?1", &st, err);
+    tm_status s = tm_queue_cached(q, TM_QUEUE_STMT_JOBSTATE, "SELECT state FROM jobs WHERE id=?1", &st, err);
     if (s) return s;
     sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) tm_queue_col_copy(st, 0, state, 16);
     else if (rc == SQLITE_DONE) s = tm_errf(err, TM_ERR_NOTFOUND, "no such job: %.100s", job_id);
     else s = tm_queue_sql_fail(q, err, "read job state");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return s;
 }
 

@@ -446,24 +446,26 @@ tm_status tm_worker_handle_event(worker *w, const tm_engine_event *ev, tm_err *e
     return st;
 }
 
-/* Drop in-flight requests of jobs that are being cancelled. Each job is
- * looked up once; w->ids holds the ids of those checked (distinct jobs <=
- * requests in flight <= window). */
-tm_status tm_worker_check_cancelled(worker *w, tm_err *err)
+/* Drop in-flight requests of jobs that are being cancelled, at most every
+ * TM_WORKER_CANCEL_CHECK_S: each job's state is one jobs row, looked up once
+ * (w->ids holds the ids of those checked: distinct jobs <= requests in
+ * flight <= window). */
+tm_status tm_worker_check_cancelled(worker *w, double now, tm_err *err)
 {
+    if (now - w->last_cancel_check < TM_WORKER_CANCEL_CHECK_S) return TM_OK;
+    w->last_cancel_check = now;
     const char **seen = w->ids;
     int n_seen = 0;
     for (wreq *r = w->inflight; r;) {
         int dup = 0;
         for (int i = 0; i < n_seen && !dup; i++) dup = !strcmp(seen[i], r->claim.job_id);
         if (dup || n_seen >= w->window) { r = r->next; continue; }
-        tm_queue_job job;
-        memset(&job, 0, sizeof job);
+        char state[16] = "";
         tm_err qerr;
-        tm_status st = tm_queue_job_get(w->q, r->claim.job_id, &job, &qerr);
+        tm_status st = tm_queue_job_state(w->q, r->claim.job_id, state, &qerr);
+        if (st == TM_ERR_BUSY) return TM_OK; /* a read meeting a checkpointing writer: next time */
         if (st && st != TM_ERR_NOTFOUND) return tm_errf(err, st, "%s", qerr.msg);
-        int cancel = st == TM_ERR_NOTFOUND || !strcmp(job.state, "cancelling") || !strcmp(job.state, "cancelled");
-        tm_queue_job_clear(&job);
+        int cancel = st == TM_ERR_NOTFOUND || !strcmp(state, "cancelling") || !strcmp(state, "cancelled");
         if (!cancel) { seen[n_seen++] = r->claim.job_id; r = r->next; continue; }
         char job_id[TM_QUEUE_ID_MAX]; /* r itself is freed below */
         memcpy(job_id, r->claim.job_id, sizeof job_id);

@@ -112,8 +112,9 @@ static tm_status loop(worker *w, tm_err *err)
         w->sum->steps++;
         w->sum->forward_seconds += (double)so.forward_ns * 1e-9;
         attribute_step(w, &so); /* update: cost, */
+        w->gen_tokens += so.n_events;
         for (int32_t i = 0; i < so.n_events && !st; i++) st = tm_worker_handle_event(w, &so.events[i], err);
-        if (st || (st = tm_worker_check_cancelled(w, err))) break; /* tokens, results; commit */
+        if (st || (st = tm_worker_check_cancelled(w, tm_now_unix_f(), err))) break; /* tokens, results; commit */
         now = tm_now_unix_f();
         if (now - w->last_progress > (w->tty ? TM_WORKER_TTY_PROGRESS_S : w->o->progress_every_s)) {
             tm_worker_progress(w, 0);
