@@ -84,6 +84,14 @@ void tm_worker_progress(worker *w, int final)
                     "%.0fs elapsed, ETA %s%s",
             tm_worker_cr(w), (long long)w->sum->done, (long long)total, (long long)w->sum->failed, w->n_inflight,
             tps, kvpct, el, eta, w->tty && !final ? "" : "\n");
+    if (final && w->sum->steps > 0) {
+        double eng = w->t_engine - w->t_forward, tot = w->t_engine + w->t_events + w->t_commit + w->t_claim;
+        double ms = 1e3 / (double)w->sum->steps;
+        fprintf(stderr, "[tokenmill] per step (%lld steps): %.2f ms = forward %.2f + schedule/sampling %.2f + "
+                        "host (tokens, stop strings, responses) %.2f + commit %.2f + claims %.2f\n",
+                (long long)w->sum->steps, tot * ms, w->t_forward * ms, (eng > 0 ? eng : 0) * ms, w->t_events * ms,
+                w->t_commit * ms, w->t_claim * ms);
+    }
 }
 
 
@@ -238,6 +246,10 @@ static tm_status alloc_lists(worker *w, tm_err *err)
     w->holders_cap = TM_WORKER_HOLDERS_MIN;
     w->holders = calloc((size_t)w->holders_cap, sizeof *w->holders);
     w->seen = calloc((size_t)w->holders_cap, sizeof *w->seen);
+    w->cap_done = w->window;
+    w->done = calloc(n, sizeof *w->done);
+    w->done_c = calloc(n, sizeof *w->done_c);
+    if (!w->done || !w->done_c) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     if (!w->claims || !w->reqs || !w->ids || !w->held || !w->cks || !w->ck_off || !w->holders || !w->seen)
         return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     return TM_OK;
@@ -254,6 +266,7 @@ tm_status tm_worker_setup(worker *w, const tm_worker_opts *o, tm_worker_summary 
     w->window = o->window > 0 ? o->window : 2 * o->max_seqs;
     tm_buf_init(&w->json);
     tm_buf_init(&w->ckbuf);
+    tm_buf_init(&w->done_json);
     tm_status st;
     if ((st = tm_backend_select(o->device, &w->ops, err))) return st;
     if ((st = register_worker(w, err)) || sum->other_alive) return st;
@@ -294,6 +307,11 @@ static void record_run(worker *w, tm_status st)
 tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
 {
     tm_worker_summary *sum = w->sum;
+    if (w->q && w->n_done) { /* finished requests not yet stored: store them before anything is released */
+        tm_err cerr;
+        tm_status cs = tm_worker_commit(w, &cerr);
+        if (cs && !st) st = tm_errf(err, cs, "%s", cerr.msg);
+    }
     if (st && w->q) {
         /* keep what was generated: checkpoint before giving the leases back */
         tm_err cerr;
@@ -324,6 +342,8 @@ tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
     tm_queue_close(w->q);
     tm_buf_free(&w->json);
     tm_buf_free(&w->ckbuf);
+    tm_buf_free(&w->done_json);
+    free(w->done); free(w->done_c);
     sum->seconds = tm_now_unix_f() - w->t0;
     if (!st && sum->stopped_with_work)
         return tm_errf(err, TM_ERR_STOPPED, "%s: stopped with work left (%lld requests checkpointed; leases released)",
