@@ -15,6 +15,7 @@ static tm_status claim(worker *w, double now, int *slept, tm_err *err)
 {
     *slept = 0;
     int room = w->window - w->n_inflight;
+    w->claimed_last = 0;
     if (w->draining || room <= 0 || w->live_seqs + TM_WORKER_CHOICE_ROOM > w->max_requests ||
         (w->n_inflight > 0 && now < w->next_claim_at))
         return TM_OK;
@@ -32,6 +33,7 @@ static tm_status claim(worker *w, double now, int *slept, tm_err *err)
         return TM_OK;
     }
     if (st) return st;
+    w->claimed_last = got;
     /* the queue had less than the window wants: with work in flight, ask
      * again in a while, not on every step (a claim is a write transaction:
      * reclaim, expiry, lost workers) */
@@ -107,6 +109,8 @@ static tm_status loop(worker *w, tm_err *err)
         if (st || (st = tm_worker_commit(w, err))) break; /* resumed requests that had finished */
         if (slept) continue;
         if (!tm_engine_has_work(w->engine) && w->n_inflight == 0) {
+            /* a claim whose requests all failed at once (bad prompts): claim again */
+            if (w->claimed_last > 0 && !w->draining) continue;
             if (w->draining || (!w->o->watch && tm_worker_nothing_left(w, now))) break;
             idle_wait(w);
             continue;

@@ -105,6 +105,7 @@ typedef struct worker {
     int32_t window;              /* claimed requests ahead of the engine: n_inflight <= window */
     wreq *inflight;
     int32_t n_inflight;
+    int claimed_last;            /* requests the last claim got (they may all have failed at once) */
     int32_t live_seqs;
     int32_t max_context;
     tm_buf json;                 /* response scratch */
