@@ -258,6 +258,11 @@ tm_status tm_queue_check_counters(tm_queue *q, int64_t *jobs_checked, int64_t *m
 tm_status tm_queue_job_state(tm_queue *q, const char *job_id, char state[16], tm_err *err);
 /* Pending and running requests over every listed job (O(jobs), from the counters). */
 tm_status tm_queue_left(tm_queue *q, int64_t *pending, int64_t *running, tm_err *err);
+/* Done requests of a job with finished_at in [from, to): *n, and their
+ * earliest / latest finished_at (first, last may be NULL). A scan of the
+ * job's requests: for benchmarks, not the step path. */
+tm_status tm_queue_done_span(tm_queue *q, const char *job_id, int64_t from, int64_t to, int64_t *n, int64_t *first,
+                             int64_t *last, tm_err *err);
 /* Every job in submission order; the job passed to cb is cleared after cb. */
 tm_status tm_queue_job_list(tm_queue *q,
                             tm_status (*cb)(void *ctx, const tm_queue_job *job, tm_err *err),

@@ -467,3 +467,24 @@ tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error
     return s;
 }
 
+
+tm_status tm_queue_done_span(tm_queue *q, const char *job_id, int64_t from, int64_t to, int64_t *n, int64_t *first,
+                             int64_t *last, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = tm_queue_prep(q, "SELECT COUNT(*), MIN(finished_at), MAX(finished_at) FROM requests "
+                                   "WHERE job_id=?1 AND state='done' AND finished_at >= ?2 AND finished_at < ?3", &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *n = sqlite3_column_int64(st, 0);
+        if (first) *first = tm_queue_col_i64(st, 1);
+        if (last) *last = tm_queue_col_i64(st, 2);
+    } else {
+        s = tm_queue_sql_fail(q, err, "done span");
+    }
+    sqlite3_finalize(st);
+    return s;
+}

@@ -11,6 +11,7 @@ int tm_cmd_bench(int argc, char **argv)
         {"tokenize", tm_bench_tokenize, "tokenizer encode throughput (tokens/s)"},
         {"forward", tm_bench_forward, "CPU forward pass throughput (tokens/s)"},
         {"engine", tm_bench_engine, "batching engine vs one request at a time (requests/s, tokens/s)"},
+        {"host", tm_bench_host, "the run path's host throughput with an instant backend (completions/s)"},
     };
     if (argc >= 2) {
         for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)

@@ -268,7 +268,8 @@ tm_status tm_worker_setup(worker *w, const tm_worker_opts *o, tm_worker_summary 
     tm_buf_init(&w->ckbuf);
     tm_buf_init(&w->done_json);
     tm_status st;
-    if ((st = tm_backend_select(o->device, &w->ops, err))) return st;
+    if (o->backend) w->ops = o->backend;
+    else if ((st = tm_backend_select(o->device, &w->ops, err))) return st;
     if ((st = register_worker(w, err)) || sum->other_alive) return st;
     if (o->preemption_notice &&
         (st = tm_notice_start(o->preemption_notice, TM_WORKER_NOTICE_POLL_S, &w->notice, err)))
