@@ -310,8 +310,12 @@ tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
     tm_worker_summary *sum = w->sum;
     if (w->q && w->n_done) { /* finished requests not yet stored: store them before anything is released */
         tm_err cerr;
-        tm_status cs = tm_worker_commit(w, &cerr);
+        tm_status cs = TM_OK;
+        for (int i = 0; i < TM_WORKER_COMMIT_TRIES && w->n_done && !cs; i++) cs = tm_worker_commit(w, &cerr);
         if (cs && !st) st = tm_errf(err, cs, "%s", cerr.msg);
+        if (w->n_done && !st) /* still busy: give them back now rather than when the leases expire */
+            st = tm_errf(err, TM_ERR_BUSY, "%d finished requests could not be stored (database busy); "
+                                          "their leases are released", (int)w->n_done);
     }
     if (st && w->q) {
         /* keep what was generated: checkpoint before giving the leases back */

@@ -44,6 +44,7 @@
 #define TM_WORKER_TTY_PROGRESS_S 0.2        /* progress line refresh on a terminal */
 #define TM_WORKER_LEFT_COUNT_S 1.0          /* the "left" count (jobs rows' counters) is refreshed this often */
 #define TM_WORKER_CANCEL_CHECK_S 1.0        /* in-flight jobs' states are read this often */
+#define TM_WORKER_COMMIT_TRIES 3            /* teardown: tries to store the last step's results (each a busy wait) */
 #define TM_WORKER_STEP_GUESS_S 0.05         /* step time before one was measured */
 #define TM_WORKER_DRAIN_SAFETY 1.2          /* drain: margin on the remaining-time estimate */
 #define TM_WORKER_HOLDERS_MIN 32            /* first size of the other-lease-holders lists (they grow) */
