@@ -96,7 +96,7 @@ typedef struct tm_queue_new_request {
 #define TM_QUEUE_SUBMIT_YIELD_MS 6
 /* ...and every TM_QUEUE_SUBMIT_LONG_EVERY-th chunk this long: other SQLite
  * clients (sqlite3, Python) poll every 100 ms once they have waited a while */
-#define TM_QUEUE_SUBMIT_LONG_EVERY 8
+#define TM_QUEUE_SUBMIT_LONG_EVERY 4
 #define TM_QUEUE_SUBMIT_LONG_YIELD_MS 100
 #define TM_QUEUE_SUBMIT_STALE_S 600
 
