@@ -50,7 +50,6 @@ struct tm_queue {
     uint64_t sub_txn_start_ns;   /* monotonic start of the open chunk */
     uint64_t sub_beat_ns;        /* last heartbeat written */
     long sub_chunk_rows;
-    unsigned long sub_chunks;    /* chunks committed (every TM_QUEUE_SUBMIT_LONG_EVERY-th pauses long) */
     sqlite3_stmt *ins_req;
     sqlite3_stmt *ins_failed;
     sqlite3_stmt *find_dup;

@@ -47,13 +47,10 @@ static tm_status chunk_maybe_commit(tm_queue *q, tm_err *err)
     q->sub_txn = 0;
     if (s) return s;
     q->sub_committed = 1;
-    /* SQLite's lock is not fair: a waiter polls and would keep missing the
-     * instant between our COMMIT and next BEGIN. A pause of one poll period
-     * lets every waiter in: tokenmill's handles poll every <= 5 ms; other
-     * clients (sqlite3, Python) with SQLite's default handler every 100 ms
-     * once they have waited a while, so every few chunks the pause is long. */
-    long ms = ++q->sub_chunks % TM_QUEUE_SUBMIT_LONG_EVERY ? TM_QUEUE_SUBMIT_YIELD_MS : TM_QUEUE_SUBMIT_LONG_YIELD_MS;
-    struct timespec ts = {0, ms * 1000000L};
+    /* SQLite's lock is not fair: a waiter polls (every 100 ms once it has
+     * waited a while) and would keep missing the instant between our COMMIT
+     * and next BEGIN. A pause of one poll period lets every waiter in. */
+    struct timespec ts = {0, (long)TM_QUEUE_SUBMIT_YIELD_MS * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
     return TM_OK;
 }
