@@ -16,6 +16,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "util/embedded.h"
 #include "util/timeutil.h"
 
@@ -64,6 +66,42 @@ tm_status tm_queue_exec(tm_queue *q, const char *sql, tm_err *err)
 tm_status tm_queue_begin_write(tm_queue *q, tm_err *err) { return tm_queue_exec(q, "BEGIN IMMEDIATE", err); }
 
 tm_status tm_queue_begin_read(tm_queue *q, tm_err *err) { return tm_queue_exec(q, "BEGIN", err); }
+
+tm_status tm_queue_begin_write_retry(tm_queue *q, tm_err *err)
+{
+    tm_status s = tm_queue_begin_write(q, err);
+    for (int i = 0; s == TM_ERR_BUSY && i < TM_QUEUE_BUSY_RETRIES; i++) s = tm_queue_begin_write(q, err);
+    return s;
+}
+
+tm_status tm_queue_cached(tm_queue *q, int slot, const char *sql, sqlite3_stmt **st, tm_err *err)
+{
+    if (slot < 0 || slot >= TM_QUEUE_STMT_COUNT) return tm_errf(err, TM_ERR_INTERNAL, "queue: statement slot %d", slot);
+    if (!q->cached[slot]) {
+        tm_status s = tm_queue_prep(q, sql, &q->cached[slot], err);
+        if (s) return s;
+    } else {
+        sqlite3_reset(q->cached[slot]);
+        sqlite3_clear_bindings(q->cached[slot]);
+    }
+    *st = q->cached[slot];
+    return TM_OK;
+}
+
+/* The busy handler: poll for the lock in short sleeps (1 ms, growing to 5 ms)
+ * until busy_ms have passed since this wait began. SQLite's own timeout
+ * sleeps up to 100 ms per try once a wait is long, so a writer that holds
+ * the lock in short bursts (a chunked submission) can starve its waiters. */
+static int busy_poll(void *ctx, int count)
+{
+    tm_queue *q = ctx;
+    uint64_t now = tm_now_mono_ns();
+    if (count == 0) q->busy_start_ns = now;
+    if (now - q->busy_start_ns >= (uint64_t)q->busy_ms * 1000000u) return 0;
+    int ms = 1 + count / 8;
+    sqlite3_sleep(ms > 5 ? 5 : ms);
+    return 1;
+}
 
 void tm_queue_rollback(tm_queue *q)
 {
@@ -300,7 +338,8 @@ static tm_status open_db(const char *path, int create, tm_queue **out, tm_err *e
         return s;
     }
     sqlite3_extended_result_codes(q->db, 1);
-    sqlite3_busy_timeout(q->db, TM_QUEUE_BUSY_TIMEOUT_MS);
+    q->busy_ms = TM_QUEUE_BUSY_TIMEOUT_MS;
+    sqlite3_busy_handler(q->db, busy_poll, q);
     int mark = 0;
     tm_status s = identify(q, &mark, err);
     if (!s) s = set_wal(q, err);
@@ -335,6 +374,9 @@ void tm_queue_close(tm_queue *q)
     sqlite3_finalize(q->ins_req);
     sqlite3_finalize(q->ins_failed);
     sqlite3_finalize(q->find_dup);
+    for (int i = 0; i < TM_QUEUE_STMT_COUNT; i++) sqlite3_finalize(q->cached[i]);
+    ZSTD_freeCCtx(q->zc);
+    free(q->zbuf);
     free(q->sub_default_model);
     free(q->sub_endpoint);
     if (q->db) sqlite3_close_v2(q->db);
@@ -350,10 +392,7 @@ int tm_queue_schema_version(tm_queue *q)
 
 int tm_queue_schema_latest(void) { return (int)tm_migrations_count; }
 
-void tm_queue_set_busy_timeout(tm_queue *q, int ms)
-{
-    sqlite3_busy_timeout(q->db, ms > 0 ? ms : 0);
-}
+void tm_queue_set_busy_timeout(tm_queue *q, int ms) { q->busy_ms = ms > 0 ? ms : 0; }
 
 void tm_queue_set_clock(tm_queue *q, double (*now)(void *ctx), void *ctx)
 {

@@ -45,7 +45,9 @@ int tm_queue_schema_version(tm_queue *q);
 int tm_queue_schema_latest(void);
 
 /* How long to wait for another process's write lock (default
- * TM_QUEUE_BUSY_TIMEOUT_MS) before TM_ERR_BUSY. */
+ * TM_QUEUE_BUSY_TIMEOUT_MS) before TM_ERR_BUSY. The wait polls in 1-5 ms
+ * sleeps (not SQLite's default busy timeout, whose sleeps grow to 100 ms),
+ * so a waiter gets the lock within milliseconds of it being free. */
 void tm_queue_set_busy_timeout(tm_queue *q, int ms);
 
 /* Test hook: the clock used for leases, expiry and timestamps (unix seconds).
@@ -88,8 +90,11 @@ typedef struct tm_queue_new_request {
  * shorter than one chunk stays one transaction (a rejection writes nothing). */
 #define TM_QUEUE_SUBMIT_CHUNK_ROWS 8000
 #define TM_QUEUE_SUBMIT_CHUNK_MS 80
-/* after each chunk the submission pauses this long: SQLite's busy handler
- * polls every 100 ms after a while, so shorter pauses let waiters starve */
+/* after each chunk the submission pauses this long: other SQLite clients
+ * (sqlite3, Python) poll every 100 ms once they have waited a while, so
+ * shorter pauses let them starve. (Measured: 6 ms pauses made a 1M-line
+ * submit 236 -> 191 s but a Python writer beside a worker waited 2.3 s for
+ * the lock instead of 0.5 s; tokenmill's own handles poll every <= 5 ms.) */
 #define TM_QUEUE_SUBMIT_YIELD_MS 100
 #define TM_QUEUE_SUBMIT_STALE_S 600
 
@@ -187,6 +192,22 @@ typedef struct tm_queue_usage {
 tm_status tm_queue_complete(tm_queue *q, const char *owner, const char *request_id,
                             const char *response_json, size_t len,
                             const tm_queue_usage *usage, tm_err *err);
+/* One finished request of a step for tm_queue_complete_batch. */
+typedef struct tm_queue_completion {
+    const char *request_id;
+    const char *response_json;  /* the response body JSON, len bytes */
+    size_t len;
+    const tm_queue_usage *usage; /* may be NULL */
+    int stored;                 /* out: 1 stored; 0 the lease is not held (nothing written for it) */
+} tm_queue_completion;
+
+/* tm_queue_complete for a step's finished requests in ONE transaction (each
+ * still guarded by its own lease: c[i].stored says which were stored). On
+ * an error nothing is stored (every stored = 0). A database busy past the
+ * busy timeout is tried again (TM_QUEUE_BUSY_RETRIES) before TM_ERR_BUSY.
+ * *stored (may be NULL) gets the count. */
+tm_status tm_queue_complete_batch(tm_queue *q, const char *owner, tm_queue_completion *c, int n, int *stored,
+                                  tm_err *err);
 /* Mark a leased request failed with an error code and message (stored in
  * requests.error as {"code":..,"message":..}, schemas/queue.sql). */
 tm_status tm_queue_fail(tm_queue *q, const char *owner, const char *request_id,
@@ -220,8 +241,26 @@ typedef struct tm_queue_job {
 
 void tm_queue_job_clear(tm_queue_job *j);
 
-/* One job with its request counts and token/cost sums. TM_ERR_NOTFOUND if unknown. */
+/* One job with its request counts and token/cost sums. TM_ERR_NOTFOUND if
+ * unknown. The counts and sums are the jobs row's counters (migration 0007:
+ * kept exact by triggers in every transaction that changes a request), so
+ * this reads one row whatever the job's size. */
 tm_status tm_queue_job_get(tm_queue *q, const char *job_id, tm_queue_job *out, tm_err *err);
+/* The same job with its counts and sums counted again from its requests
+ * (GROUP BY over the job: O(job)); for checks. */
+tm_status tm_queue_job_recount(tm_queue *q, const char *job_id, tm_queue_job *out, tm_err *err);
+/* Every job's counters against a recount, in one read transaction:
+ * *mismatched jobs disagree (sums of REAL columns compared to 1e-9 relative). */
+tm_status tm_queue_check_counters(tm_queue *q, int64_t *jobs_checked, int64_t *mismatched, tm_err *err);
+/* A job's state only (state: 16 bytes). TM_ERR_NOTFOUND if unknown. */
+tm_status tm_queue_job_state(tm_queue *q, const char *job_id, char state[16], tm_err *err);
+/* Pending and running requests over every listed job (O(jobs), from the counters). */
+tm_status tm_queue_left(tm_queue *q, int64_t *pending, int64_t *running, tm_err *err);
+/* Done requests of a job with finished_at in [from, to): *n, and their
+ * earliest / latest finished_at (first, last may be NULL). A scan of the
+ * job's requests: for benchmarks, not the step path. */
+tm_status tm_queue_done_span(tm_queue *q, const char *job_id, int64_t from, int64_t to, int64_t *n, int64_t *first,
+                             int64_t *last, tm_err *err);
 /* Every job in submission order; the job passed to cb is cleared after cb. */
 tm_status tm_queue_job_list(tm_queue *q,
                             tm_status (*cb)(void *ctx, const tm_queue_job *job, tm_err *err),

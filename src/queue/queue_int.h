@@ -19,6 +19,16 @@
 
 #define TM_QUEUE_MAX_RESPONSE (256u << 20) /* refuse to inflate a stored response past this */
 
+/* Slots of tm_queue.cached. */
+enum {
+    TM_QUEUE_STMT_DONE,          /* complete: the guarded UPDATE to done */
+    TM_QUEUE_STMT_RESULT,        /* complete: INSERT OR REPLACE the result */
+    TM_QUEUE_STMT_CKDEL,         /* complete / fail: DELETE the checkpoint */
+    TM_QUEUE_STMT_JOBCOUNT,      /* refresh: the job's state and counters */
+    TM_QUEUE_STMT_JOBSTATE,      /* tm_queue_job_state */
+    TM_QUEUE_STMT_COUNT
+};
+
 struct tm_queue {
     sqlite3 *db;
     double (*clock)(void *ctx);
@@ -44,6 +54,14 @@ struct tm_queue {
     sqlite3_stmt *ins_failed;
     sqlite3_stmt *find_dup;
     unsigned claim_kinds;        /* tm_queue_set_claim_kinds (queue_claimfilter.c); 0: every kind */
+    int busy_ms;                 /* busy handler: give up after this long (tm_queue_set_busy_timeout) */
+    uint64_t busy_start_ns;      /* monotonic time the current wait began */
+    /* statements of the hot paths, prepared once for the connection's life
+     * (tm_queue_cached), and the completion path's zstd context + buffer */
+    sqlite3_stmt *cached[TM_QUEUE_STMT_COUNT];
+    struct ZSTD_CCtx_s *zc;
+    void *zbuf;
+    size_t zcap;
 };
 
 /* ---- queue_submit.c: chunked submissions --------------------------------- */
@@ -67,6 +85,14 @@ tm_status tm_queue_sql_fail(tm_queue *q, tm_err *err, const char *what);
 tm_status tm_queue_prep(tm_queue *q, const char *sql, sqlite3_stmt **st, tm_err *err);
 tm_status tm_queue_exec(tm_queue *q, const char *sql, tm_err *err);
 tm_status tm_queue_begin_write(tm_queue *q, tm_err *err); /* BEGIN IMMEDIATE */
+/* BEGIN IMMEDIATE for a lease holder's write (finish, renew, release,
+ * checkpoint): still busy after the busy timeout (a long write elsewhere),
+ * it is tried again TM_QUEUE_BUSY_RETRIES times rather than failing the worker. */
+#define TM_QUEUE_BUSY_RETRIES 4
+tm_status tm_queue_begin_write_retry(tm_queue *q, tm_err *err);
+/* The statement in slot, prepared on first use and kept until close; reset
+ * with its bindings cleared. */
+tm_status tm_queue_cached(tm_queue *q, int slot, const char *sql, sqlite3_stmt **st, tm_err *err);
 tm_status tm_queue_begin_read(tm_queue *q, tm_err *err);  /* BEGIN (a consistent snapshot) */
 void tm_queue_rollback(tm_queue *q);                        /* no-op outside a transaction */
 tm_status tm_queue_commit(tm_queue *q, tm_err *err);        /* rolls back on failure */

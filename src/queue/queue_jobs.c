@@ -42,48 +42,31 @@ tm_status tm_queue_set_job_state_locked(tm_queue *q, const char *job_id, const c
     return tm_errf(err, TM_ERR_INTERNAL, "queue: unknown job state %s", state);
 }
 
-/* Whether job has a request in one of the states of sql's IN list. */
-static tm_status job_has(tm_queue *q, const char *sql, const char *job_id, int *yes, tm_err *err)
-{
-    sqlite3_stmt *st;
-    tm_status s = tm_queue_prep(q, sql, &st, err);
-    if (s) return s;
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *yes = 1;
-    else if (rc == SQLITE_DONE) *yes = 0;
-    else s = tm_queue_sql_fail(q, err, "job request query");
-    sqlite3_finalize(st);
-    return s;
-}
-
-/* Move a job forward once its requests allow it (inside a write transaction). */
+/* Move a job forward once its requests allow it (inside a write
+ * transaction): its state and counters (0007) are one row. */
 tm_status tm_queue_refresh_job_locked(tm_queue *q, const char *job_id, int64_t now, tm_err *err)
 {
     sqlite3_stmt *st;
-    tm_status s = tm_queue_prep(q, "SELECT state FROM jobs WHERE id=?", &st, err);
+    tm_status s = tm_queue_cached(q, TM_QUEUE_STMT_JOBCOUNT, "SELECT state, n_running, n_pending, n_expired "
+                                                           "FROM jobs WHERE id=?1", &st, err);
     if (s) return s;
     sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
     char state[16] = "";
+    int64_t running = 0, pending = 0, expired = 0;
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) tm_queue_col_copy(st, 0, state, sizeof state);
-    else if (rc != SQLITE_DONE) s = tm_queue_sql_fail(q, err, "read job state");
-    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW) {
+        tm_queue_col_copy(st, 0, state, sizeof state);
+        running = tm_queue_col_i64(st, 1);
+        pending = tm_queue_col_i64(st, 2);
+        expired = tm_queue_col_i64(st, 3);
+    } else if (rc != SQLITE_DONE) {
+        s = tm_queue_sql_fail(q, err, "read job state");
+    }
+    sqlite3_reset(st);
     if (s || !state[0] || is_terminal(state) || !strcmp(state, "validating")) return s;
-
-    int running = 0, pending = 0, expired = 0;
-    if ((s = job_has(q, "SELECT 1 FROM requests WHERE job_id=? AND state='running' LIMIT 1", job_id,
-                     &running, err)))
-        return s;
     if (running) return TM_OK;
     if (!strcmp(state, "cancelling")) return tm_queue_set_job_state_locked(q, job_id, "cancelled", now, err);
-    if ((s = job_has(q, "SELECT 1 FROM requests WHERE job_id=? AND state='pending' LIMIT 1", job_id,
-                     &pending, err)))
-        return s;
     if (pending) return TM_OK;
-    if ((s = job_has(q, "SELECT 1 FROM requests WHERE job_id=? AND state='expired' LIMIT 1", job_id,
-                     &expired, err)))
-        return s;
     return tm_queue_set_job_state_locked(q, job_id, expired ? "expired" : "completed", now, err);
 }
 
@@ -160,13 +143,18 @@ void tm_queue_job_clear(tm_queue_job *j)
     memset(j, 0, sizeof *j);
 }
 
-static tm_status job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *j, tm_err *err)
+#define JOB_COLS "id, state, name, model, endpoint, metadata, priority, completion_window, created_at, " \
+    "in_progress_at, finalizing_at, completed_at, failed_at, expired_at, cancelling_at, cancelled_at, expires_at"
+
+/* The jobs row (JOB_COLS, then the 0007 counters) into j. */
+static tm_status job_row_locked(tm_queue *q, const char *job_id, tm_queue_job *j, tm_err *err)
 {
     memset(j, 0, sizeof *j);
     sqlite3_stmt *st;
-    tm_status s = tm_queue_prep(q, "SELECT id, state, name, model, endpoint, metadata, priority, completion_window, "
-                          "created_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
-                          "cancelling_at, cancelled_at, expires_at FROM jobs WHERE id=?1", &st, err);
+    tm_status s = tm_queue_prep(q, "SELECT " JOB_COLS ", n_pending, n_running, n_done, n_failed, n_cancelled, "
+                                   "n_expired, sum_prompt_tokens, sum_completion_tokens, sum_cached_tokens, "
+                                   "sum_gpu_seconds, sum_energy_joules, sum_cost_usd, sum_wasted_seconds, "
+                                   "sum_wasted_usd, n_cost, n_energy FROM jobs WHERE id=?1", &st, err);
     if (s) return s;
     sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -180,16 +168,34 @@ static tm_status job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *j
         j->priority = tm_queue_col_i64(st, 6);
         j->completion_window = tm_queue_col_i64(st, 7);
         int64_t *ts[] = {&j->created_at, &j->in_progress_at, &j->finalizing_at, &j->completed_at,
-                         &j->failed_at, &j->expired_at, &j->cancelling_at, &j->cancelled_at, &j->expires_at};
-        for (int i = 0; i < 9; i++) *ts[i] = tm_queue_col_i64(st, 8 + i);
+                         &j->failed_at, &j->expired_at, &j->cancelling_at, &j->cancelled_at, &j->expires_at,
+                         &j->pending, &j->running, &j->done, &j->failed, &j->cancelled, &j->expired,
+                         &j->prompt_tokens, &j->completion_tokens, &j->cached_tokens};
+        for (int i = 0; i < 18; i++) *ts[i] = tm_queue_col_i64(st, 8 + i);
+        j->total = j->pending + j->running + j->done + j->failed + j->cancelled + j->expired;
+        j->gpu_seconds = sqlite3_column_double(st, 26);
+        j->energy_joules = sqlite3_column_double(st, 27);
+        j->cost_usd = sqlite3_column_double(st, 28);
+        j->wasted_seconds = sqlite3_column_double(st, 29);
+        j->wasted_usd = sqlite3_column_double(st, 30);
+        j->has_cost = tm_queue_col_i64(st, 31) > 0;
+        j->has_energy = tm_queue_col_i64(st, 32) > 0;
     } else if (rc == SQLITE_DONE) {
         s = tm_errf(err, TM_ERR_NOTFOUND, "no such job: %.100s", job_id);
     } else {
         s = tm_queue_sql_fail(q, err, "read job");
     }
     sqlite3_finalize(st);
-    if (s) return s;
+    return s;
+}
 
+/* j's counters and sums counted again from its requests (GROUP BY: O(job)). */
+static tm_status job_recount_locked(tm_queue *q, const char *job_id, tm_queue_job *j, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s;
+    int rc;
+    j->total = j->pending = j->running = j->done = j->failed = j->cancelled = j->expired = 0;
     if ((s = tm_queue_prep(q, "SELECT state, COUNT(*) FROM requests WHERE job_id=?1 GROUP BY state", &st, err))) return s;
     sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -228,6 +234,88 @@ static tm_status job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *j
         j->has_energy = sqlite3_column_int64(st, 9) > 0;
     } else {
         s = tm_queue_sql_fail(q, err, "sum tokens");
+    }
+    sqlite3_finalize(st);
+    return s;
+}
+
+static tm_status job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *j, tm_err *err)
+{
+    return job_row_locked(q, job_id, j, err);
+}
+
+tm_status tm_queue_job_recount(tm_queue *q, const char *job_id, tm_queue_job *out, tm_err *err)
+{
+    tm_status s = tm_queue_begin_read(q, err);
+    if (s) return s;
+    s = job_row_locked(q, job_id, out, err);
+    if (!s) s = job_recount_locked(q, job_id, out, err);
+    tm_queue_rollback(q);
+    if (s) tm_queue_job_clear(out);
+    return s;
+}
+
+/* Whether two sums of the same doubles (added in another order) agree. */
+static int sum_close(double a, double b) { double d = a - b; if (d < 0) d = -d; return d <= 1e-9 * (1 + (a < 0 ? -a : a)); }
+
+tm_status tm_queue_check_counters(tm_queue *q, int64_t *jobs_checked, int64_t *mismatched, tm_err *err)
+{
+    *jobs_checked = *mismatched = 0;
+    tm_queue_ids l = {0};
+    tm_status s = tm_queue_begin_read(q, err);
+    if (s) return s;
+    s = tm_queue_ids_collect(q, "SELECT id FROM jobs ORDER BY seq", 0, &l, err);
+    for (size_t i = 0; !s && i < l.n; i++) {
+        tm_queue_job a, b;
+        s = job_row_locked(q, l.ids[i], &a, err);
+        if (!s) {
+            b = a;
+            b.name = b.model = b.endpoint = b.metadata_json = NULL;
+            s = job_recount_locked(q, l.ids[i], &b, err);
+        }
+        if (!s) {
+            ++*jobs_checked;
+            if (a.total != b.total || a.pending != b.pending || a.running != b.running || a.done != b.done ||
+                a.failed != b.failed || a.cancelled != b.cancelled || a.expired != b.expired ||
+                a.prompt_tokens != b.prompt_tokens || a.completion_tokens != b.completion_tokens ||
+                a.cached_tokens != b.cached_tokens || a.has_cost != b.has_cost || a.has_energy != b.has_energy ||
+                !sum_close(a.gpu_seconds, b.gpu_seconds) || !sum_close(a.energy_joules, b.energy_joules) ||
+                !sum_close(a.cost_usd, b.cost_usd) || !sum_close(a.wasted_seconds, b.wasted_seconds) ||
+                !sum_close(a.wasted_usd, b.wasted_usd))
+                ++*mismatched;
+        }
+        tm_queue_job_clear(&a);
+    }
+    tm_queue_rollback(q);
+    tm_queue_ids_free(&l);
+    return s;
+}
+
+tm_status tm_queue_job_state(tm_queue *q, const char *job_id, char state[16], tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = tm_queue_cached(q, TM_QUEUE_STMT_JOBSTATE, "SELECT state FROM jobs WHERE id=?1", &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) tm_queue_col_copy(st, 0, state, 16);
+    else if (rc == SQLITE_DONE) s = tm_errf(err, TM_ERR_NOTFOUND, "no such job: %.100s", job_id);
+    else s = tm_queue_sql_fail(q, err, "read job state");
+    sqlite3_reset(st);
+    return s;
+}
+
+tm_status tm_queue_left(tm_queue *q, int64_t *pending, int64_t *running, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = tm_queue_prep(q, "SELECT COALESCE(SUM(n_pending), 0), COALESCE(SUM(n_running), 0) FROM jobs "
+                                   "WHERE state <> 'validating'", &st, err);
+    if (s) return s;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *pending = sqlite3_column_int64(st, 0);
+        *running = sqlite3_column_int64(st, 1);
+    } else {
+        s = tm_queue_sql_fail(q, err, "count requests left");
     }
     sqlite3_finalize(st);
     return s;
@@ -379,3 +467,24 @@ tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error
     return s;
 }
 
+
+tm_status tm_queue_done_span(tm_queue *q, const char *job_id, int64_t from, int64_t to, int64_t *n, int64_t *first,
+                             int64_t *last, tm_err *err)
+{
+    sqlite3_stmt *st;
+    tm_status s = tm_queue_prep(q, "SELECT COUNT(*), MIN(finished_at), MAX(finished_at) FROM requests "
+                                   "WHERE job_id=?1 AND state='done' AND finished_at >= ?2 AND finished_at < ?3", &st, err);
+    if (s) return s;
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *n = sqlite3_column_int64(st, 0);
+        if (first) *first = tm_queue_col_i64(st, 1);
+        if (last) *last = tm_queue_col_i64(st, 2);
+    } else {
+        s = tm_queue_sql_fail(q, err, "done span");
+    }
+    sqlite3_finalize(st);
+    return s;
+}

@@ -1,31 +1,13 @@
 /* queue_lease.c — claims and leases: claim, renew, release, reclaim and
- * expire, checkpoints of leased requests, and finishing a leased request
- * (complete / fail). queue.h "workers: claim, lease, finish" and "checkpoints".
+ * expire, checkpoints of leased requests. queue.h "workers: claim, lease,
+ * finish" and "checkpoints"; finishing (complete / fail) is queue_complete.c.
  */
 #include "queue/queue_int.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zstd.h>
-
-/* BEGIN IMMEDIATE for a lease holder's write (finish, renew, release,
- * checkpoint): a database still busy after the handle's busy timeout (a
- * long write elsewhere) is tried again, LEASE_BUSY_RETRIES times with a
- * growing pause, rather than failing the worker. */
-#define LEASE_BUSY_RETRIES 4
-static tm_status lease_begin_write(tm_queue *q, tm_err *err)
-{
-    tm_status s = tm_queue_begin_write(q, err);
-    for (int i = 0; s == TM_ERR_BUSY && i < LEASE_BUSY_RETRIES; i++) {
-        struct timespec ts = {0, 50000000L << i}; /* 50, 100, 200, 400 ms */
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-        s = tm_queue_begin_write(q, err);
-    }
-    return s;
-}
 
 tm_status tm_queue_reclaim_locked(tm_queue *q, double now, int *n, tm_err *err)
 {
@@ -281,7 +263,7 @@ tm_status tm_queue_renew(tm_queue *q, const char *owner, double lease_s, int *re
 {
     if (!(lease_s > 0)) return tm_errf(err, TM_ERR_USAGE, "queue: lease must be positive");
     sqlite3_stmt *st;
-    tm_status s = lease_begin_write(q, err);
+    tm_status s = tm_queue_begin_write_retry(q, err);
     if (s) return s;
     if ((s = tm_queue_prep(q, "UPDATE requests SET lease_expires=?2 WHERE state='running' AND lease_owner=?1", &st, err))) {
         tm_queue_rollback(q);
@@ -333,7 +315,7 @@ tm_status tm_queue_checkpoint_save(tm_queue *q, const char *owner, const char *r
     if (!z) return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
     int64_t now = (int64_t)tm_queue_now(q);
     sqlite3_stmt *st = NULL;
-    tm_status s = lease_begin_write(q, err);
+    tm_status s = tm_queue_begin_write_retry(q, err);
     if (s) { free(z); return s; }
     s = tm_queue_prep(q, "INSERT OR REPLACE INTO checkpoints(request_id, worker_id, tokens_done, state_zstd, created_at, "
                 "run_id, gpu_seconds, cost_usd) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM requests "
@@ -380,123 +362,9 @@ tm_status tm_queue_checkpoint_stats(tm_queue *q, int64_t *requests, int64_t *tok
     return s;
 }
 
-static tm_status delete_checkpoint(tm_queue *q, const char *request_id, tm_err *err)
-{
-    sqlite3_stmt *st;
-    tm_status s = tm_queue_prep(q, "DELETE FROM checkpoints WHERE request_id=?1", &st, err);
-    if (s) return s;
-    sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
-    s = tm_queue_step_done(q, st, "delete checkpoint", NULL, err);
-    sqlite3_finalize(st);
-    return s;
-}
-
-/* Begin a write and check that owner holds request_id's lease; job_id out. */
-static tm_status begin_leased(tm_queue *q, const char *owner, const char *request_id,
-                              char job_id[TM_QUEUE_ID_MAX], tm_err *err)
-{
-    tm_status s = lease_begin_write(q, err);
-    if (s) return s;
-    sqlite3_stmt *st;
-    if ((s = tm_queue_prep(q, "SELECT job_id FROM requests WHERE id=?1 AND state='running' AND lease_owner=?2",
-                  &st, err))) {
-        tm_queue_rollback(q);
-        return s;
-    }
-    sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) tm_queue_col_copy(st, 0, job_id, TM_QUEUE_ID_MAX);
-    else if (rc == SQLITE_DONE)
-        s = tm_errf(err, TM_ERR_NOTFOUND, "queue: %s: lease not held by %s (expired and re-claimed, "
-                                          "released, or finished)", request_id, owner);
-    else s = tm_queue_sql_fail(q, err, "check lease");
-    sqlite3_finalize(st);
-    if (s) tm_queue_rollback(q);
-    return s;
-}
-
-tm_status tm_queue_complete(tm_queue *q, const char *owner, const char *request_id, const char *response_json,
-                            size_t len, const tm_queue_usage *usage, tm_err *err)
-{
-    if (len > TM_QUEUE_MAX_RESPONSE)
-        return tm_errf(err, TM_ERR_INPUT, "queue: %s: response of %zu bytes is too large", request_id, len);
-    size_t bound = ZSTD_compressBound(len);
-    void *z = malloc(bound ? bound : 1);
-    if (!z) return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
-    size_t zlen = ZSTD_compress(z, bound, response_json, len, 3);
-    if (ZSTD_isError(zlen)) {
-        free(z);
-        return tm_errf(err, TM_ERR_INTERNAL, "queue: zstd: %s", ZSTD_getErrorName(zlen));
-    }
-    char job_id[TM_QUEUE_ID_MAX];
-    tm_status s = begin_leased(q, owner, request_id, job_id, err);
-    if (s) { free(z); return s; }
-    int64_t now = (int64_t)tm_queue_now(q);
-    sqlite3_stmt *st = NULL;
-    if (!(s = tm_queue_prep(q, "INSERT OR REPLACE INTO results(request_id, response_zstd, response_size, created_at) "
-                      "VALUES (?1,?2,?3,?4)", &st, err))) {
-        sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, z, (int)zlen, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, (int64_t)len);
-        sqlite3_bind_int64(st, 4, now);
-        s = tm_queue_step_done(q, st, "insert result", NULL, err);
-        sqlite3_finalize(st);
-    }
-    if (!s && !(s = tm_queue_prep(q, "UPDATE requests SET state='done', lease_owner=NULL, lease_expires=NULL, error=NULL, "
-                            "finished_at=?2, prompt_tokens=?3, completion_tokens=?4, cached_tokens=?5, "
-                            "gpu_seconds=COALESCE(?6,gpu_seconds), energy_joules=COALESCE(?7,energy_joules), "
-                            "cost_usd=COALESCE(?8,cost_usd), wasted_seconds=COALESCE(?9,wasted_seconds), "
-                            "wasted_usd=COALESCE(?10,wasted_usd), run_id=COALESCE(?11,run_id) WHERE id=?1", &st, err))) {
-        tm_queue_usage u = {0, 0, 0, -1, -1, -1, -1, -1, NULL};
-        if (usage) u = *usage;
-        sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int64(st, 3, u.prompt_tokens);
-        sqlite3_bind_int64(st, 4, u.completion_tokens);
-        sqlite3_bind_int64(st, 5, u.cached_tokens);
-        if (u.gpu_seconds >= 0) sqlite3_bind_double(st, 6, u.gpu_seconds);
-        if (u.energy_joules >= 0) sqlite3_bind_double(st, 7, u.energy_joules);
-        if (u.cost_usd >= 0) sqlite3_bind_double(st, 8, u.cost_usd);
-        if (u.gpu_seconds >= 0 && u.wasted_seconds >= 0) sqlite3_bind_double(st, 9, u.wasted_seconds);
-        if (u.cost_usd >= 0 && u.wasted_usd >= 0) sqlite3_bind_double(st, 10, u.wasted_usd);
-        tm_queue_bind_text_or_null(st, 11, u.run_id);
-        s = tm_queue_step_done(q, st, "mark done", NULL, err);
-        sqlite3_finalize(st);
-    }
-    free(z);
-    if (!s) s = delete_checkpoint(q, request_id, err);
-    if (!s) s = tm_queue_refresh_job_locked(q, job_id, now, err);
-    if (s) { tm_queue_rollback(q); return s; }
-    return tm_queue_commit(q, err);
-}
-
-tm_status tm_queue_fail(tm_queue *q, const char *owner, const char *request_id, const char *code,
-                        const char *message, tm_err *err)
-{
-    char job_id[TM_QUEUE_ID_MAX];
-    tm_status s = begin_leased(q, owner, request_id, job_id, err);
-    if (s) return s;
-    int64_t now = (int64_t)tm_queue_now(q);
-    sqlite3_stmt *st;
-    if (!(s = tm_queue_prep(q, "UPDATE requests SET state='failed', lease_owner=NULL, lease_expires=NULL, "
-                            "error=" TM_QUEUE_ERROR_SQL("?2", "?4") ", finished_at=?3 WHERE id=?1", &st, err))) {
-        sqlite3_bind_text(st, 1, request_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, code ? code : "error", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, message ? message : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, now);
-        s = tm_queue_step_done(q, st, "mark failed", NULL, err);
-        sqlite3_finalize(st);
-    }
-    if (!s) s = delete_checkpoint(q, request_id, err);
-    if (!s) s = tm_queue_refresh_job_locked(q, job_id, now, err);
-    if (s) { tm_queue_rollback(q); return s; }
-    return tm_queue_commit(q, err);
-}
-
 tm_status tm_queue_release(tm_queue *q, const char *owner, const char *request_id, int *released, tm_err *err)
 {
-    tm_status s = lease_begin_write(q, err);
+    tm_status s = tm_queue_begin_write_retry(q, err);
     if (s) return s;
     sqlite3_stmt *st;
     const char *sql = request_id

@@ -12,6 +12,7 @@ int tm_cmd_bench(int argc, char **argv)
         {"forward", tm_bench_forward, "CPU forward pass throughput (tokens/s)"},
         {"engine", tm_bench_engine, "batching engine vs one request at a time (requests/s, tokens/s)"},
         {"grammar", tm_bench_grammar, "structured output: time to first mask, time between masks (us)"},
+        {"host", tm_bench_host, "the run path's host throughput with an instant backend (completions/s)"},
     };
     if (argc >= 2) {
         for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)

@@ -10,6 +10,7 @@ int tm_bench_tokenize(int argc, char **argv); /* bench tokenize --tokenizer DIR 
 int tm_bench_forward(int argc, char **argv);  /* bench forward --model DIR     */
 int tm_bench_engine(int argc, char **argv);   /* bench engine --model DIR | --synthetic NAME */
 int tm_bench_grammar(int argc, char **argv);  /* bench grammar [--tokenizer DIR] [--sample FILE] */
+int tm_bench_host(int argc, char **argv);     /* bench host [--requests N] [--procs P]  */
 
 /* The roofline of `bench engine` (bench_engine.c), per engine step:
  *   bytes = weight_bytes + kv_bytes_per_token * (ctx_seq_sum + n_tokens)

@@ -176,6 +176,7 @@ static void reset_choices(wreq *r)
 }
 
 static tm_status finish_request(worker *w, wreq *r, tm_err *err);
+static tm_status queue_done(worker *w, wreq *r, int64_t completion, int32_t cached, tm_err *err);
 
 /* The choices' detokenizers, stop matchers and logprob buffers. */
 static tm_status make_choices(worker *w, wreq *r, tm_err *err)
@@ -328,21 +329,70 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
     if (!st) st = tm_response_build(&resp, &w->json, err);
     tm_worker_extras_clear(&ex);
     if (st) return st;
-    tm_queue_usage u = {.prompt_tokens = r->prep.n_prompt, .completion_tokens = completion,
-                        .cached_tokens = cached, .gpu_seconds = r->cost_s, .energy_joules = r->cost_j,
-                        .cost_usd = r->cost_usd, .wasted_seconds = r->wasted_s, .wasted_usd = r->wasted_usd,
-                        .run_id = w->run_id};
-    tm_err qerr;
-    st = tm_queue_complete(w->q, w->owner, r->claim.request_id, w->json.data, w->json.len, &u, &qerr);
-    if (st && st != TM_ERR_NOTFOUND) return tm_errf(err, st, "%s", qerr.msg);
-    if (!st) {
-        r->cost_s = r->cost_usd = r->wasted_s = r->wasted_usd = 0; /* recorded on the request */
-        r->cost_j = -1;
-        w->sum->done++;
-        w->sum->prompt_tokens += r->prep.n_prompt;
-        w->sum->completion_tokens += completion;
-        w->sum->cached_tokens += cached;
+    return queue_done(w, r, completion, cached, err);
+}
+
+/* Put a finished request's response on the step's commit list; its cost
+ * travels with it (the request is dropped before the commit). */
+static tm_status queue_done(worker *w, wreq *r, int64_t completion, int32_t cached, tm_err *err)
+{
+    if (w->n_done == w->cap_done) { /* commits refused for a while (busy DB): grow */
+        int32_t cap = w->cap_done ? w->cap_done * 2 : 16;
+        wdone *d = realloc(w->done, (size_t)cap * sizeof *d);
+        if (d) w->done = d;
+        tm_queue_completion *c = d ? realloc(w->done_c, (size_t)cap * sizeof *c) : NULL;
+        if (!c) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+        w->done_c = c;
+        w->cap_done = cap;
     }
+    wdone *d = &w->done[w->n_done];
+    memcpy(d->request_id, r->claim.request_id, sizeof d->request_id);
+    d->u = (tm_queue_usage){.prompt_tokens = r->prep.n_prompt, .completion_tokens = completion,
+                            .cached_tokens = cached, .gpu_seconds = r->cost_s, .energy_joules = r->cost_j,
+                            .cost_usd = r->cost_usd, .wasted_seconds = r->wasted_s, .wasted_usd = r->wasted_usd,
+                            .run_id = w->run_id};
+    d->off = w->done_json.len;
+    d->len = w->json.len;
+    d->prompt = r->prep.n_prompt;
+    d->completion = completion;
+    d->cached = cached;
+    d->ds = r->keep_cost ? 0 : r->cost_s - r->carried_s;
+    d->du = r->cost_usd - r->carried_usd;
+    d->dj = r->cost_j < 0 ? -1 : r->cost_j - (r->carried_j > 0 ? r->carried_j : 0);
+    if (tm_buf_append(&w->done_json, w->json.data ? w->json.data : "", w->json.len))
+        return tm_errf(err, TM_ERR_NOMEM, "out of memory");
+    w->n_done++;
+    r->cost_s = r->cost_usd = r->wasted_s = r->wasted_usd = 0; /* on the commit list now */
+    r->cost_j = -1;
+    return TM_OK;
+}
+
+tm_status tm_worker_commit(worker *w, tm_err *err)
+{
+    if (w->n_done == 0) return TM_OK;
+    double t0 = tm_now_unix_f();
+    for (int32_t i = 0; i < w->n_done; i++)
+        w->done_c[i] = (tm_queue_completion){.request_id = w->done[i].request_id,
+                                             .response_json = w->done_json.data + w->done[i].off,
+                                             .len = w->done[i].len, .usage = &w->done[i].u};
+    tm_err qerr;
+    tm_status st = tm_queue_complete_batch(w->q, w->owner, w->done_c, w->n_done, NULL, &qerr);
+    w->t_commit += tm_now_unix_f() - t0;
+    if (st == TM_ERR_BUSY) return TM_OK; /* still ours under the lease: the next step tries again */
+    if (st) return tm_errf(err, st, "%s", qerr.msg);
+    for (int32_t i = 0; i < w->n_done; i++) {
+        const wdone *d = &w->done[i];
+        if (!w->done_c[i].stored) { /* the lease was lost: the run paid for it all the same */
+            if (w->meter && d->ds > 0) tm_cost_meter_discard(w->meter, d->ds, d->dj, d->du);
+            continue;
+        }
+        w->sum->done++;
+        w->sum->prompt_tokens += d->prompt;
+        w->sum->completion_tokens += d->completion;
+        w->sum->cached_tokens += d->cached;
+    }
+    w->n_done = 0;
+    tm_buf_clear(&w->done_json);
     return TM_OK;
 }
 
@@ -369,24 +419,26 @@ tm_status tm_worker_handle_event(worker *w, const tm_engine_event *ev, tm_err *e
     return st;
 }
 
-/* Drop in-flight requests of jobs that are being cancelled. Each job is
- * looked up once; w->ids holds the ids of those checked (distinct jobs <=
- * requests in flight <= window). */
-tm_status tm_worker_check_cancelled(worker *w, tm_err *err)
+/* Drop in-flight requests of jobs that are being cancelled, at most every
+ * TM_WORKER_CANCEL_CHECK_S: each job's state is one jobs row, looked up once
+ * (w->ids holds the ids of those checked: distinct jobs <= requests in
+ * flight <= window). */
+tm_status tm_worker_check_cancelled(worker *w, double now, tm_err *err)
 {
+    if (now - w->last_cancel_check < TM_WORKER_CANCEL_CHECK_S) return TM_OK;
+    w->last_cancel_check = now;
     const char **seen = w->ids;
     int n_seen = 0;
     for (wreq *r = w->inflight; r;) {
         int dup = 0;
         for (int i = 0; i < n_seen && !dup; i++) dup = !strcmp(seen[i], r->claim.job_id);
         if (dup || n_seen >= w->window) { r = r->next; continue; }
-        tm_queue_job job;
-        memset(&job, 0, sizeof job);
+        char state[16] = "";
         tm_err qerr;
-        tm_status st = tm_queue_job_get(w->q, r->claim.job_id, &job, &qerr);
+        tm_status st = tm_queue_job_state(w->q, r->claim.job_id, state, &qerr);
+        if (st == TM_ERR_BUSY) return TM_OK; /* a read meeting a checkpointing writer: next time */
         if (st && st != TM_ERR_NOTFOUND) return tm_errf(err, st, "%s", qerr.msg);
-        int cancel = st == TM_ERR_NOTFOUND || !strcmp(job.state, "cancelling") || !strcmp(job.state, "cancelled");
-        tm_queue_job_clear(&job);
+        int cancel = st == TM_ERR_NOTFOUND || !strcmp(state, "cancelling") || !strcmp(state, "cancelled");
         if (!cancel) { seen[n_seen++] = r->claim.job_id; r = r->next; continue; }
         char job_id[TM_QUEUE_ID_MAX]; /* r itself is freed below */
         memcpy(job_id, r->claim.job_id, sizeof job_id);

@@ -21,6 +21,7 @@ static tm_status claim(worker *w, double now, int *slept, tm_err *err)
 {
     *slept = 0;
     int room = w->window - w->n_inflight;
+    w->claimed_last = 0;
     if (w->draining || room <= 0 || w->live_seqs + TM_WORKER_CHOICE_ROOM > w->max_requests ||
         (w->n_inflight > 0 && now < w->next_claim_at))
         return TM_OK;
@@ -38,6 +39,7 @@ static tm_status claim(worker *w, double now, int *slept, tm_err *err)
         return TM_OK;
     }
     if (st) return st;
+    w->claimed_last = got;
     /* the queue had less than the window wants: with work in flight, ask
      * again in a while, not on every step (a claim is a write transaction:
      * reclaim, expiry, lost workers) */
@@ -117,21 +119,34 @@ static tm_status loop(worker *w, tm_err *err)
         tm_worker_keep_leases(w, now);
         int end = 0, slept = 0;
         if ((st = tm_worker_drain_or_checkpoint(w, now, &end, err)) || end) break;
-        if ((st = claim(w, now, &slept, err))) break; /* claim → schedule */
+        double t0 = tm_now_unix_f();
+        st = claim(w, now, &slept, err); /* claim → schedule */
+        double t1 = tm_now_unix_f();
+        w->t_claim += t1 - t0;
+        if (st || (st = tm_worker_commit(w, err))) break; /* resumed requests that had finished */
         if (slept) continue;
         if (!tm_engine_has_work(w->engine) && w->n_inflight == 0) {
+            /* a claim whose requests all failed at once (bad prompts): claim again */
+            if (w->claimed_last > 0 && !w->draining) continue;
             if (w->draining || (!w->o->watch && tm_worker_nothing_left(w, now))) break;
             idle_wait(w);
             continue;
         }
         tm_engine_step_out so;
+        t0 = tm_now_unix_f();
         if ((st = tm_engine_step(w->engine, &so, err))) break; /* execute */
+        t1 = tm_now_unix_f();
+        w->t_engine += t1 - t0;
+        w->t_forward += (double)so.forward_ns * 1e-9;
         w->sum->steps++;
         if (crash && w->sum->steps >= crash) abort(); /* the test hook */
         w->sum->forward_seconds += (double)so.forward_ns * 1e-9;
         attribute_step(w, &so); /* update: cost, */
+        w->gen_tokens += so.n_events;
         for (int32_t i = 0; i < so.n_events && !st; i++) st = tm_worker_handle_event(w, &so.events[i], err);
-        if (st || (st = tm_worker_check_cancelled(w, err))) break; /* tokens, results; commit */
+        w->t_events += tm_now_unix_f() - t1;
+        if (st || (st = tm_worker_commit(w, err))) break; /* the step's results: one transaction */
+        if ((st = tm_worker_check_cancelled(w, tm_now_unix_f(), err))) break;
         now = tm_now_unix_f();
         if (show && now - w->last_progress > (w->tty ? TM_WORKER_TTY_PROGRESS_S : w->o->progress_every_s)) {
             tm_worker_progress(w, 0);

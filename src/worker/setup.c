@@ -26,39 +26,72 @@ void tm_worker_opts_default(tm_worker_opts *o)
     o->signal_fd = -1;
 }
 
-static tm_status count_left_cb(void *ctx, const tm_queue_job *job, tm_err *err)
+/* Tokens still to generate: each in-flight request's budget (max_new per
+ * choice) less what it generated, capped at the tokens a finished request
+ * took on average once some finished; the pending requests at that average
+ * (or the in-flight budget's). O(window), once per progress line. */
+static double tokens_remaining(const worker *w, int64_t pending)
 {
-    (void)err;
-    *(int64_t *)ctx += job->pending + job->running;
-    return TM_OK;
+    double avg = w->sum->done > 0 ? (double)w->sum->completion_tokens / (double)w->sum->done : 0;
+    double rem = 0, budget = 0;
+    int32_t n = 0;
+    for (const wreq *r = w->inflight; r; r = r->next, n++) {
+        double b = (double)r->max_new * r->prep.n, g = tm_worker_generated(r), left = b - g;
+        if (avg > 0 && avg - g < left) left = avg - g > 1 ? avg - g : 1;
+        rem += left > 0 ? left : 0;
+        budget += b;
+    }
+    double per = avg > 0 ? avg : n ? budget / n : 0;
+    return rem + (double)pending * per;
 }
 
+static void fmt_eta(double e, char *out, size_t outsz)
+{
+    if (!(e >= 0) || e > 1e9) snprintf(out, outsz, "-");
+    else if (e < 120) snprintf(out, outsz, "%.0fs", e);
+    else if (e < 7200) snprintf(out, outsz, "%.0fm", e / 60);
+    else snprintf(out, outsz, "%.1fh", e / 3600);
+}
+
+/* The progress line: requests done of the total (done + failed here, plus
+ * what is pending or running in the queue: the jobs rows' counters, read at
+ * most every TM_WORKER_LEFT_COUNT_S), requests in flight, tokens generated
+ * per second by the steps (smoothed; the final line: over the run), and an
+ * ETA from the remaining token budget at that rate. */
 void tm_worker_progress(worker *w, int final)
 {
     if (w->o->quiet) return;
     double now = tm_now_unix_f();
-    if (now - w->left_at > TM_WORKER_LEFT_COUNT_S || final) { /* a count over all jobs: not every tick */
-        int64_t left = 0;
-        if (tm_queue_job_list(w->q, count_left_cb, &left, NULL) == TM_OK) w->left = left;
+    if (now - w->left_at > TM_WORKER_LEFT_COUNT_S || final) {
+        int64_t p = 0, r = 0;
+        if (tm_queue_left(w->q, &p, &r, NULL) == TM_OK) { w->left = p + r; w->left_pending = p; }
         w->left_at = now;
     }
     tm_kv_cache_stats kv;
     tm_engine_kv_stats(w->engine, &kv);
     double el = now - w->t0;
-    double tps = el > 0 ? (double)(w->sum->completion_tokens) / el : 0;
-    double rps = el > 0 ? (double)(w->sum->done + w->sum->failed) / el : 0;
+    if (w->rate_at > 0 && now - w->rate_at >= 0.2) {
+        double inst = (double)(w->gen_tokens - w->rate_tokens) / (now - w->rate_at);
+        w->tok_rate = w->tok_rate > 0 ? 0.7 * w->tok_rate + 0.3 * inst : inst;
+    }
+    if (w->rate_at == 0 || now - w->rate_at >= 0.2) { w->rate_at = now; w->rate_tokens = w->gen_tokens; }
+    double tps = final ? (el > 0 ? (double)w->gen_tokens / el : 0) : w->tok_rate;
     int kvpct = kv.n_blocks ? (int)(100.0 * (kv.in_use) / kv.n_blocks) : 0;
     char eta[32] = "-";
-    if (rps > 0 && w->left > 0) {
-        double e = (double)w->left / rps;
-        if (e < 120) snprintf(eta, sizeof eta, "%.0fs", e);
-        else if (e < 7200) snprintf(eta, sizeof eta, "%.0fm", e / 60);
-        else snprintf(eta, sizeof eta, "%.1fh", e / 3600);
-    }
+    if (!final && tps > 0) fmt_eta(tokens_remaining(w, w->left_pending) / tps, eta, sizeof eta);
     int64_t total = w->sum->done + w->sum->failed + w->left;
-    fprintf(stderr, "%s[tokenmill] %lld/%lld done, %lld failed | %.1f output tok/s | KV %d%% | %.0fs elapsed, ETA %s%s",
-            tm_worker_cr(w), (long long)w->sum->done, (long long)total, (long long)w->sum->failed, tps,
-            kvpct, el, eta, w->tty && !final ? "" : "\n");
+    fprintf(stderr, "%s[tokenmill] %lld/%lld done, %lld failed, %d in flight | %.1f output tok/s | KV %d%% | "
+                    "%.0fs elapsed, ETA %s%s",
+            tm_worker_cr(w), (long long)w->sum->done, (long long)total, (long long)w->sum->failed, w->n_inflight,
+            tps, kvpct, el, eta, w->tty && !final ? "" : "\n");
+    if (final && w->sum->steps > 0) {
+        double eng = w->t_engine - w->t_forward, tot = w->t_engine + w->t_events + w->t_commit + w->t_claim;
+        double ms = 1e3 / (double)w->sum->steps;
+        fprintf(stderr, "[tokenmill] per step (%lld steps): %.2f ms = forward %.2f + schedule/sampling %.2f + "
+                        "host (tokens, stop strings, responses) %.2f + commit %.2f + claims %.2f\n",
+                (long long)w->sum->steps, tot * ms, w->t_forward * ms, (eng > 0 ? eng : 0) * ms, w->t_events * ms,
+                w->t_commit * ms, w->t_claim * ms);
+    }
 }
 
 
@@ -213,6 +246,10 @@ static tm_status alloc_lists(worker *w, tm_err *err)
     w->holders_cap = TM_WORKER_HOLDERS_MIN;
     w->holders = calloc((size_t)w->holders_cap, sizeof *w->holders);
     w->seen = calloc((size_t)w->holders_cap, sizeof *w->seen);
+    w->cap_done = w->window;
+    w->done = calloc(n, sizeof *w->done);
+    w->done_c = calloc(n, sizeof *w->done_c);
+    if (!w->done || !w->done_c) return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     if (!w->claims || !w->reqs || !w->ids || !w->held || !w->cks || !w->ck_off || !w->holders || !w->seen)
         return tm_errf(err, TM_ERR_NOMEM, "out of memory");
     return TM_OK;
@@ -229,8 +266,10 @@ tm_status tm_worker_setup(worker *w, const tm_worker_opts *o, tm_worker_summary 
     w->window = o->window > 0 ? o->window : 2 * o->max_seqs;
     tm_buf_init(&w->json);
     tm_buf_init(&w->ckbuf);
+    tm_buf_init(&w->done_json);
     tm_status st;
-    if ((st = tm_backend_select(o->device, &w->ops, err))) return st;
+    if (o->backend) w->ops = o->backend;
+    else if ((st = tm_backend_select(o->device, &w->ops, err))) return st;
     if ((st = register_worker(w, err)) || sum->other_alive) return st;
     if (o->preemption_notice &&
         (st = tm_notice_start(o->preemption_notice, TM_WORKER_NOTICE_POLL_S, &w->notice, err)))
@@ -269,6 +308,15 @@ static void record_run(worker *w, tm_status st)
 tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
 {
     tm_worker_summary *sum = w->sum;
+    if (w->q && w->n_done) { /* finished requests not yet stored: store them before anything is released */
+        tm_err cerr;
+        tm_status cs = TM_OK;
+        for (int i = 0; i < TM_WORKER_COMMIT_TRIES && w->n_done && !cs; i++) cs = tm_worker_commit(w, &cerr);
+        if (cs && !st) st = tm_errf(err, cs, "%s", cerr.msg);
+        if (w->n_done && !st) /* still busy: give them back now rather than when the leases expire */
+            st = tm_errf(err, TM_ERR_BUSY, "%d finished requests could not be stored (database busy); "
+                                          "their leases are released", (int)w->n_done);
+    }
     if (st && w->q) {
         /* keep what was generated: checkpoint before giving the leases back */
         tm_err cerr;
@@ -279,8 +327,8 @@ tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
     while (w->inflight) tm_worker_drop_request(w, w->inflight);
     if (!st && w->draining && w->q) {
         /* work left: what this run gave back, or what is still queued */
-        int64_t left = 0;
-        if (tm_queue_job_list(w->q, count_left_cb, &left, NULL) == TM_OK && left > 0) sum->stopped_with_work = 1;
+        int64_t pending = 0, running = 0;
+        if (tm_queue_left(w->q, &pending, &running, NULL) == TM_OK && pending + running > 0) sum->stopped_with_work = 1;
         if (sum->checkpointed > 0) sum->stopped_with_work = 1;
     }
     if (!st && !w->draining && w->q && !sum->other_alive) st = tm_worker_serve_end(w, err);
@@ -299,6 +347,8 @@ tm_status tm_worker_teardown(worker *w, tm_status st, tm_err *err)
     tm_queue_close(w->q);
     tm_buf_free(&w->json);
     tm_buf_free(&w->ckbuf);
+    tm_buf_free(&w->done_json);
+    free(w->done); free(w->done_c);
     sum->seconds = tm_now_unix_f() - w->t0;
     if (!st && sum->stopped_with_work)
         return tm_errf(err, TM_ERR_STOPPED, "%s: stopped with work left (%lld requests checkpointed; leases released)",

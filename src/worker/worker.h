@@ -73,6 +73,8 @@ typedef struct tm_worker_opts {
     tm_quant_scheme quant;       /* quantize the weights at load (quant/quant.h); TM_QS_NONE: as stored */
     tm_kv_dtype kv_dtype;        /* TM_KV_AUTO: the backend's own */
     unsigned backend_flags;      /* TM_BACKEND_* (backend.h), e.g. TM_BACKEND_CUDA_FAST */
+    const tm_backend_ops *backend; /* benchmarks only (bench host's instant backend): this table instead of
+                                      device's; NULL for every user-facing run */
 } tm_worker_opts;
 
 typedef struct tm_worker_summary {
