@@ -42,6 +42,11 @@ static void usage(FILE *f, const tm_engine_opts *eo)
             "                          checkpoints at once\n"
             "  --drain-margin S        stop this long before a deadline (default 5)\n"
             "  --exclusive             do nothing (exit 0) if another worker of this DB is alive (for cron)\n"
+            "  --served-model-name NAME  the model name(s) this worker serves (repeatable, or a comma list;\n"
+            "                          default: the model directory's base name and config.json's\n"
+            "                          _name_or_path). It claims only requests whose model (body.model, else\n"
+            "                          the job's --model) is one of them, or that name none; others wait\n"
+            "                          for a worker that serves them. Responses carry the first name.\n"
             "  --quiet                 no progress output\n"
             "  --db PATH               queue database (default ./tokenmill.db or $TOKENMILL_DB)\n\n"
             "Draining (a signal, a notice, the time limit): no new requests; requests that can finish\n"
@@ -127,7 +132,7 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db,
         {"quiet", no_argument, 0, 'q'},            {"price", required_argument, 0, 'P'},
         {"checkpoint-every", required_argument, 0, 'C'}, {"preemption-notice", required_argument, 0, 'N'},
         {"drain-grace", required_argument, 0, 'G'}, {"drain-margin", required_argument, 0, 'M'},
-        {"exclusive", no_argument, 0, 'X'},
+        {"exclusive", no_argument, 0, 'X'},        {"served-model-name", required_argument, 0, 'S'},
         {"db", required_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     tm_engine_opts eo;
@@ -160,6 +165,12 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, const char **db,
         case 'G': st = parse_seconds("--drain-grace", optarg, 0, &o->drain_grace_s, &err); break;
         case 'M': st = parse_seconds("--drain-margin", optarg, 0, &o->drain_margin_s, &err); break;
         case 'X': o->exclusive = 1; break;
+        case 'S':
+            if (o->n_served_names == TM_WORKER_SERVED_MAX)
+                st = tm_errf(&err, TM_ERR_USAGE, "--served-model-name: at most %d values", TM_WORKER_SERVED_MAX);
+            else if (!(st = tm_cli_check_text("--served-model-name", optarg, &err)))
+                o->served_names[o->n_served_names++] = optarg;
+            break;
         case 'D': *db = optarg; break;
         case 'h': usage(stdout, &eo); *done = 1; return 0;
         default: return tm_cli_usage_error("run", "unknown option");

@@ -336,6 +336,8 @@ void tm_queue_close(tm_queue *q)
     sqlite3_finalize(q->ins_failed);
     sqlite3_finalize(q->find_dup);
     free(q->sub_default_model);
+    free(q->sub_endpoint_at);
+    free(q->claim_models);
     free(q->sub_endpoint);
     if (q->db) sqlite3_close_v2(q->db);
     free(q);

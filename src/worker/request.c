@@ -391,7 +391,7 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
     char id[96];
     snprintf(id, sizeof id, "%s%s", r->prep.endpoint == TM_ENDPOINT_CHAT ? "chatcmpl-" : "cmpl-",
              r->claim.request_id + (strncmp(r->claim.request_id, "req_", 4) ? 0 : 4));
-    const char *model = r->claim.model && *r->claim.model ? r->claim.model : tm_model_dir(w->model);
+    const char *model = w->served[0]; /* the model that ran, by its served name */
     lp_records lr = {0};
     tm_status st = r->prep.params.logprobs ? lp_build(w, r, ch, &lr, err) : TM_OK;
     tm_response resp = {.kind = r->prep.endpoint == TM_ENDPOINT_CHAT ? TM_RESPONSE_CHAT : TM_RESPONSE_COMPLETION,

@@ -61,7 +61,7 @@ static int teardown(void **state)
 static void submit_mixed(fx *f, char id[TM_QUEUE_ID_MAX])
 {
     tm_err err = {{0}};
-    tm_queue_job_opts o = {.name = "mixed"};
+    tm_queue_job_opts o = {.name = "mixed", .mixed_endpoints = 1};
     assert_int_equal(tm_queue_submit_begin(f->q, &o, id, &err), TM_OK);
     for (int i = 0; i < 2; i++) {
         char c[8], t[8], d[8];
