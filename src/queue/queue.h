@@ -244,6 +244,7 @@ typedef struct tm_queue_job_batch {
     int64_t invalid;             /* all invalid lines (n_errors is capped) */
 } tm_queue_job_batch;
 void tm_queue_job_batch_clear(tm_queue_job_batch *b);
+/* (may be called from a tm_queue_job_page callback: it reads in the page's snapshot) */
 tm_status tm_queue_job_batch_get(tm_queue *q, const char *job_id, tm_queue_job_batch *out, tm_err *err);
 
 /* A page of jobs, newest first (OpenAI's list order): those submitted

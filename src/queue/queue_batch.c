@@ -82,11 +82,13 @@ static tm_status batch_errors(tm_queue *q, const char *job_id, tm_queue_job_batc
 tm_status tm_queue_job_batch_get(tm_queue *q, const char *job_id, tm_queue_job_batch *out, tm_err *err)
 {
     memset(out, 0, sizeof *out);
-    tm_status s = tm_queue_begin_read(q, err);
+    /* inside a job page's callback the page's read transaction is open: read in it */
+    int own = sqlite3_get_autocommit(q->db) != 0;
+    tm_status s = own ? tm_queue_begin_read(q, err) : TM_OK;
     if (s) return s;
     s = batch_job_row(q, job_id, out, err);
     if (!s) s = batch_errors(q, job_id, out, err);
-    tm_queue_rollback(q);
+    if (own) tm_queue_rollback(q);
     if (s) tm_queue_job_batch_clear(out);
     return s;
 }
