@@ -9,7 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential cmake pkg-config
       libsqlite3-dev libzstd-dev libarchive-dev libjansson-dev libpcre2-dev
       libutf8proc-dev libopenblas-dev libcmocka-dev libcurl4-openssl-dev
-      sqlite3 zstd gzip tar python3 clang)
+      sqlite3 zstd gzip tar python3 clang
+      python3-jsonschema)  # tests/cli/status_batch.sh: schemas/openai_batch.schema.json
 # a real Slurm + munge for tests/cli/slurm.sh, only when asked (.ci/run sets it),
 # so that the quickstart stays lean
 if [ "${TOKENMILL_CI_SLURM:-0}" = "1" ]; then

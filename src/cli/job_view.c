@@ -58,7 +58,8 @@ json_t *tm_cli_batch_json(const tm_queue_job *j, const tm_queue_job_batch *b)
     const char *model = j->model ? j->model : b ? b->model : NULL;
     json_t *o = json_object();
     struct { const char *k; json_t *v; } f[] = {
-        {"id", json_string(j->id)}, {"object", json_string("batch")}, {"endpoint", str_or_null(j->endpoint)},
+        /* endpoint is a required string: NULL only for a job without one valid line, which submit refuses */
+        {"id", json_string(j->id)}, {"object", json_string("batch")}, {"endpoint", json_string(j->endpoint ? j->endpoint : "")},
         {"errors", errors_json(b)},
         {"input_file_id", b && b->input_file_id ? json_string(b->input_file_id) : job_file_id(j->id, "")},
         {"completion_window", json_string(window)}, {"status", json_string(tm_cli_openai_state(j->state))},
