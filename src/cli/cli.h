@@ -64,7 +64,8 @@ int tm_cli_usage_error(const char *cmd, const char *fmt, ...)
 
 /* Hex SHA-256 of the bytes of files paths[0..n) read in order (what
  * submit stores as jobs.input_sha256, and `tokenmill batch` looks a
- * submission up by); "" when one of them is "-" (stdin is read once). */
+ * submission up by); "" when one of them is "-" or not a regular file
+ * (stdin, a pipe: the submission reads it once). */
 tm_status tm_cli_files_sha256(char *const *paths, int n, char hex[65], tm_err *err);
 
 /* Reset getopt state before a command parses its argv. */

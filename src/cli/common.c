@@ -183,8 +183,10 @@ const char *tm_cli_printable(const char *s, char *out, size_t outsz)
 tm_status tm_cli_files_sha256(char *const *paths, int n, char hex[65], tm_err *err)
 {
     hex[0] = 0;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(paths[i], "-")) return TM_OK; /* stdin: read once, by the submission */
+    for (int i = 0; i < n; i++) { /* stdin, a pipe, a FIFO: read once, by the submission */
+        struct stat sb;
+        if (!strcmp(paths[i], "-") || stat(paths[i], &sb) != 0 || !S_ISREG(sb.st_mode)) return TM_OK;
+    }
     tm_sha256_ctx c;
     tm_sha256_init(&c);
     unsigned char buf[65536];
