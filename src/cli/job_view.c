@@ -97,7 +97,6 @@ json_t *tm_cli_batch_json(const tm_queue_job *j, const tm_queue_job_batch *b)
     return o;
 }
 
-json_t *tm_cli_job_json(const tm_queue_job *j) { return tm_cli_batch_json(j, NULL); }
 
 tm_status tm_cli_job_fetch_json(tm_queue *q, const char *job_id, json_t **out, tm_err *err)
 {

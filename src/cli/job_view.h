@@ -24,7 +24,6 @@
  * are not counted apart: 0, they are in output_tokens). b may be NULL
  * (then input_file_id is derived from the job id, errors null). */
 json_t *tm_cli_batch_json(const tm_queue_job *j, const tm_queue_job_batch *b);
-json_t *tm_cli_job_json(const tm_queue_job *j); /* tm_cli_batch_json(j, NULL) */
 /* tm_cli_batch_json of job_id read from q. */
 tm_status tm_cli_job_fetch_json(tm_queue *q, const char *job_id, json_t **out, tm_err *err);
 /* OpenAI's name of a tokenmill job state (queued -> in_progress). */

@@ -80,12 +80,11 @@ tm_status tm_queue_unserved_models(tm_queue *q,
 {
     sqlite3_stmt *st;
     tm_status s = tm_queue_prep(
-        q, "SELECT r.model, count(*) FROM requests r JOIN jobs j ON j.id = r.job_id "
+        q, "SELECT m, n FROM (SELECT r.model AS m, count(*) AS n FROM requests r JOIN jobs j ON j.id = r.job_id "
            "WHERE r.state='pending' AND j.state IN ('queued','in_progress') AND r.model IS NOT NULL "
-           "AND NOT EXISTS (SELECT 1 FROM workers w, json_each(CASE WHEN json_valid(w.models) THEN w.models "
-           "ELSE '[]' END) e WHERE w.state IN ('starting','running','draining') "
-           "AND w.heartbeat_at >= ?1 - COALESCE(w.lease_seconds, 60) AND e.value = r.model) "
-           "GROUP BY r.model ORDER BY 2 DESC, 1",
+           "GROUP BY r.model) WHERE NOT EXISTS (SELECT 1 FROM workers w, json_each(CASE WHEN json_valid(w.models) "
+           "THEN w.models ELSE '[]' END) e WHERE w.state IN ('starting','running','draining') "
+           "AND w.heartbeat_at >= ?1 - COALESCE(w.lease_seconds, 60) AND e.value = m) ORDER BY n DESC, m",
         &st, err);
     if (s) return s;
     sqlite3_bind_int64(st, 1, (int64_t)tm_queue_now(q));
