@@ -52,7 +52,7 @@ ls "$MODEL"
 step "2. submit the three example jobs"
 declare -A JOB
 for name in chat completions sampling; do
-  JOB[$name]=$(tm submit "$HERE/$name.jsonl" --name "example-$name" --metadata source=examples)
+  JOB[$name]=$(tm submit "$HERE/$name.jsonl" --name "example-$name" --metadata source=examples --mixed-endpoints)
   [[ ${JOB[$name]} == job_* ]] || fail "submit $name.jsonl printed '${JOB[$name]}', not a job id"
   echo "$name.jsonl -> ${JOB[$name]}"
 done

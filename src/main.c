@@ -22,6 +22,7 @@ static const tm_command commands[] = {
     {"cancel",   tm_cmd_cancel,   "cancel a job's pending requests"},
     {"retry",    tm_cmd_retry,    "requeue a job's failed requests (all, or --errors CODE)"},
     {"run",      tm_cmd_run,      "process queued requests with a model (continuous batching)"},
+    {"batch",    tm_cmd_batch,    "one shot, as vLLM run_batch: submit -i IN, run --model DIR, write -o OUT"},
     {"results",  tm_cmd_results,  "write a job's results (or errors) as OpenAI batch output JSONL"},
     {"export",   tm_cmd_export,   "bundle a job's results, errors, cost and manifest into a tar.zst"},
     {"report",   tm_cmd_report,   "cost by job, day, model or worker (table, csv, json, html with charts)"},

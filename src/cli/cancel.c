@@ -58,9 +58,10 @@ int tm_cmd_cancel(int argc, char **argv)
     if (!s) s = tm_queue_job_get(q, job_id, &j, &err);
     if (!s) {
         if (as_json) {
-            json_t *o = tm_cli_job_json(&j);
-            if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) != 0) s = tm_errf(&err, TM_ERR_IO, "write failed");
-            else printf("\n");
+            json_t *o = NULL;
+            s = tm_cli_job_fetch_json(q, job_id, &o, &err); /* the OpenAI Batch object, as status --json */
+            if (!s && json_dumpf(o, stdout, JSON_INDENT(2)) != 0) s = tm_errf(&err, TM_ERR_IO, "write failed");
+            else if (!s) printf("\n");
             json_decref(o);
         } else if (!strcmp(before, after)) {
             printf("%s: already %s\n", job_id, after);

@@ -28,6 +28,7 @@ int tm_cmd_run(int argc, char **argv);
 int tm_cmd_demo(int argc, char **argv);
 int tm_cmd_prices(int argc, char **argv);
 int tm_cmd_report(int argc, char **argv);
+int tm_cmd_batch(int argc, char **argv);
 
 /* The queue path: --db value if given, else $TOKENMILL_DB, else ./tokenmill.db */
 const char *tm_cli_db_path(const char *db_flag);
@@ -60,6 +61,12 @@ int tm_cli_fail(const char *cmd, tm_status s, const tm_err *err);
 /* Print "tokenmill CMD: <formatted>" plus a --help hint; return 64. */
 int tm_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Hex SHA-256 of the bytes of files paths[0..n) read in order (what
+ * submit stores as jobs.input_sha256, and `tokenmill batch` looks a
+ * submission up by); "" when one of them is "-" or not a regular file
+ * (stdin, a pipe: the submission reads it once). */
+tm_status tm_cli_files_sha256(char *const *paths, int n, char hex[65], tm_err *err);
 
 /* Reset getopt state before a command parses its argv. */
 void tm_cli_getopt_reset(void);

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <utf8proc.h>
 
+#include "util/sha256.h"
+
 const char *tm_cli_db_path(const char *db_flag)
 {
     if (db_flag && *db_flag) return db_flag;
@@ -176,4 +178,29 @@ const char *tm_cli_printable(const char *s, char *out, size_t outsz)
     }
     out[o] = 0;
     return out;
+}
+
+tm_status tm_cli_files_sha256(char *const *paths, int n, char hex[65], tm_err *err)
+{
+    hex[0] = 0;
+    for (int i = 0; i < n; i++) { /* stdin, a pipe, a FIFO: read once, by the submission */
+        struct stat sb;
+        if (!strcmp(paths[i], "-") || stat(paths[i], &sb) != 0 || !S_ISREG(sb.st_mode)) return TM_OK;
+    }
+    tm_sha256_ctx c;
+    tm_sha256_init(&c);
+    unsigned char buf[65536];
+    for (int i = 0; i < n; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) return tm_errf(err, TM_ERR_IO, "%s: %s", paths[i], strerror(errno));
+        size_t got;
+        while ((got = fread(buf, 1, sizeof buf, f)) > 0) tm_sha256_update(&c, buf, got);
+        int bad = ferror(f);
+        fclose(f);
+        if (bad) return tm_errf(err, TM_ERR_IO, "%s: read failed", paths[i]);
+    }
+    uint8_t d[32];
+    tm_sha256_final(&c, d);
+    tm_sha256_hex(d, hex);
+    return TM_OK;
 }

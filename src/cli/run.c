@@ -43,6 +43,11 @@ static void usage(FILE *f, const tm_engine_opts *eo)
             "                          checkpoints at once\n"
             "  --drain-margin S        stop this long before a deadline (default 5)\n"
             "  --exclusive             do nothing (exit 0) if another worker of this DB is alive (for cron)\n"
+            "  --served-model-name NAME  the model name(s) this worker serves (repeatable, or a comma list;\n"
+            "                          default: the model directory's base name and config.json's\n"
+            "                          _name_or_path). It claims only requests whose model (body.model, else\n"
+            "                          the job's --model) is one of them, or that name none; others wait\n"
+            "                          for a worker that serves them. Responses carry the first name.\n"
             "  --quiet                 no progress output\n"
             "  --no-progress           no progress line (errors and the summary still shown)\n"
             "  --workers N             N CPU worker processes on this queue under one supervisor\n"
@@ -162,6 +167,7 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, run_args *a)
         {"exclusive", no_argument, 0, 'X'},        {"no-progress", no_argument, 0, 'p'},
         {"workers", required_argument, 0, 'n'},    {"gpus", required_argument, 0, 'g'},
         {"max-restarts", required_argument, 0, 'R'}, {"verbose", no_argument, 0, 'V'},
+        {"served-model-name", required_argument, 0, 'S'},
         {"db", required_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     tm_engine_opts eo;
@@ -198,6 +204,12 @@ static int parse_args(int argc, char **argv, tm_worker_opts *o, run_args *a)
         case 'G': st = parse_seconds("--drain-grace", optarg, 0, &o->drain_grace_s, &err); break;
         case 'M': st = parse_seconds("--drain-margin", optarg, 0, &o->drain_margin_s, &err); break;
         case 'X': o->exclusive = 1; break;
+        case 'S':
+            if (o->n_served_names == TM_WORKER_SERVED_MAX)
+                st = tm_errf(&err, TM_ERR_USAGE, "--served-model-name: at most %d values", TM_WORKER_SERVED_MAX);
+            else if (!(st = tm_cli_check_text("--served-model-name", optarg, &err)))
+                o->served_names[o->n_served_names++] = optarg;
+            break;
         case 'p': o->progress_every_s = 0; break;
         case 'n': if (!(st = tm_cli_parse_long("--workers", optarg, 1, TM_SUPERVISOR_MAX_WORKERS, &v, &err))) a->workers = (int)v; break;
         case 'g': a->gpus = optarg; break;

@@ -44,6 +44,8 @@ static void usage(FILE *f)
             "  --completion-window DUR   pending requests expire after DUR (default 24h; e.g. 90m, 2d)\n"
             "  --on-invalid reject|skip  reject (default): any invalid line rejects the whole job;\n"
             "                            skip: queue the valid lines, record invalid ones as failed\n"
+            "  --mixed-endpoints         accept chat and completions lines in one job (OpenAI refuses\n"
+            "                            that, and so does tokenmill by default; the job's endpoint is 'mixed')\n"
             "  --json                    print the job object instead of the id\n"
             "  --allow-unknown-fields    accept (and ignore) body fields tokenmill does not know, as vLLM\n"
             "                            does; fields it refuses stay refused (docs/requests.md)\n"
@@ -83,10 +85,12 @@ static int is_blank(const char *p, size_t n)
 }
 
 /* skip mode: keep an invalid line as a failed request */
-static tm_status record_failed(submit_ctx *c, const tm_jobfile_line *l, const char *custom_id, tm_err *err)
+static tm_status record_failed(submit_ctx *c, const tm_jobfile_line *l, const char *custom_id, const char *param,
+                               tm_err *err)
 {
     if (!c->skip) return TM_OK;
-    tm_queue_new_request r = {.custom_id = custom_id, .source = l->source, .line = l->lineno, .max_tokens = -1};
+    tm_queue_new_request r = {.custom_id = custom_id, .source = l->source, .line = l->lineno, .max_tokens = -1,
+                              .param = param};
     tm_status s = tm_queue_submit_add_failed(c->q, &r, c->msg.data ? c->msg.data : "invalid line", err);
     if (!s) c->recorded_failed++;
     return s;
@@ -106,7 +110,7 @@ static tm_status on_line(void *ctx, const tm_jobfile_line *l, tm_err *err)
         problem(c, l->source, l->lineno, "line", what);
         c->bad_lines++;
         tm_buf_printf(&c->msg, "%s:%ld: line: %s", l->source, l->lineno, what);
-        return record_failed(c, l, NULL, err);
+        return record_failed(c, l, NULL, NULL, err);
     }
     tm_validated v;
     memset(&v, 0, sizeof v);
@@ -126,12 +130,19 @@ static tm_status on_line(void *ctx, const tm_jobfile_line *l, tm_err *err)
         tm_err e = {{0}};
         s = tm_queue_submit_add(c->q, &r, &e);
         if (s == TM_ERR_INPUT) {
-            /* duplicate custom_id: e.msg is "custom_id: duplicate ..." */
-            const char *what = strncmp(e.msg, "custom_id: ", 11) ? e.msg : e.msg + 11;
-            problem(c, l->source, l->lineno, "custom_id", what);
+            /* e.msg is "FIELD: what": a duplicate custom_id, or a url not the job's endpoint */
+            char field[32] = "custom_id";
+            const char *what = e.msg, *colon = strstr(e.msg, ": ");
+            if (colon && colon - e.msg < (long)sizeof field) {
+                snprintf(field, sizeof field, "%.*s", (int)(colon - e.msg), e.msg);
+                what = colon + 2;
+            }
+            problem(c, l->source, l->lineno, field, what);
             c->bad_lines++;
-            tm_buf_printf(&c->msg, "%s:%ld: custom_id: %s", l->source, l->lineno, what);
-            s = record_failed(c, l, v.custom_id, err);
+            tm_buf_printf(&c->msg, "%s:%ld: %s: %s", l->source, l->lineno, field, what);
+            /* a duplicate's error line carries no custom_id: that id is the
+             * first line's, in the output file (line and param say which) */
+            s = record_failed(c, l, strcmp(field, "custom_id") ? v.custom_id : NULL, field, err);
         } else if (s) {
             tm_errf(err, s, "%s", e.msg);
         } else {
@@ -155,7 +166,7 @@ static tm_status on_line(void *ctx, const tm_jobfile_line *l, tm_err *err)
         c->problems += p.total - p.kept;
         tm_buf_printf(&c->msg, "; and %d more problems", p.total - p.kept);
     }
-    s = record_failed(c, l, v.custom_id, err);
+    s = record_failed(c, l, v.custom_id, p.kept > 0 ? p.items[0].field : NULL, err);
     tm_validated_clear(&v);
     return s;
 }
@@ -203,6 +214,7 @@ static int parse_opts(int argc, char **argv, tm_queue_job_opts *jo, const char *
         {"on-invalid", required_argument, NULL, 'i'}, {"json", no_argument, NULL, 'j'},
         {"db", required_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
         {"allow-unknown-fields", no_argument, NULL, 'u'},
+        {"mixed-endpoints", no_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
     };
     tm_cli_getopt_reset();
@@ -230,6 +242,7 @@ static int parse_opts(int argc, char **argv, tm_queue_job_opts *jo, const char *
             break;
         case 'j': *as_json = 1; break;
         case 'u': *vflags |= TM_VALIDATE_ALLOW_UNKNOWN; break;
+        case 'x': jo->mixed_endpoints = 1; break;
         case 'd': *db_flag = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return tm_cli_usage_error("submit", "bad option");
@@ -249,18 +262,13 @@ static int print_job(tm_queue *q, const char *job_id, int as_json)
 {
     int rc = 0;
     if (as_json) {
-        tm_queue_job j;
+        json_t *o = NULL;
         tm_err err = {{0}};
-        tm_status s = tm_queue_job_get(q, job_id, &j, &err);
-        if (s) {
-            rc = tm_cli_fail("submit", s, &err);
-        } else {
-            json_t *o = tm_cli_job_json(&j);
-            if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) != 0) rc = tm_cli_fail("submit", TM_ERR_IO, NULL);
-            else printf("\n");
-            json_decref(o);
-            tm_queue_job_clear(&j);
-        }
+        tm_status s = tm_cli_job_fetch_json(q, job_id, &o, &err);
+        if (s) rc = tm_cli_fail("submit", s, &err);
+        else if (json_dumpf(o, stdout, JSON_INDENT(2)) != 0) rc = tm_cli_fail("submit", TM_ERR_IO, NULL);
+        else printf("\n");
+        json_decref(o);
     } else {
         printf("%s\n", job_id);
     }
@@ -297,7 +305,14 @@ int tm_cmd_submit(int argc, char **argv)
         free(meta_json);
         return tm_cli_fail("submit", s, &err);
     }
-    char job_id[TM_QUEUE_ID_MAX];
+    char job_id[TM_QUEUE_ID_MAX], sha[65];
+    tm_buf names;
+    tm_buf_init(&names);
+    for (int i = optind; i < argc; i++) tm_buf_printf(&names, "%s%s", i > optind ? ", " : "", argv[i]);
+    jo.input_filename = names.data;
+    tm_err herr;
+    if (tm_cli_files_sha256(argv + optind, argc - optind, sha, &herr)) sha[0] = 0; /* the read below says why */
+    jo.input_sha256 = sha[0] ? sha : NULL;
     submit_ctx ctx = {.q = q, .skip = jo.skip_invalid, .vflags = vflags};
     tm_buf_init(&ctx.msg);
     s = tm_queue_submit_begin(q, &jo, job_id, &err);
@@ -307,6 +322,7 @@ int tm_cmd_submit(int argc, char **argv)
         s = tm_jobfile_read(argv[i], TM_JOBFILE_MAX_LINE_DEFAULT, &cb, &err);
     }
     tm_buf_free(&ctx.msg);
+    tm_buf_free(&names);
     free(meta_json);
     if (s) {
         tm_queue_submit_rollback(q);

@@ -294,8 +294,10 @@ tm_status tm_output_result_line(tm_out *o, const char *request_id, const char *c
     return s;
 }
 
-tm_status tm_output_error_line(tm_out *o, const char *request_id, const char *custom_id, const char *state,
-                               const char *code, const char *message, tm_err *err)
+/* with_at: "line" and "param" in "error" too */
+static tm_status error_line(tm_out *o, const char *request_id, const char *custom_id, const char *state,
+                            const char *code, const char *message, int with_at, int64_t line_no,
+                            const char *param, tm_err *err)
 {
     const char *fallback = state ? state : "error";
     json_t *e = json_pack("{s:s, s:s}", "code", code ? code : fallback, "message",
@@ -303,9 +305,28 @@ tm_status tm_output_error_line(tm_out *o, const char *request_id, const char *cu
     if (!e) /* not UTF-8 (an edited DB): as when nothing usable was recorded */
         e = json_pack("{s:s, s:s}", "code", fallback, "message", "no error recorded");
     if (!e) return tm_errf(err, TM_ERR_INPUT, "output: %s: state is not UTF-8", request_id ? request_id : "?");
+    json_t *p = with_at && param ? json_string(param) : NULL; /* NULL also for a param that is not UTF-8 */
+    if (with_at && (json_object_set_new(e, "line", line_no > 0 ? json_integer((json_int_t)line_no) : json_null()) ||
+                    json_object_set_new(e, "param", p ? p : json_null()))) {
+        json_decref(e);
+        return tm_errf(err, TM_ERR_NOMEM, "output: out of memory");
+    }
     json_t *line = json_pack("{s:o, s:o, s:n, s:o}", "id", batch_req_id(request_id ? request_id : ""),
                              "custom_id", str_or_null(custom_id), "response", "error", e);
     return write_json_line(o, line, err);
+}
+
+tm_status tm_output_error_line(tm_out *o, const char *request_id, const char *custom_id, const char *state,
+                               const char *code, const char *message, tm_err *err)
+{
+    return error_line(o, request_id, custom_id, state, code, message, 0, 0, NULL, err);
+}
+
+tm_status tm_output_error_line_at(tm_out *o, const char *request_id, const char *custom_id, const char *state,
+                                  const char *code, const char *message, int64_t line_no, const char *param,
+                                  tm_err *err)
+{
+    return error_line(o, request_id, custom_id, state, code, message, 1, line_no, param, err);
 }
 
 /* ---- export bundle -------------------------------------------------------- */

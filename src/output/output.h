@@ -53,6 +53,12 @@ tm_status tm_output_result_line(tm_out *o, const char *request_id, const char *c
  * replaced so (as for an error that was never recorded). */
 tm_status tm_output_error_line(tm_out *o, const char *request_id, const char *custom_id, const char *state,
                                const char *code, const char *message, tm_err *err);
+/* The same with the request's input line (1-based; <= 0: null) and param
+ * (the field at fault, NULL: null) as fields of "error", as OpenAI's
+ * BatchError carries them: {"code", "message", "line", "param"}. */
+tm_status tm_output_error_line_at(tm_out *o, const char *request_id, const char *custom_id, const char *state,
+                                  const char *code, const char *message, int64_t line, const char *param,
+                                  tm_err *err);
 
 /* ---- export bundle ---------------------------------------------------------- */
 

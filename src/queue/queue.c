@@ -378,6 +378,8 @@ void tm_queue_close(tm_queue *q)
     ZSTD_freeCCtx(q->zc);
     free(q->zbuf);
     free(q->sub_default_model);
+    free(q->sub_endpoint_at);
+    free(q->claim_models);
     free(q->sub_endpoint);
     if (q->db) sqlite3_close_v2(q->db);
     free(q);

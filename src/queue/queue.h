@@ -66,6 +66,9 @@ typedef struct tm_queue_job_opts {
     const char *metadata_json;  /* JSON object text, or NULL for {} */
     int64_t completion_window;  /* seconds; <= 0 means 24 h */
     int skip_invalid;           /* 1: --on-invalid skip */
+    const char *input_filename; /* the submitted file name(s) as given; may be NULL */
+    const char *input_sha256;   /* hex SHA-256 of the input bytes, or NULL (stdin) */
+    int mixed_endpoints;        /* 1: accept chat and completions lines in one job (endpoint 'mixed') */
 } tm_queue_job_opts;
 
 typedef struct tm_queue_new_request {
@@ -77,6 +80,7 @@ typedef struct tm_queue_new_request {
     const char *body_json;      /* may be NULL for add_failed */
     int64_t max_tokens;         /* < 0: absent */
     int64_t n;                  /* choices (<= 0 taken as 1) */
+    const char *param;          /* add_failed: the field at fault (error "param"), or NULL */
 } tm_queue_new_request;
 
 /* Submissions are inserted in chunks: each write transaction holds at most
@@ -104,7 +108,11 @@ tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *opts,
                                 char job_id[TM_QUEUE_ID_MAX], tm_err *err);
 /* Add a valid request. A custom_id already used in this job gives
  * TM_ERR_INPUT with err = 'custom_id: duplicate "x" (first at a.jsonl:3)'
- * (found through the DB's unique index; the transaction stays usable). */
+ * (found through the DB's unique index; the transaction stays usable). A job
+ * is one endpoint, as OpenAI's: a url other than the job's first request's
+ * gives TM_ERR_INPUT 'url: ... in a job of ... requests (from a.jsonl:1) ...'
+ * unless opts.mixed_endpoints (then the job's endpoint is 'mixed').
+ * Either way err starts with the field at fault and ": ". */
 tm_status tm_queue_submit_add(tm_queue *q, const tm_queue_new_request *r, tm_err *err);
 /* Record an invalid line as a failed request (error code "invalid_request"). */
 tm_status tm_queue_submit_add_failed(tm_queue *q, const tm_queue_new_request *r,
@@ -241,6 +249,35 @@ typedef struct tm_queue_job {
 
 void tm_queue_job_clear(tm_queue_job *j);
 
+/* The OpenAI Batch fields of a job that tm_queue_job lacks (queue_jobs.c):
+ * the input file's id and name(s), the one model its requests name (NULL
+ * when they name none or several), and the errors of the invalid lines
+ * recorded by --on-invalid skip (code, input line, message, param). */
+typedef struct tm_queue_line_error {
+    char *code, *message, *param; /* malloc'd; param NULL when unknown */
+    int64_t line;
+} tm_queue_line_error;
+#define TM_QUEUE_LINE_ERRORS_MAX 1000 /* at most this many errors are read */
+typedef struct tm_queue_job_batch {
+    char *input_file_id, *input_filename, *input_sha256, *model; /* malloc'd or NULL */
+    tm_queue_line_error *errors; /* [n_errors] in line order */
+    int n_errors;
+    int64_t invalid;             /* all invalid lines (n_errors is capped) */
+} tm_queue_job_batch;
+void tm_queue_job_batch_clear(tm_queue_job_batch *b);
+/* (may be called from a tm_queue_job_page callback: it reads in the page's snapshot) */
+tm_status tm_queue_job_batch_get(tm_queue *q, const char *job_id, tm_queue_job_batch *out, tm_err *err);
+
+/* A page of jobs, newest first (OpenAI's list order): those submitted
+ * before job after (NULL: from the newest), in state state (NULL: any but
+ * validating), at most limit; *more gets how many more match past the page. */
+tm_status tm_queue_job_page(tm_queue *q, const char *after, const char *state, int limit,
+                            tm_status (*cb)(void *ctx, const tm_queue_job *job, tm_err *err), void *ctx,
+                            int64_t *more, tm_err *err);
+/* The newest job (not failed, cancelled nor expired) whose input_sha256 is
+ * sha: job_id gets its id, or "" when none. */
+tm_status tm_queue_job_find_input(tm_queue *q, const char *sha, char job_id[TM_QUEUE_ID_MAX], tm_err *err);
+
 /* One job with its request counts and token/cost sums. TM_ERR_NOTFOUND if
  * unknown. The counts and sums are the jobs row's counters (migration 0007:
  * kept exact by triggers in every transaction that changes a request), so
@@ -283,6 +320,15 @@ typedef tm_status (*tm_queue_error_cb)(void *ctx, const char *request_id, const 
                                        tm_err *err);
 tm_status tm_queue_foreach_error(tm_queue *q, const char *job_id, tm_queue_error_cb cb,
                                  void *ctx, tm_err *err);
+/* The same rows with the request's input line and the recorded param (the
+ * field at fault of an invalid line; NULL when none). */
+typedef struct tm_queue_error_row {
+    const char *request_id, *custom_id, *state, *code, *message, *param;
+    int64_t line;
+} tm_queue_error_row;
+tm_status tm_queue_foreach_error_row(tm_queue *q, const char *job_id,
+                                     tm_status (*cb)(void *ctx, const tm_queue_error_row *row, tm_err *err),
+                                     void *ctx, tm_err *err);
 
 /* ---- workers and runs ------------------------------------------------------ */
 
@@ -363,9 +409,27 @@ tm_status tm_queue_worker_list(tm_queue *q, double since_s,
  * (TM_QUEUE_KIND_ALL or 0: every kind). */
 void tm_queue_set_claim_kinds(tm_queue *q, unsigned kinds);
 
+/* The model names this worker serves (run --served-model-name; names[0] is
+ * the one its responses carry): later claims on this handle take only
+ * requests whose model (requests.model: body.model, else the job's --model)
+ * is one of them, or that name no model. Recorded on the worker (workers.
+ * models, what `status` checks queued work against) and on its run
+ * (runs.served_model, what the cost views group by). n = 0: no filter. */
+#define TM_QUEUE_SERVED_MAX 16
+tm_status tm_queue_set_served_models(tm_queue *q, const char *owner, const char *run_id,
+                                     const char *const *names, int n, tm_err *err);
+
+/* Queued work no live worker can serve: pending requests of claimable jobs
+ * whose model is served by no worker alive now (its heartbeat younger than
+ * its lease), per model, most requests first; cb gets each model and count. */
+tm_status tm_queue_unserved_models(tm_queue *q,
+                                   tm_status (*cb)(void *ctx, const char *model, int64_t n, tm_err *err),
+                                   void *ctx, tm_err *err);
+
 /* Pending requests of claimable jobs (queued / in_progress) by kind:
  * counts[0] chat, [1] text prompt, [2] token-id prompt, [3] other. */
 tm_status tm_queue_pending_kinds(tm_queue *q, int64_t counts[4], tm_err *err);
+/* (those of the served models only, once tm_queue_set_served_models set them) */
 
 /* ---- retry (queue_retry.c) ------------------------------------------------- */
 

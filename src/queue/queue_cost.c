@@ -242,7 +242,7 @@ static tm_status run_query(tm_queue *q, const char *sql, int64_t since, tm_table
 #define OVERHEAD_CTE                                                                                        \
     "WITH ow AS (SELECT run_id, SUM(COALESCE(gpu_seconds, 0.0)) AS g, COUNT(*) AS n FROM requests "          \
     "WHERE run_id IS NOT NULL GROUP BY run_id), "                                                           \
-    "rw AS (SELECT r.seq, r.job_id, r.model, r.finished_at, r.prompt_tokens, r.completion_tokens, "         \
+    "rw AS (SELECT r.seq, r.job_id, r.model, u.served_model, r.finished_at, r.prompt_tokens, r.completion_tokens, "         \
     "r.cached_tokens, r.gpu_seconds, r.energy_joules, r.cost_usd, r.wasted_seconds, r.wasted_usd, "         \
     "u.overhead_seconds AS u_oh_s, u.overhead_seconds * u.price_usd_per_hour / 3600.0 AS u_oh_usd, "        \
     "CASE WHEN u.id IS NULL THEN 0.0 WHEN ow.g > 0 THEN COALESCE(r.gpu_seconds, 0.0) / ow.g "               \
@@ -260,10 +260,11 @@ static const char *const SQL_BY_JOB =
 static const char *const SQL_BY_DAY =
     "SELECT * FROM daily_costs WHERE day >= date(?1, 'unixepoch') AND day <= date(?2 - 1, 'unixepoch') ORDER BY day";
 static const char *const SQL_BY_MODEL =
-    "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, " MEASURES("r") ", "
+    "SELECT COALESCE(u.served_model, r.model, j.model, '(none)') AS model, "
+    "COALESCE(r.model, j.model, '(none)') AS requested_model, COUNT(*) AS requests, " MEASURES("r") ", "
     WASTED("r", "r.cost_usd")
-    " FROM requests r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
-    "AND r.finished_at < ?2 GROUP BY 1 ORDER BY 1";
+    " FROM requests r JOIN jobs j ON j.id = r.job_id LEFT JOIN runs u ON u.id = r.run_id "
+    "WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 AND r.finished_at < ?2 GROUP BY 1, 2 ORDER BY 1, 2";
 static const char *const SQL_BY_WORKER =
     "SELECT COALESCE(u.worker_id, '(unknown)') AS worker, COALESCE(SUM(u.requests_done), 0) AS requests, "
     MEASURES("u") ", COUNT(*) AS runs, COALESCE(SUM(u.overhead_seconds), 0.0) AS overhead_seconds, "
@@ -285,10 +286,11 @@ static const char *const SQL_BY_DAY_OH =
     " FROM rx r WHERE r.finished_at IS NOT NULL AND date(r.finished_at, 'unixepoch') >= date(?1, 'unixepoch') "
     "AND date(r.finished_at, 'unixepoch') <= date(?2 - 1, 'unixepoch') GROUP BY day ORDER BY day";
 static const char *const SQL_BY_MODEL_OH =
-    OVERHEAD_CTE "SELECT COALESCE(r.model, j.model, '(none)') AS model, COUNT(*) AS requests, "
+    OVERHEAD_CTE "SELECT COALESCE(r.served_model, r.model, j.model, '(none)') AS model, "
+    "COALESCE(r.model, j.model, '(none)') AS requested_model, COUNT(*) AS requests, "
     MEASURES_C("r", "r.cost_all") ", " WASTED("r", "r.cost_all") ", " OVERHEAD_COLS("r")
     " FROM rx r JOIN jobs j ON j.id = r.job_id WHERE r.finished_at IS NOT NULL AND r.finished_at >= ?1 "
-    "AND r.finished_at < ?2 GROUP BY 1 ORDER BY 1";
+    "AND r.finished_at < ?2 GROUP BY 1, 2 ORDER BY 1, 2";
 /* By a job metadata value (?3 = the JSON path '$."KEY"'): requests finished in the period. */
 #define META_VALUE "COALESCE(CAST(json_extract(CASE WHEN json_valid(j.metadata) THEN j.metadata END, ?3) AS TEXT), " \
     "'(none)') AS value"
@@ -409,7 +411,7 @@ tm_status tm_queue_cost_view(tm_queue *q, const char *view, tm_table *out, tm_er
         {"request_costs", "SELECT * FROM request_costs ORDER BY 1"},
         {"job_costs", "SELECT * FROM job_costs ORDER BY 1"},
         {"daily_costs", "SELECT * FROM daily_costs ORDER BY 1"},
-        {"model_costs", "SELECT * FROM model_costs ORDER BY 1"},
+        {"model_costs", "SELECT * FROM model_costs ORDER BY 1, 2"},
         {"worker_costs", "SELECT * FROM worker_costs ORDER BY 1"},
     };
     for (size_t i = 0; i < sizeof views / sizeof *views; i++)

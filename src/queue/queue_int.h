@@ -1,7 +1,8 @@
 /* queue_int.h — private to src/queue: the tm_queue handle and the helpers the
  * queue's section files share (queue.c: open + migrations + SQL helpers;
  * queue_submit.c; queue_lease.c: claims, leases, checkpoints, finishing;
- * queue_jobs.c: job states, status, cancel, results; queue_runs.c: workers and
+ * queue_jobs.c: job states, status, cancel, results; queue_batch.c: a job's
+ * OpenAI Batch fields, job pages, error rows; queue_runs.c: workers and
  * runs; queue_cost.c: prices, run cost, report queries).
  *
  * One handle, one connection, one mapping of SQLite errors to tm_status
@@ -62,6 +63,9 @@ struct tm_queue {
     struct ZSTD_CCtx_s *zc;
     void *zbuf;
     size_t zcap;
+    char *claim_models;          /* JSON array of served names (tm_queue_set_served_models); NULL: any */
+    char *sub_endpoint_at;       /* "file:line" of the open submission's first request */
+    int sub_mixed_ok, sub_mixed; /* mixed endpoints accepted / seen */
 };
 
 /* ---- queue_submit.c: chunked submissions --------------------------------- */
@@ -130,6 +134,9 @@ tm_status tm_queue_set_job_state_locked(tm_queue *q, const char *job_id, const c
                                         tm_err *err);
 /* Move a job forward once its requests allow it. */
 tm_status tm_queue_refresh_job_locked(tm_queue *q, const char *job_id, int64_t now, tm_err *err);
+/* One job with its counts and sums (tm_queue_job_get) inside the caller's
+ * transaction; out is cleared by the caller. */
+tm_status tm_queue_job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *out, tm_err *err);
 /* Pending requests of cancelling jobs -> cancelled, those jobs refreshed. */
 tm_status tm_queue_settle_cancelling_locked(tm_queue *q, int64_t now, tm_err *err);
 
@@ -148,6 +155,11 @@ tm_status tm_queue_mark_lost_locked(tm_queue *q, double now, tm_err *err);
  * any worker and failed as the request's own fault). json_type is only
  * evaluated on valid JSON. */
 #define TM_QUEUE_KIND_OTHER 8u
+/* SQL: the request row r may be claimed by a worker serving the JSON array
+ * of names bound at parameter P (NULL: any model). */
+#define TM_QUEUE_MODEL_SQL(P) \
+    "(" P " IS NULL OR r.model IS NULL OR r.model IN (SELECT value FROM json_each(" P ")))"
+
 #define TM_QUEUE_KIND_SQL                                                                            \
     "(CASE WHEN r.url='/v1/chat/completions' THEN 1 "                                                \
     "WHEN r.url='/v1/completions' AND json_valid(r.body) THEN "                                       \

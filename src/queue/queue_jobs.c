@@ -488,3 +488,9 @@ tm_status tm_queue_done_span(tm_queue *q, const char *job_id, int64_t from, int6
     sqlite3_finalize(st);
     return s;
 }
+
+/* for queue_batch.c: one job inside the caller's read transaction */
+tm_status tm_queue_job_get_locked(tm_queue *q, const char *job_id, tm_queue_job *out, tm_err *err)
+{
+    return job_get_locked(q, job_id, out, err);
+}

@@ -177,6 +177,7 @@ static tm_status claim_job(claim_ctx *cc, const char *job_id, tm_queue_claimed *
     sqlite3_bind_text(cc->sel, 1, job_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(cc->sel, 2, max - *n);
     sqlite3_bind_int64(cc->sel, 3, cc->q->claim_kinds ? (int64_t)(cc->q->claim_kinds | TM_QUEUE_KIND_OTHER) : 0);
+    tm_queue_bind_text_or_null(cc->sel, 4, cc->q->claim_models);
     int rc = SQLITE_DONE;
     while (*n < max && (rc = sqlite3_step(cc->sel)) == SQLITE_ROW)
         if ((s = read_claimed(cc->sel, job_id, cc->expires, &out[(*n)++], err))) break;
@@ -235,7 +236,7 @@ tm_status tm_queue_claim(tm_queue *q, const char *owner, int max, double lease_s
                                  "(SELECT priority FROM jobs WHERE jobs.id=?1), c.state_zstd, c.tokens_done "
                                  "FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id "
                                  "WHERE r.job_id=?1 AND r.state='pending' AND (?3=0 OR (" TM_QUEUE_KIND_SQL " & ?3)!=0) "
-                                 "ORDER BY r.seq LIMIT ?2", &cc.sel, err);
+                                 "AND " TM_QUEUE_MODEL_SQL("?4") " ORDER BY r.seq LIMIT ?2", &cc.sel, err);
     if (!s) s = tm_queue_prep(q, "UPDATE requests SET state='running', lease_owner=?2, lease_expires=?3, "
                                  "attempts=attempts+1, started_at=COALESCE(started_at,?4) "
                                  "WHERE id=?1 AND state='pending'", &cc.upd, err);

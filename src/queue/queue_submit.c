@@ -105,7 +105,9 @@ tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *o, char jo
         (s = tm_queue_prep(q, "INSERT INTO requests(id, job_id, custom_id, invalid, source, line, url, model, body, "
                      "max_tokens, n, state, error, created_at, finished_at) "
                      "VALUES (?1,?2,?3,1,?4,?5,?6,?7,?8,?9,?10,'failed',"
-                     TM_QUEUE_ERROR_SQL("'invalid_request'", "?11") ",?12,?12)",
+                     "CASE WHEN ?13 IS NULL THEN " TM_QUEUE_ERROR_SQL("'invalid_request'", "?11")
+                     " ELSE json_set(" TM_QUEUE_ERROR_SQL("'invalid_request'", "?11") ", '$.param', ?13) END"
+                     ",?12,?12)",
                   &q->ins_failed, err)))
         return s;
     if (!q->find_dup &&
@@ -116,9 +118,12 @@ tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *o, char jo
     q->sub_txn = q->sub_committed = 0;
     if ((s = chunk_open(q, err))) return s;
     sqlite3_stmt *st;
-    if ((s = tm_queue_prep(q, "INSERT INTO jobs(id, name, model, state, priority, metadata, on_invalid, "
-                     "completion_window, created_at, expires_at, submitter, submit_heartbeat_at) "
-                     "VALUES (?1,?2,?3,'validating',?4,?5,?6,?7,?8,?9,?10,?11)",
+    char file_id[TM_QUEUE_ID_MAX];
+    if ((s = tm_queue_new_id(q, "file-", file_id, err)) ||
+        (s = tm_queue_prep(q, "INSERT INTO jobs(id, name, model, state, priority, metadata, on_invalid, "
+                     "completion_window, created_at, expires_at, submitter, submit_heartbeat_at, "
+                     "input_file_id, input_filename, input_sha256) "
+                     "VALUES (?1,?2,?3,'validating',?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
                   &st, err))) {
         q->sub_txn = 0;
         tm_queue_rollback(q);
@@ -135,6 +140,9 @@ tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *o, char jo
     sqlite3_bind_int64(st, 9, (int64_t)now + window);
     sqlite3_bind_text(st, 10, q->sub_owner, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 11, tm_now_unix_f());
+    sqlite3_bind_text(st, 12, file_id, -1, SQLITE_TRANSIENT);
+    tm_queue_bind_text_or_null(st, 13, o->input_filename);
+    tm_queue_bind_text_or_null(st, 14, o->input_sha256);
     s = tm_queue_step_done(q, st, "insert job", NULL, err);
     sqlite3_finalize(st);
     if (s) { tm_queue_rollback(q); q->sub_txn = 0; return s; }
@@ -142,8 +150,11 @@ tm_status tm_queue_submit_begin(tm_queue *q, const tm_queue_job_opts *o, char jo
     snprintf(q->sub_job, sizeof q->sub_job, "%s", job_id);
     free(q->sub_default_model);
     free(q->sub_endpoint);
+    free(q->sub_endpoint_at);
     q->sub_default_model = o->model ? strdup(o->model) : NULL;
-    q->sub_endpoint = NULL;
+    q->sub_endpoint = q->sub_endpoint_at = NULL;
+    q->sub_mixed_ok = o->mixed_endpoints;
+    q->sub_mixed = 0;
     q->sub_valid = q->sub_total = 0;
     return TM_OK;
 }
@@ -153,6 +164,12 @@ tm_status tm_queue_submit_add(tm_queue *q, const tm_queue_new_request *r, tm_err
     if (!q->in_submit) return tm_errf(err, TM_ERR_INTERNAL, "queue: no submission open");
     if (!r->custom_id || !r->source)
         return tm_errf(err, TM_ERR_INTERNAL, "queue: request without custom_id/source");
+    int other = q->sub_endpoint && r->url && strcmp(q->sub_endpoint, r->url);
+    if (other && q->sub_mixed_ok) q->sub_mixed = 1;
+    else if (other)
+        return tm_errf(err, TM_ERR_INPUT, "url: %.100s in a job of %s requests (from %.200s): one job is one "
+                       "endpoint, as in OpenAI's Batch API; submit it as a separate job", r->url, q->sub_endpoint,
+                       q->sub_endpoint_at ? q->sub_endpoint_at : "?");
     char rid[TM_QUEUE_ID_MAX];
     tm_status s = chunk_open(q, err);
     if (s) return s;
@@ -193,8 +210,12 @@ tm_status tm_queue_submit_add(tm_queue *q, const tm_queue_new_request *r, tm_err
     q->sub_valid++;
     q->sub_total++;
     q->sub_chunk_rows++;
-    if (!q->sub_endpoint && r->url && !(q->sub_endpoint = strdup(r->url)))
-        return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
+    if (!q->sub_endpoint && r->url) {
+        char at[320];
+        snprintf(at, sizeof at, "%.300s:%ld", r->source, r->line);
+        if (!(q->sub_endpoint = strdup(r->url)) || !(q->sub_endpoint_at = strdup(at)))
+            return tm_errf(err, TM_ERR_NOMEM, "queue: out of memory");
+    }
     return chunk_maybe_commit(q, err);
 }
 
@@ -221,6 +242,7 @@ tm_status tm_queue_submit_add_failed(tm_queue *q, const tm_queue_new_request *r,
     sqlite3_bind_int64(st, 10, r->n > 0 ? r->n : 1);
     sqlite3_bind_text(st, 11, message ? message : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 12, (int64_t)tm_queue_now(q));
+    tm_queue_bind_text_or_null(st, 13, r->param);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) return tm_queue_sql_fail(q, err, "insert failed request");
@@ -244,7 +266,7 @@ tm_status tm_queue_submit_commit(tm_queue *q, tm_err *err)
                          "WHERE id=?1 AND state='validating'", &st, err);
     if (!s) {
         sqlite3_bind_text(st, 1, q->sub_job, -1, SQLITE_STATIC);
-        tm_queue_bind_text_or_null(st, 2, q->sub_endpoint);
+        tm_queue_bind_text_or_null(st, 2, q->sub_mixed ? "mixed" : q->sub_endpoint);
         int changes = 0;
         s = tm_queue_step_done(q, st, "job endpoint", &changes, err);
         sqlite3_finalize(st);

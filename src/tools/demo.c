@@ -137,6 +137,8 @@ static tm_status write_configs(const char *dir, tm_err *err)
                             "max_position_embeddings", D_CTX, "rms_norm_eps", 1e-5, "rope_theta", 10000.0,
                             "tie_word_embeddings", 0, "torch_dtype", "bfloat16", "bos_token_id", 256,
                             "eos_token_id", 258, "attention_bias", 0);
+    /* the name its jobs ask for ("model": "demo"): a worker serves it by this name too */
+    if (cfg) json_object_set_new(cfg, "_name_or_path", json_string("demo"));
     if ((st = tm_path_join(path, sizeof path, dir, "config.json", err))) { json_decref(cfg); return st; }
     int bad = json_dump_file(cfg, path, JSON_INDENT(1));
     json_decref(cfg);
@@ -286,8 +288,8 @@ int tm_cmd_demo(int argc, char **argv)
     printf("demo: job     %s (%zu requests)\n\n", job, sizeof demo_job / sizeof demo_job[0]);
     fflush(stdout);
 
-    char *sub[] = {"submit", job, "--name", "demo", "--db", db, NULL};
-    int rc = tm_cmd_submit(6, sub);
+    char *sub[] = {"submit", job, "--name", "demo", "--mixed-endpoints", "--db", db, NULL};
+    int rc = tm_cmd_submit(7, sub);
     if (rc) return rc;
     fflush(stdout);
     char *run[] = {"run", "--model", model, "--chat-template", "chatml", "--db", db, NULL};

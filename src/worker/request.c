@@ -314,7 +314,7 @@ static tm_status finish_request(worker *w, wreq *r, tm_err *err)
     char id[96];
     snprintf(id, sizeof id, "%s%s", r->prep.endpoint == TM_ENDPOINT_CHAT ? "chatcmpl-" : "cmpl-",
              r->claim.request_id + (strncmp(r->claim.request_id, "req_", 4) ? 0 : 4));
-    const char *model = r->claim.model && *r->claim.model ? r->claim.model : tm_model_dir(w->model);
+    const char *model = w->served[0]; /* the model that ran, by its served name */
     tm_worker_extras ex = {0};
     int64_t reasoning = 0;
     tm_status st = tm_worker_response_extras(w, r, ch, &ex, &reasoning, err);

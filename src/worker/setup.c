@@ -2,6 +2,7 @@
  * model, tokenizer, engine (KV sizing), price and cost meter, the lists the
  * loop fills (sized from the options), the progress line, and the end of a
  * run (checkpoint on error, run record, run cost). */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,61 @@ static tm_status register_worker(worker *w, tm_err *err)
     return st;
 }
 
+/* Add one served name (trimmed of blanks); duplicates are dropped. */
+static tm_status add_served(worker *w, const char *name, size_t len, tm_err *err)
+{
+    while (len && (*name == ' ' || *name == '\t')) { name++; len--; }
+    while (len && (name[len - 1] == ' ' || name[len - 1] == '\t')) len--;
+    if (len == 0) return tm_errf(err, TM_ERR_USAGE, "--served-model-name: an empty name");
+    if (len > TM_QUEUE_NAME_MAX)
+        return tm_errf(err, TM_ERR_USAGE, "--served-model-name: longer than %d bytes", TM_QUEUE_NAME_MAX);
+    for (int i = 0; i < w->n_served; i++)
+        if (strlen(w->served[i]) == len && !memcmp(w->served[i], name, len)) return TM_OK;
+    if (w->n_served == TM_WORKER_SERVED_MAX)
+        return tm_errf(err, TM_ERR_USAGE, "--served-model-name: at most %d names", TM_WORKER_SERVED_MAX);
+    memcpy(w->served_buf[w->n_served], name, len);
+    w->served_buf[w->n_served][len] = 0;
+    w->served[w->n_served] = w->served_buf[w->n_served];
+    w->n_served++;
+    return TM_OK;
+}
+
+/* The names this worker serves (worker.h, served_names), recorded in the
+ * queue, which then claims only requests for them. */
+static tm_status setup_names(worker *w, tm_err *err)
+{
+    const tm_worker_opts *o = w->o;
+    tm_status st = TM_OK;
+    for (int i = 0; !st && i < o->n_served_names; i++)
+        for (const char *p = o->served_names[i]; !st;) {
+            const char *comma = strchr(p, ',');
+            st = add_served(w, p, comma ? (size_t)(comma - p) : strlen(p), err);
+            if (!comma) break;
+            p = comma + 1;
+        }
+    if (!st && o->n_served_names == 0) {
+        size_t len = strlen(o->model_dir);
+        while (len > 1 && o->model_dir[len - 1] == '/') len--;
+        size_t start = len;
+        while (start > 0 && o->model_dir[start - 1] != '/') start--;
+        st = add_served(w, o->model_dir + start, len - start, err);
+        char path[4096];
+        json_t *cfg = NULL;
+        if (!st && tm_path_join(path, sizeof path, o->model_dir, "config.json", NULL) == TM_OK)
+            cfg = json_load_file(path, 0, NULL);
+        const char *nop = json_string_value(json_object_get(cfg, "_name_or_path"));
+        if (!st && nop && *nop && strlen(nop) <= TM_QUEUE_NAME_MAX) st = add_served(w, nop, strlen(nop), err);
+        json_decref(cfg);
+    }
+    if (!st) st = tm_queue_set_served_models(w->q, w->owner, w->run_id, w->served, w->n_served, err);
+    if (!st && !o->quiet) {
+        fprintf(stderr, "tokenmill run: serving model name%s", w->n_served == 1 ? "" : "s");
+        for (int i = 0; i < w->n_served; i++) fprintf(stderr, "%s'%s'", i ? ", " : " ", w->served[i]);
+        fprintf(stderr, " (and requests that name none)\n");
+    }
+    return st;
+}
+
 /* Model (quantized at load when asked), tokenizer and chat template. */
 static tm_status load_model(worker *w, tm_err *err)
 {
@@ -274,7 +330,9 @@ tm_status tm_worker_setup(worker *w, const tm_worker_opts *o, tm_worker_summary 
     if (o->preemption_notice &&
         (st = tm_notice_start(o->preemption_notice, TM_WORKER_NOTICE_POLL_S, &w->notice, err)))
         return st;
-    if ((st = load_model(w, err)) || (st = tm_worker_serve_start(w, err)) || (st = make_engine(w, err))) return st;
+    if ((st = setup_names(w, err)) || (st = load_model(w, err)) || (st = tm_worker_serve_start(w, err)) ||
+        (st = make_engine(w, err)))
+        return st;
     tm_queue_run_stats rs = {.state = "running"};
     tm_queue_worker_heartbeat(w->q, w->owner, w->run_id, &rs, NULL);
     if ((st = setup_cost(w, err)) || (st = alloc_lists(w, err))) return st;

@@ -46,6 +46,9 @@
 #define TM_WORKER_PRICE_CPU "cpu"
 #define TM_WORKER_PRICE_GPU "h100-ondemand"
 
+/* run --served-model-name: at most this many names (over all its values). */
+#define TM_WORKER_SERVED_MAX 16
+
 typedef struct tm_worker_opts {
     const char *db_path;
     const char *model_dir;
@@ -75,6 +78,13 @@ typedef struct tm_worker_opts {
     unsigned backend_flags;      /* TM_BACKEND_* (backend.h), e.g. TM_BACKEND_CUDA_FAST */
     const tm_backend_ops *backend; /* benchmarks only (bench host's instant backend): this table instead of
                                       device's; NULL for every user-facing run */
+    /* --served-model-name values as given (each one name or a comma list).
+     * None: the model directory's base name, plus config.json's
+     * _name_or_path when it has one. The worker claims only requests whose
+     * model (body.model, else the job's --model) is one of the names, or
+     * that name none; its responses' "model" is the first name. */
+    const char *served_names[TM_WORKER_SERVED_MAX];
+    int n_served_names;
 } tm_worker_opts;
 
 typedef struct tm_worker_summary {

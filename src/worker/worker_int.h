@@ -100,6 +100,9 @@ typedef struct worker {
     tm_tokenizer *tok;
     tm_chat_template *chat;       /* the model's Jinja template or a named built-in; NULL: none */
     unsigned kinds;              /* TM_QUEUE_KIND_* this set-up can serve (serve.c) */
+    char served_buf[TM_WORKER_SERVED_MAX][TM_QUEUE_NAME_MAX + 1];
+    const char *served[TM_WORKER_SERVED_MAX]; /* the model names it serves; served[0] names its responses */
+    int n_served;
     char unserved_why[320];      /* why the other kinds cannot be served ("" when all can) */
     int unservable;              /* the run ends because work is left that it cannot serve */
     tm_engine *engine;

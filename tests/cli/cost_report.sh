@@ -153,7 +153,9 @@ assert abs(sum(r["overhead_seconds"] for r in rows.values()) - 54) < 1e-9
 PY
 for by in day model; do
   expect_rc 0 tm report --db q.db --by $by --format csv --include-overhead
-  [ "$(tail -2 out.txt | head -1)" = "(unattributed overhead),0,0,0,0,0,,0.01,,,,0,0,0,0,18,0.01" ] || fail "--by $by: $(cat out.txt)"
+  want="(unattributed overhead),0,0,0,0,0,,0.01,,,,0,0,0,0,18,0.01"
+  [ $by = model ] && want="(unattributed overhead),,0,0,0,0,0,,0.01,,,,0,0,0,0,18,0.01" # + requested_model (empty)
+  [ "$(tail -2 out.txt | head -1)" = "$want" ] || fail "--by $by: $(cat out.txt)"
   tail -1 out.txt | grep -q '^(total),2,20,4,24,4,,0.0211111' || fail "--by $by totals: $(tail -1 out.txt)"
 done
 expect_rc 0 tm report --db q.db --by worker --format json --include-overhead

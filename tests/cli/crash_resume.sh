@@ -16,7 +16,7 @@ T=$(mktemp -d); trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 "$BIN" demo --dir "$T/demo" >/dev/null 2>&1
 MODEL="$T/demo/model"
 python3 "$SRC/tests/cli/lib/resume_job.py" make 200 480 > "$T/job.jsonl"
-JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/a.db" --name crash)
+JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/a.db" --name crash --mixed-endpoints)
 sqlite3 "$T/a.db" ".backup '$T/ref.db'"
 
 # the uninterrupted reference

@@ -17,7 +17,7 @@ T=$(mktemp -d); trap 'kill -CONT $(jobs -p) 2>/dev/null || true; kill -9 $(jobs 
 MODEL="$T/demo/model"
 RUN=("$BIN" run --model "$MODEL" --max-seqs 4 --threads 1 --lease-seconds 5)
 python3 "$SRC/tests/cli/lib/resume_job.py" make 40 900 > "$T/job.jsonl"
-JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/a.db" --name lease)
+JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/a.db" --name lease --mixed-endpoints)
 sqlite3 "$T/a.db" ".backup '$T/ref.db'"
 "${RUN[@]}" --db "$T/ref.db" --quiet
 "$BIN" results "$JOB" --db "$T/ref.db" -o "$T/ref.jsonl"

@@ -39,7 +39,7 @@ for i in 1 2 3; do
   echo '{"custom_id":"text-'$i'","method":"POST","url":"/v1/completions","body":{"prompt":"once '$i'","max_tokens":4}}'
   echo '{"custom_id":"ids-'$i'","method":"POST","url":"/v1/completions","body":{"prompt":[79,110,'$((99 + i))'],"max_tokens":4}}'
 done > "$T/job.jsonl"
-J=$("$BIN" submit "$T/job.jsonl" --db "$T/q.db" | grep -o 'job_[0-9a-f]*' | head -n1)
+J=$("$BIN" submit "$T/job.jsonl" --db "$T/q.db" --mixed-endpoints | grep -o 'job_[0-9a-f]*' | head -n1)
 [ -n "$J" ] || fail "submit printed no job id"
 RUN=("$BIN" run --device cpu --until-empty --db "$T/q.db" --lease-seconds 30)
 

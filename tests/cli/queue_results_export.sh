@@ -58,7 +58,7 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 assert len(lines) == 1, lines
 e = lines[0]
 assert e["custom_id"] == "fail-me" and e["response"] is None and e["id"].startswith("batch_req_")
-assert e["error"] == {"code": "server_error", "message": "fake worker failed it"}, e
+assert e["error"] == {"code": "server_error", "message": "fake worker failed it", "line": 2, "param": None}, e
 PY
 expect_rc 65 tm results --db q.db job_unknown -o nothing.jsonl
 [ ! -e nothing.jsonl ] && [ ! -e nothing.jsonl.partial ] || fail "unknown job left a file"

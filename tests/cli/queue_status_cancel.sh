@@ -35,7 +35,9 @@ grep -q 'no queue database' err.txt || fail "missing DB message: $(cat err.txt)"
 A=$(tm submit --db q.db a.jsonl)
 B=$(tm submit --db q.db --name beta a.jsonl)
 expect_rc 0 tm status --db q.db
-[ "$(wc -l < out.txt)" = 2 ] || fail "want 2 status lines: $(cat out.txt)"
+[ "$(grep -c '^job_' out.txt)" = 2 ] || fail "want 2 status lines: $(cat out.txt)"
+# nothing serves model m: status says so (6 queued requests)
+grep -qx '6 requests wait for model m (no live worker serves it)' out.txt || fail "unserved line: $(cat out.txt)"
 grep -Eq "^$A  -  +queued +0/0/3  \[\.{20}\]   0%  tokens 0  elapsed [0-9]+s$" out.txt || fail "status line A: $(cat out.txt)"
 grep -Eq "^$B  beta +queued +0/0/3 " out.txt || fail "status line B: $(cat out.txt)"
 tm status --db q.db "$A" --json > a.json
@@ -46,13 +48,17 @@ for k in ["id","object","endpoint","status","created_at","in_progress_at","final
           "failed_at","expired_at","cancelling_at","cancelled_at","expires_at","request_counts","metadata",
           "name","model","priority","tokens"]:
     assert k in d, k
-assert d["id"] == sys.argv[2] and d["object"] == "batch" and d["status"] == "queued"
+# OpenAI's state (a queued job is in_progress there); tokenmill's in tokenmill_status
+assert d["id"] == sys.argv[2] and d["object"] == "batch" and d["status"] == "in_progress"
+assert d["tokenmill_status"] == "queued" and d["input_file_id"].startswith("file-"), d
+assert d["input_filename"] == "a.jsonl" and d["model"] == "m" and d["errors"] is None, d
 assert d["endpoint"] == "/v1/chat/completions" and d["in_progress_at"] is None and d["metadata"] == {}
 assert d["request_counts"] == {"total": 3, "completed": 0, "failed": 0}
 assert d["tokens"] == {"prompt": 0, "completion": 0, "cached": 0, "total": 0}
 PY
 tm status --db q.db --json > all.json
-jcheck all.json 'isinstance(d, list) and len(d)==2 and d[1]["name"]=="beta"'
+# an OpenAI list page, newest first
+jcheck all.json 'd["object"]=="list" and len(d["data"])==2 and d["data"][0]["name"]=="beta" and d["first_id"]==d["data"][0]["id"] and d["last_id"]==d["data"][1]["id"] and d["has_more"] is False'
 expect_rc 65 tm status --db q.db job_0000
 grep -q 'no such job: job_0000' err.txt || fail "unknown job message"
 expect_rc 64 tm status --db q.db a b

@@ -64,7 +64,7 @@ printf '{"custom_id":"nomodel","method":"POST","url":"/v1/completions","body":{"
 expect_rc 0 tm submit nomodel.jsonl --db q.db --name "my job" --model dflt --priority 5 \
   --metadata team=search --metadata run=7 --completion-window 2h --json
 cp out.txt sub.json
-jcheck sub.json 'd["object"]=="batch" and d["id"].startswith("job_") and d["status"]=="queued"'
+jcheck sub.json 'd["object"]=="batch" and d["id"].startswith("job_") and d["status"]=="in_progress" and d["tokenmill_status"]=="queued"'
 jcheck sub.json 'd["name"]=="my job" and d["model"]=="dflt" and d["priority"]==5'
 jcheck sub.json 'd["metadata"]=={"team":"search","run":"7"}'
 jcheck sub.json 'd["expires_at"]-d["created_at"]==7200 and d["completion_window"]=="2h"'
@@ -84,7 +84,7 @@ grep -q '^dup.jsonl:1: custom_id: duplicate "r-1" (first at bad.jsonl:1)$' err.t
 # a DB that did not exist stays an empty, valid queue (never deleted: another
 # submit may have committed to it meanwhile; tests/cli/submit_chunks.sh)
 expect_rc 65 tm submit --db new.db bad.jsonl
-[ "$(tm status --db new.db --json)" = "[]" ] || fail "rejected submit left a job in new.db: $(tm status --db new.db)"
+[ "$(tm status --db new.db --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"])')" = "[]" ] || fail "rejected submit left a job in new.db: $(tm status --db new.db)"
 # empty file (only blank lines) names the file
 printf '\n\n' > empty.jsonl
 expect_rc 65 tm submit --db q.db plain.jsonl empty.jsonl
@@ -104,7 +104,7 @@ id=$(cat out.txt)
 [[ "$id" =~ ^job_[0-9a-f]{32}$ ]] || fail "skip: no job id"
 grep -q '^bad.jsonl:3: body.temperature: ' err.txt || fail "skip mode must still print problems"
 tm status --db q.db "$id" --json > st.json
-jcheck st.json 'd["request_counts"]=={"total":3,"completed":0,"failed":2} and d["status"]=="queued"'
+jcheck st.json 'd["request_counts"]=={"total":3,"completed":0,"failed":2} and d["tokenmill_status"]=="queued"'
 tm results --db q.db "$id" --errors > errs.jsonl
 python3 - errs.jsonl <<'PY'
 import json, sys

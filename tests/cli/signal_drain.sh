@@ -19,7 +19,7 @@ T=$(mktemp -d); trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 MODEL="$T/demo/model"
 RUN=("$BIN" run --model "$MODEL" --max-seqs 8 --threads 1)
 python3 "$SRC/tests/cli/lib/resume_job.py" make 80 900 > "$T/job.jsonl"
-JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/base.db" --name sig)
+JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/base.db" --name sig --mixed-endpoints)
 for d in ref s1 s2 s3 s4; do sqlite3 "$T/base.db" ".backup '$T/$d.db'"; done
 "${RUN[@]}" --db "$T/ref.db" --quiet
 "$BIN" results "$JOB" --db "$T/ref.db" -o "$T/ref.jsonl"

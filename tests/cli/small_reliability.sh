@@ -57,7 +57,7 @@ line s ",\"stop\":\"${long:1}\",\"stop_token_ids\":[$(seq -s, 0 15)]" > "$T/ok.j
 if LC_ALL=C grep -q $'\e' "$T/st"; then fail "status prints a raw escape character"; fi
 [ "$(wc -l < "$T/st")" = 1 ] || { cat "$T/st"; fail "a job name made status print more than one line"; }
 grep -qF '\x1b[31mevil\x0afake' "$T/st" || { cat "$T/st"; fail "name not shown escaped"; }
-"$BIN" status --db "$T/n.db" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j[0]["name"].startswith("\x1b[2J"), j' \
+"$BIN" status --db "$T/n.db" --json | python3 -c 'import json,sys; j=json.load(sys.stdin)["data"]; assert j[0]["name"].startswith("\x1b[2J"), j' \
   || fail "status --json does not carry the name as JSON"
 "$BIN" report --db "$T/n.db" --by job > "$T/rep" || fail "report failed"
 if LC_ALL=C grep -q $'\e' "$T/rep"; then fail "report prints a raw escape character"; fi

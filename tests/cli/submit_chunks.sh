@@ -35,7 +35,7 @@ import sys
 p, n = sys.argv[1], int(sys.argv[2])
 w = sys.stdout.write
 for i in range(n):
-    w('{"custom_id":"%s%d","method":"POST","url":"/v1/completions","body":{"model":"m","prompt":[1,2,3],"max_tokens":1}}\n' % (p, i))
+    w('{"custom_id":"%s%d","method":"POST","url":"/v1/completions","body":{"model":"llama-mini","prompt":[1,2,3],"max_tokens":1}}\n' % (p, i))
 if len(sys.argv) > 3:
     w('{"custom_id":"bad","method":"POST","url":"/v1/completions","body":{"prompt":[1],"temperature":9}}\n')
 PY

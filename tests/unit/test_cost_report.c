@@ -68,7 +68,9 @@ static const char *MEASURE_COLS[] = {"requests", "prompt_tokens", "completion_to
 static const char *WASTE_COLS[] = {"wasted_gpu_seconds", "wasted_usd", "wasted_share"};
 static const char *REQUEST_COLS[] = {"request_id", "job_id", "custom_id", "prompt_tokens", "completion_tokens",
                                      "cached_tokens", "gpu_seconds", "energy_joules", "cost_usd",
-                                     "wasted_seconds", "wasted_usd", "run_id"};
+                                     "wasted_seconds", "wasted_usd", "run_id",
+                                     /* 0008: the model that ran it, the model it asked for */
+                                     "served_model", "requested_model"};
 
 static const tm_cell *cell_at(const tm_table *t, int row, const char *col)
 {
@@ -115,7 +117,7 @@ static void test_empty_db(void **state)
     assert_int_equal(tm_queue_open(f->path, &qc, &err), TM_OK);
     const char *views[] = {"job_costs", "daily_costs", "model_costs", "worker_costs"};
     const char *keys[] = {"job_id", "day", "model", "worker"};
-    const int n_cols[] = {18, 15, 15, 18};
+    const int n_cols[] = {18, 15, 16, 18}; /* model_costs: + requested_model (0008) */
     tm_table t;
     for (int v = 0; v < 4; v++) {
         assert_int_equal(tm_queue_cost_view(qc, views[v], &t, &err), TM_OK);

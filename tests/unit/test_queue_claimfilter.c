@@ -61,7 +61,7 @@ static int teardown(void **state)
 static void submit_mixed(fx *f, char id[TM_QUEUE_ID_MAX])
 {
     tm_err err = {{0}};
-    tm_queue_job_opts o = {.name = "mixed"};
+    tm_queue_job_opts o = {.name = "mixed", .mixed_endpoints = 1};
     assert_int_equal(tm_queue_submit_begin(f->q, &o, id, &err), TM_OK);
     for (int i = 0; i < 2; i++) {
         char c[8], t[8], d[8];
@@ -224,12 +224,95 @@ static void test_retry(void **state)
     assert_non_null(strstr(err.msg, "cancelled"));
 }
 
+/* Served models: a worker serving {alpha, a2} claims requests naming alpha or
+ * a2 and those naming none, never beta's (left pending, attempts not
+ * charged); the names are recorded on the worker and its run. */
+static void test_claim_by_model(void **state)
+{
+    fx *f = *state;
+    tm_err err = {{0}};
+    char job[TM_QUEUE_ID_MAX], run[TM_QUEUE_ID_MAX];
+    tm_queue_job_opts o = {.name = "models"};
+    assert_int_equal(tm_queue_submit_begin(f->q, &o, job, &err), TM_OK);
+    const char *models[5] = {"alpha", "beta", NULL, "a2", "beta"};
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "r%d", i);
+        tm_queue_new_request r = {.custom_id = id, .source = "a", .line = i + 1, .url = "/v1/completions",
+                                  .model = models[i], .body_json = "{\"prompt\":[1]}", .max_tokens = -1, .n = 1};
+        assert_int_equal(tm_queue_submit_add(f->q, &r, &err), TM_OK);
+    }
+    assert_int_equal(tm_queue_submit_commit(f->q, &err), TM_OK);
+    assert_int_equal(tm_queue_worker_start(f->q, "w1", "cpu", 60, 0, NULL, run, &err), TM_OK);
+    const char *names[2] = {"alpha", "a2"};
+    assert_int_equal(tm_queue_set_served_models(f->q, "w1", run, names, 2, &err), TM_OK);
+    int64_t c[4];
+    assert_int_equal(tm_queue_pending_kinds(f->q, c, &err), TM_OK);
+    assert_int_equal(c[2], 3); /* token-id prompts of alpha, none, a2 */
+    tm_queue_claimed out[8];
+    int n = 0;
+    assert_int_equal(tm_queue_claim(f->q, "w1", 8, 60, out, &n, &err), TM_OK);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) {
+        assert_true(!out[i].model || strcmp(out[i].model, "beta"));
+        tm_queue_claimed_clear(&out[i]);
+    }
+    assert_int_equal(scalar(f, "SELECT count(*) FROM requests WHERE state='pending' AND model='beta' AND attempts=0"), 2);
+    assert_int_equal(scalar(f, "SELECT count(*) FROM workers WHERE id='w1' AND models='[\"alpha\",\"a2\"]'"), 1);
+    assert_int_equal(scalar(f, "SELECT count(*) FROM runs WHERE served_model='alpha'"), 1);
+    /* bad names are refused, the filter is kept */
+    const char *bad[1] = {""};
+    assert_int_equal(tm_queue_set_served_models(f->q, "w1", run, bad, 1, &err), TM_ERR_USAGE);
+    /* no names: no filter */
+    assert_int_equal(tm_queue_set_served_models(f->q, "w1", run, NULL, 0, &err), TM_OK);
+    assert_int_equal(tm_queue_claim(f->q, "w1", 8, 60, out, &n, &err), TM_OK);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < n; i++) tm_queue_claimed_clear(&out[i]);
+}
+
+static tm_status count_unserved(void *ctx, const char *model, int64_t n, tm_err *err)
+{
+    (void)err;
+    if (!strcmp(model, "beta")) ((int64_t *)ctx)[0] += n;
+    else ((int64_t *)ctx)[1] += n;
+    return TM_OK;
+}
+
+/* A job is one endpoint unless mixed_endpoints; the refusal names the first line. */
+static void test_mixed_endpoints_refused(void **state)
+{
+    fx *f = *state;
+    tm_err err = {{0}};
+    char job[TM_QUEUE_ID_MAX];
+    tm_queue_job_opts o = {.name = "one"};
+    assert_int_equal(tm_queue_submit_begin(f->q, &o, job, &err), TM_OK);
+    tm_queue_new_request a = {.custom_id = "a", .source = "f.jsonl", .line = 3, .url = "/v1/chat/completions",
+                              .body_json = "{}", .max_tokens = -1, .n = 1};
+    tm_queue_new_request b = {.custom_id = "b", .source = "f.jsonl", .line = 4, .url = "/v1/completions",
+                              .model = "beta", .body_json = "{\"prompt\":[1]}", .max_tokens = -1, .n = 1};
+    assert_int_equal(tm_queue_submit_add(f->q, &a, &err), TM_OK);
+    assert_int_equal(tm_queue_submit_add(f->q, &b, &err), TM_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "url: /v1/completions"));
+    assert_non_null(strstr(err.msg, "f.jsonl:3"));
+    b.custom_id = "b2";
+    b.url = "/v1/chat/completions";
+    assert_int_equal(tm_queue_submit_add(f->q, &b, &err), TM_OK);
+    assert_int_equal(tm_queue_submit_commit(f->q, &err), TM_OK);
+    /* no live worker serves beta */
+    int64_t got[2] = {0, 0};
+    assert_int_equal(tm_queue_unserved_models(f->q, count_unserved, got, &err), TM_OK);
+    assert_int_equal(got[0], 1);
+    assert_int_equal(got[1], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claim_only_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_body_claimable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_by_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_endpoints_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
