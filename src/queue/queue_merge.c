@@ -154,8 +154,8 @@ static tm_status settle(merge_ctx *c, tm_err *err)
     const char *row[] = {c->out->shard_id, taken, when, left};
     const char *job[] = {c->out->job_id};
     int64_t queued = 0;
-    tm_status s = tm_shard_run(c->q, "UPDATE main.shards SET merged_requests=merged_requests + ?2, merged_at=?3, "
-                                     "state=CASE WHEN ?4 = 0 THEN 'merged' ELSE 'partial' END WHERE id=?1",
+    tm_status s = tm_shard_run(c->q, "UPDATE main.shards SET merged_requests=merged_requests + CAST(?2 AS INTEGER), merged_at=CAST(?3 AS INTEGER), "
+                                     "state=CASE WHEN CAST(?4 AS INTEGER) = 0 THEN 'merged' ELSE 'partial' END WHERE id=?1",
                                row, 4, NULL, err);
     if (!s) s = tm_shard_int(c->q, "SELECT count(*) FROM main.jobs WHERE id=?1 AND state='queued'", job, 1, &queued,
                              err);
