@@ -32,8 +32,10 @@
 #                          and runs `tokenmill run --gpus $TOKENMILL_GPUS` (one
 #                          worker per GPU on its shard; needs a tokenmill with
 #                          run --gpus). Unset: one worker per task
-#   TOKENMILL_MERGE_SBATCH extra sbatch options for the merge job, e.g.
-#                          "--nodelist=NODE" when the origin is on NODE's local disk
+#   TOKENMILL_MERGE_SBATCH sbatch options for the merge job. Default: pinned to
+#                          this host (--nodelist) when it is a Slurm node, as the
+#                          origin belongs on this host's local disk (SQLite WAL:
+#                          one host); else none, with a warning
 #   TOKENMILL_ARGS, TOKENMILL_DRAIN_GRACE, TOKENMILL_MAX_REQUEUES, TOKENMILL_STAGE:
 #                          as jobs/slurm/array.sbatch reads them
 # Exit: 0 submitted; else the failing step's code (the shards written before a
@@ -70,6 +72,15 @@ if ! A=$(TOKENMILL_DB="$DIR/shard-%3a.db" TOKENMILL_ARGS="$args" \
   exit 69
 fi
 A=${A%%;*}
+if [ -z "${TOKENMILL_MERGE_SBATCH+set}" ]; then
+  if scontrol show node "$(hostname -s)" > /dev/null 2>&1; then
+    TOKENMILL_MERGE_SBATCH="--nodelist=$(hostname -s)"
+  else
+    TOKENMILL_MERGE_SBATCH=
+    log "warning: $(hostname -s) is not a Slurm node: the merge job opens $DB from wherever Slurm runs it;" \
+        "set TOKENMILL_MERGE_SBATCH, or run the merge here when the array has ended (it is idempotent)"
+  fi
+fi
 # shellcheck disable=SC2086  # TOKENMILL_MERGE_SBATCH is a list of options
 if ! M=$(TOKENMILL_DB="$DB" TOKENMILL_SHARD_DIR="$DIR" TOKENMILL_JOB="$JOB" \
          sbatch --parsable --dependency="afterany:$A" --job-name="tm-merge-$JOB" --chdir="$DIR" \
