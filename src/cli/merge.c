@@ -6,10 +6,7 @@
  * failure's.
  */
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cli/cli.h"
 #include "queue/queue_shard.h"
@@ -25,12 +22,6 @@ static void usage(FILE *f)
                "shard that finished more since takes the rest. A shard of another database is refused.\n"
                "  --db PATH  the origin queue database (default ./tokenmill.db or $TOKENMILL_DB)\n"
                "Exit: 0 ok, 64 usage, 65 no such file or not a shard of this database.\n");
-}
-
-static int same_file(const char *a, const char *b)
-{
-    char ra[PATH_MAX], rb[PATH_MAX];
-    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
 }
 
 int tm_cmd_merge(int argc, char **argv)
@@ -60,8 +51,7 @@ int tm_cmd_merge(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         tm_queue_merge_out o;
         tm_err e = {{0}};
-        if (same_file(argv[i], db)) s = tm_errf(&e, TM_ERR_USAGE, "%s is the origin database itself", argv[i]);
-        else s = tm_queue_merge(q, argv[i], &o, &e);
+        s = tm_queue_merge(q, argv[i], &o, &e);
         if (s) {
             int code = tm_cli_fail("merge", s, &e);
             if (!rc) rc = code;

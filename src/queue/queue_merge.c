@@ -3,7 +3,9 @@
  * transaction with the shard ATTACHed and rows copied as stored. */
 #include "queue/queue_shard_int.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FINISHED "('done','failed','cancelled','expired')"
@@ -171,9 +173,18 @@ static tm_status settle(merge_ctx *c, tm_err *err)
     return s;
 }
 
+/* path names this queue's own file (attaching it would wait on our own lock) */
+static int is_self(tm_queue *q, const char *path)
+{
+    const char *mine = sqlite3_db_filename(q->db, "main");
+    char a[PATH_MAX], b[PATH_MAX];
+    return mine && *mine && realpath(path, a) && realpath(mine, b) && !strcmp(a, b);
+}
+
 tm_status tm_queue_merge(tm_queue *q, const char *path, tm_queue_merge_out *out, tm_err *err)
 {
     memset(out, 0, sizeof *out);
+    if (is_self(q, path)) return tm_errf(err, TM_ERR_USAGE, "%s is this database itself, not a shard of it", path);
     /* a tokenmill queue (not any SQLite file), its schema brought up to ours */
     tm_queue *sq;
     tm_status s = tm_queue_open_existing(path, &sq, err);
