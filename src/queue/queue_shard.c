@@ -32,7 +32,7 @@ tm_status tm_shard_cols(tm_queue *q, const char *table, int mode, const char *co
     if (s) return s;
     sqlite3_bind_text(st, 1, table, -1, SQLITE_TRANSIENT);
     tm_buf_clear(b);
-    int rc;
+    int rc = SQLITE_DONE;
     while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         if (!name || skipped(skip, name)) continue;
