@@ -7,7 +7,7 @@
 -- and src/queue/queue.c applies those newer than PRAGMA user_version (= the
 -- number of applied migrations), one transaction each. This file is those
 -- migrations in order (0001_init, 0002_indexes_cost_views, 0003_cost_views,
--- 0004_checkpoints_runs, 0005_cost_wasted, 0006_submit_chunks, 0007_job_counters, 0008_models); keep it in step. It is not one
+-- 0004_checkpoints_runs, 0005_cost_wasted, 0006_submit_chunks, 0007_job_counters, 0008_models, 0009_shards); keep it in step. It is not one
 -- CREATE per table: the tables as 0001/0002 created them come first, and the
 -- later migrations' ALTER TABLE ... ADD COLUMN and view re-creations follow
 -- in their "==== NNNN" sections, so a table's current columns are its CREATE
@@ -637,3 +637,48 @@ FROM requests r JOIN jobs j ON j.id = r.job_id
 LEFT JOIN runs u ON u.id = r.run_id
 WHERE r.finished_at IS NOT NULL
 GROUP BY 1, 2;
+
+-- ==== 0009_shards (shard databases and merging them back; appended as the migration applies it) ====
+-- 0009_shards.sql — shard databases (`tokenmill shard`) and merging them back
+-- (`tokenmill merge`); src/queue/queue_shard.h documents the protocol.
+--   meta:         key/value facts about this database file. 'db_uuid': a
+--                 random identity ('db_' + 32 hex), made the first time the
+--                 file is sharded or merged into (a copy of the file carries
+--                 it, so shards also check shards below).
+--   shards:       in an origin database, one row per shard written from it.
+--                 Its requests are marked in requests: state 'running',
+--                 lease_owner 'shard:' || shards.id, lease_expires far in the
+--                 future (no local worker claims or reclaims them) until a
+--                 merge brings them back.
+--                 state: 'out' (written), 'merged' (every request came back
+--                 finished), 'partial' (merged; the unfinished ones went back
+--                 to pending here). requests: how many went out; work: their
+--                 estimated work (prompt bytes / 4 + max_tokens x n).
+--                 merged_requests: finished requests taken back so far.
+--   shard_origin: in a shard database, its one row: where it came from.
+CREATE TABLE meta (
+    key               TEXT PRIMARY KEY,
+    value             TEXT NOT NULL
+);
+CREATE TABLE shards (
+    id                TEXT PRIMARY KEY,             -- 'shard_' + 32 hex
+    job_id            TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    shard_index       INTEGER NOT NULL,             -- 0 .. shard_count - 1
+    shard_count       INTEGER NOT NULL,
+    path              TEXT NOT NULL,                -- as given to `tokenmill shard --dir`
+    state             TEXT NOT NULL DEFAULT 'out' CHECK (state IN ('out','merged','partial')),
+    requests          INTEGER NOT NULL DEFAULT 0,
+    work              INTEGER NOT NULL DEFAULT 0,
+    merged_requests   INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    merged_at         INTEGER                       -- last merge that changed something
+);
+CREATE INDEX shards_job ON shards(job_id);
+CREATE TABLE shard_origin (
+    shard_id          TEXT PRIMARY KEY,             -- = shards.id in the origin
+    origin_db_uuid    TEXT NOT NULL,                -- the origin's meta 'db_uuid'
+    origin_job_id     TEXT NOT NULL,                -- the job (same id in both files)
+    shard_index       INTEGER NOT NULL,
+    shard_count       INTEGER NOT NULL,
+    created_at        INTEGER NOT NULL
+);

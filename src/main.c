@@ -25,6 +25,8 @@ static const tm_command commands[] = {
     {"batch",    tm_cmd_batch,    "one shot, as vLLM run_batch: submit -i IN, run --model DIR, write -o OUT"},
     {"results",  tm_cmd_results,  "write a job's results (or errors) as OpenAI batch output JSONL"},
     {"export",   tm_cmd_export,   "bundle a job's results, errors, cost and manifest into a tar.zst"},
+    {"shard",    tm_cmd_shard,    "split a job's pending requests into N shard DBs (other nodes, Slurm arrays)"},
+    {"merge",    tm_cmd_merge,    "bring shard DBs' results, states, runs and cost back into the origin job"},
     {"report",   tm_cmd_report,   "cost by job, day, model or worker (table, csv, json, html with charts)"},
     {"prices",   tm_cmd_prices,   "set or list price profiles (USD per GPU-hour, per kWh)"},
     {"demo",     tm_cmd_demo,     "make a small model + sample job, run it, show the results"},

@@ -29,6 +29,8 @@ int tm_cmd_demo(int argc, char **argv);
 int tm_cmd_prices(int argc, char **argv);
 int tm_cmd_report(int argc, char **argv);
 int tm_cmd_batch(int argc, char **argv);
+int tm_cmd_shard(int argc, char **argv);
+int tm_cmd_merge(int argc, char **argv);
 
 /* The queue path: --db value if given, else $TOKENMILL_DB, else ./tokenmill.db */
 const char *tm_cli_db_path(const char *db_flag);

@@ -363,7 +363,9 @@ tm_status tm_queue_worker_stop(tm_queue *q, const char *owner, const char *run_i
 /* Running requests leased to owners other than owner, per owner, with that
  * owner's last heartbeat (0 when it has no workers row). A worker about to
  * exit with nothing to claim uses it to wait for leases of dead workers
- * (their heartbeat stops advancing) and not for live ones. */
+ * (their heartbeat stops advancing) and not for live ones. Requests out on
+ * a shard database (owner 'shard:...', queue_shard.h) are not listed: they
+ * come back by `tokenmill merge`, not by a lease. */
 typedef struct tm_queue_holder {
     char owner[128];
     int64_t heartbeat_at;

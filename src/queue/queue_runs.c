@@ -164,7 +164,9 @@ tm_status tm_queue_other_holders(tm_queue *q, const char *owner, tm_queue_holder
     sqlite3_stmt *st;
     tm_status s = tm_queue_prep(q, "SELECT r.lease_owner, COALESCE(MAX(w.heartbeat_at), 0), COUNT(*), MAX(r.lease_expires) "
                           "FROM requests r LEFT JOIN workers w ON w.id = r.lease_owner "
-                          "WHERE r.state='running' AND r.lease_owner IS NOT ?1 GROUP BY r.lease_owner "
+                          "WHERE r.state='running' AND r.lease_owner IS NOT ?1 "
+                          "AND r.lease_owner NOT LIKE 'shard:%' " /* out on a shard (queue_shard.h): not waited for */
+                          "GROUP BY r.lease_owner "
                           "ORDER BY r.lease_owner LIMIT ?2", &st, err);
     if (s) return s;
     sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
