@@ -91,10 +91,10 @@ cat > "$T/job.jsonl" <<'J'
 {"custom_id":"b","method":"POST","url":"/v1/completions","body":{"model":"m","prompt":[1,415,2936],"max_tokens":8,"temperature":0}}
 J
 J1=$("$BIN" submit "$T/job.jsonl" --db "$T/q.db")
-"$BIN" run --db "$T/q.db" --model "$T/mt.gguf" --device cpu >/dev/null 2>"$T/run.err" || { cat "$T/run.err"; exit 1; }
+"$BIN" run --db "$T/q.db" --model "$T/mt.gguf" --served-model-name m --device cpu >/dev/null 2>"$T/run.err" || { cat "$T/run.err"; exit 1; }
 "$BIN" results "$J1" --db "$T/q.db" -o "$T/out.jsonl"
 J2=$("$BIN" submit "$T/job.jsonl" --db "$T/q2.db")
-"$BIN" run --db "$T/q2.db" --model "$TD/models/mistral-tok-mini" --device cpu >/dev/null 2>&1
+"$BIN" run --db "$T/q2.db" --model "$TD/models/mistral-tok-mini" --served-model-name m --device cpu >/dev/null 2>&1
 "$BIN" results "$J2" --db "$T/q2.db" -o "$T/out2.jsonl"
 python3 - "$T/out.jsonl" "$T/out2.jsonl" <<'PY'
 import json, sys

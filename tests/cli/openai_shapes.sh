@@ -84,12 +84,12 @@ run_model() { # $1 dir, $2 name, $3.. run options
   local dir=$1 name=$2; shift 2
   export TOKENMILL_DB="$T/$name.db"
   jobs "$name" 1 > "$T/$name.p1.jsonl"
-  J1=$("$BIN" submit "$T/$name.p1.jsonl" --name "$name-1")
+  J1=$("$BIN" submit "$T/$name.p1.jsonl" --mixed-endpoints --name "$name-1")
   "$BIN" run --model "$dir" --max-model-len 512 --threads 2 --quiet "$@"
   "$BIN" results "$J1" -o "$T/$name.out1.jsonl"
   "$BIN" results "$J1" --errors -o "$T/$name.err1.jsonl"
   jobs "$name" 2 "$T/$name.out1.jsonl" > "$T/$name.p2.jsonl"
-  J2=$("$BIN" submit "$T/$name.p2.jsonl" --name "$name-2")
+  J2=$("$BIN" submit "$T/$name.p2.jsonl" --mixed-endpoints --name "$name-2")
   "$BIN" run --model "$dir" --max-model-len 512 --threads 2 --quiet "$@"
   "$BIN" results "$J2" -o "$T/$name.out2.jsonl"
   "$BIN" results "$J2" --errors -o "$T/$name.err2.jsonl"

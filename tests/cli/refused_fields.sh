@@ -131,7 +131,7 @@ done < cases.tsv
   line MSG '[{"role":"developer","content":"be brief"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]},{"role":"tool","tool_call_id":"c","content":"42"},{"role":"assistant","content":"It is","name":"bot"}],"continue_final_message":true,"add_generation_prompt":false' | sed 's/"x"/"c4"/'
   line comp '"unknown_thing":null' | sed 's/"x"/"c5"/'
 } > ok.jsonl
-tm submit ok.jsonl >out.txt 2>err.txt || { cat err.txt >&2; fail "the accepted forms were refused"; }
+tm submit --mixed-endpoints ok.jsonl >out.txt 2>err.txt || { cat err.txt >&2; fail "the accepted forms were refused"; }
 
 # --allow-unknown-fields: unknown fields (and the other endpoint's) are accepted and ignored
 line chat '"frobnicate":1,"prompt":"x"' > unknown.jsonl

@@ -24,7 +24,7 @@ slurm_cluster_start
 (cd "$T" && "$BIN" demo --dir demo > demo.log 2>&1) || { cat "$T/demo.log"; exit 1; }
 python3 "$SRC/tests/cli/lib/resume_job.py" make 60 120 > "$T/job.jsonl"
 DB="$T/q.db"
-JOB=$("$BIN" submit "$T/job.jsonl" --db "$DB" --name pipeline)
+JOB=$("$BIN" submit "$T/job.jsonl" --mixed-endpoints --db "$DB" --name pipeline)
 sqlite3 "$DB" ".backup '$T/ref.db'"
 "$BIN" run --model "$T/demo/model" --db "$T/ref.db" --max-seqs 8 --threads 1 --quiet
 "$BIN" results "$JOB" --db "$T/ref.db" -o "$T/ref.jsonl"

@@ -27,7 +27,7 @@ ulimit -c 0 # the crash hook aborts: no core files
 MODEL="$T/demo/model"
 N=2000
 python3 "$SRC/tests/cli/lib/resume_job.py" make $N 4 > "$T/job.jsonl"
-JOB=$("$BIN" submit "$T/job.jsonl" --db "$T/a.db" --name sup)
+JOB=$("$BIN" submit "$T/job.jsonl" --mixed-endpoints --db "$T/a.db" --name sup)
 for c in ref b c d; do sqlite3 "$T/a.db" ".backup '$T/$c.db'"; done
 
 "$BIN" run --model "$MODEL" --db "$T/ref.db" --quiet
