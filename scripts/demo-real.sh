@@ -13,9 +13,9 @@ MODEL=$(bash scripts/fetch-models.sh qwen25-coder-0.5b)
 NAME=qwen2.5-coder-0.5b-instruct
 mkdir -p "$OUT"
 rm -f "$OUT/tokenmill.db" "$OUT/tokenmill.db-wal" "$OUT/tokenmill.db-shm"
-# the sample job, addressed to this model
+# the sample job (chat and completions lines: --mixed-endpoints), addressed to this model
 sed "s/\"model\": \"demo\"/\"model\": \"$NAME\"/" jobs/sample.jsonl > "$OUT/job.jsonl"
-JOB=$("$BIN" submit "$OUT/job.jsonl" --db "$OUT/tokenmill.db" --name demo-real)
+JOB=$("$BIN" submit "$OUT/job.jsonl" --mixed-endpoints --db "$OUT/tokenmill.db" --name demo-real)
 extra=()
 "$BIN" run --help 2>&1 | grep -q -- '--served-model-name' && extra=(--served-model-name "$NAME")
 "$BIN" run --db "$OUT/tokenmill.db" --model "$MODEL" --device cpu "${extra[@]}"
