@@ -270,8 +270,8 @@ int tm_worker_nothing_left(worker *w, double now)
         if (!alive) dead++;
     }
     if (dead && !w->o->quiet && now - w->waiting_since < 0.6)
-        fprintf(stderr, "%stokenmill run: waiting for requests leased to %d worker(s) that may have died "
-                        "(their leases expire within %.0fs)\n", tm_worker_cr(w), dead,
+        fprintf(stderr, "%stokenmill run: waiting for requests leased to %d other worker(s), busy or dead "
+                        "(a dead one's leases expire within %.0fs)\n", tm_worker_cr(w), dead,
                 h[0].lease_expires - now > 0 ? h[0].lease_expires - now : 0);
     return dead == 0;
 }

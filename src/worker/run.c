@@ -30,9 +30,9 @@ static tm_status claim(worker *w, double now, int *slept, tm_err *err)
     tm_queue_set_busy_timeout(w->q, w->n_inflight ? TM_WORKER_BUSY_MS_INFLIGHT : TM_WORKER_BUSY_MS_IDLE);
     tm_status st = tm_queue_claim(w->q, w->owner, room, w->o->lease_s, w->claims, &got, err);
     tm_queue_set_busy_timeout(w->q, TM_QUEUE_BUSY_TIMEOUT_MS);
-    if (st == TM_ERR_BUSY) { /* a long submission holds the write lock: retry later */
+    if (st == TM_ERR_BUSY) { /* another writer (a long submission, another worker) holds the lock */
         if (!w->busy_noted && !w->o->quiet)
-            fprintf(stderr, "%stokenmill run: queue busy (a submission holds the write lock); retrying\n",
+            fprintf(stderr, "%stokenmill run: queue busy (another writer holds the write lock); retrying\n",
                     tm_worker_cr(w));
         w->busy_noted = 1;
         if (w->n_inflight == 0) { usleep(TM_WORKER_IDLE_SLEEP_US); *slept = 1; }
