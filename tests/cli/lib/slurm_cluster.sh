@@ -1,6 +1,6 @@
 # slurm_cluster.sh — sourced by the Slurm tests: a one-node Slurm cluster on
 # this machine (munged, slurmctld, slurmd with their own key, config, state,
-# sockets and ports under $T), as tests/cli/slurm.sh starts it.
+# sockets and ports under $T), for slurm.sh and slurm_pipeline.sh.
 #
 #   T=$(mktemp -d /tmp/tm-x.XXXXXX); chmod 755 "$T"
 #   source tests/cli/lib/slurm_cluster.sh
