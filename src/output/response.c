@@ -8,37 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
 #include "util/version.h"
 
 /* JSON has no -inf: a token of probability 0 gets -9999.0, as OpenAI does. */
 static json_t *lp_real(float lp) { return json_real(isfinite(lp) ? (double)lp : -9999.0); }
-
-/* Length of the valid UTF-8 sequence at s[i] (0 if invalid); *bad = bytes
- * of the maximal invalid subpart then (>= 1), as Unicode's "substitution of
- * maximal subparts" (Python's and Rust's lossy decoding) counts them. */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t i, size_t *bad)
-{
-    unsigned char c = s[i];
-    if (c < 0x80) return 1;
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c == 0xE0) { need = 2; lo = 0xA0; }
-    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) need = 2;
-    else if (c == 0xED) { need = 2; hi = 0x9F; }
-    else if (c == 0xF0) { need = 3; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) need = 3;
-    else if (c == 0xF4) { need = 3; hi = 0x8F; }
-    else { *bad = 1; return 0; }
-    size_t k = 1;
-    for (; k <= need && i + k < n; k++) {
-        unsigned char d = s[i + k];
-        if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF)) break;
-    }
-    if (k > need) return need + 1;
-    *bad = k;
-    return 0;
-}
 
 /* s[0..n) as a JSON string, each maximal invalid subpart as U+FFFD. */
 static json_t *lossy_string(const char *s, size_t n)
@@ -49,7 +23,7 @@ static json_t *lossy_string(const char *s, size_t n)
     tm_buf_init(&b);
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t bad = 1, k = utf8_seq(u, n, i, &bad);
+        size_t bad = 1, k = tm_utf8_seq(u, n, i, &bad);
         if (k) tm_buf_append(&b, s + i, k);
         else tm_buf_puts(&b, "\xef\xbf\xbd");
         i += k ? k : bad;

@@ -74,9 +74,7 @@ void tm_validated_clear(tm_validated *v)
     v->n = 1;
 }
 
-/* Build a field path ("body.messages[2].content"); cut short if too long. */
-static void path(char *out, size_t sz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void path(char *out, size_t sz, const char *fmt, ...)
+void tm_vpath(char *out, size_t sz, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -141,7 +139,7 @@ static void check_range(tm_problems *p, json_t *body, const char *key, double lo
     json_t *v = tm_vjson_opt(body, key);
     if (!v) return;
     char f[96], b[64];
-    path(f, sizeof f, "body.%s", key);
+    tm_vpath(f, sizeof f, "body.%s", key);
     if (!is_number(v)) {
         tm_problems_add(p, f, "must be a number, got %s", tm_vjson_type(v));
         return;
@@ -180,7 +178,7 @@ static int check_int(tm_problems *p, json_t *body, const char *key, long long lo
     json_t *v = tm_vjson_opt(body, key);
     if (!v) return 0;
     char f[96];
-    path(f, sizeof f, "body.%s", key);
+    tm_vpath(f, sizeof f, "body.%s", key);
     return check_int_at(p, f, v, lo, hi, out);
 }
 
@@ -189,7 +187,7 @@ static void check_bool(tm_problems *p, json_t *body, const char *key)
     json_t *v = tm_vjson_opt(body, key);
     if (v && !json_is_boolean(v)) {
         char f[96];
-        path(f, sizeof f, "body.%s", key);
+        tm_vpath(f, sizeof f, "body.%s", key);
         tm_problems_add(p, f, "must be a boolean, got %s", tm_vjson_type(v));
     }
 }
@@ -226,7 +224,7 @@ static void check_prompt(tm_problems *p, json_t *body)
     char f[96], b[64];
     json_array_foreach(pr, i, t) {
         if (json_is_integer(t) && json_integer_value(t) >= 0 && json_integer_value(t) < TOKEN_ID_LIMIT) continue;
-        path(f, sizeof f, "body.prompt[%zu]", i);
+        tm_vpath(f, sizeof f, "body.prompt[%zu]", i);
         tm_problems_add(p, f, "must be a token id (an integer from 0 to 2147483647), got %s", tm_vjson_show(t, b, sizeof b));
     }
 }
@@ -252,7 +250,7 @@ static void check_stop(tm_problems *p, json_t *body)
     char f[96];
     json_array_foreach(s, i, e) {
         if (i >= MAX_STOP) break;
-        path(f, sizeof f, "body.stop[%zu]", i);
+        tm_vpath(f, sizeof f, "body.stop[%zu]", i);
         if (!json_is_string(e))
             tm_problems_add(p, f, "must be a string, got %s", tm_vjson_type(e));
         else if (json_string_length(e) == 0)
@@ -281,7 +279,7 @@ static void check_stop_ids(tm_problems *p, json_t *body)
     json_array_foreach(s, i, e) {
         if (i >= MAX_STOP_IDS) break;
         if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) < TOKEN_ID_LIMIT) continue;
-        path(f, sizeof f, "body.stop_token_ids[%zu]", i);
+        tm_vpath(f, sizeof f, "body.stop_token_ids[%zu]", i);
         tm_problems_add(p, f, "must be a token id (an integer from 0 to 2147483647), got %s", tm_vjson_show(e, b, sizeof b));
     }
 }

@@ -13,7 +13,6 @@
 #include "queue/validate_int.h"
 #include "engine/sampler.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,16 +159,6 @@ static const field TABLE[] = {
 #undef I
 #undef X
 
-/* A field path, cut short if too long (vsnprintf: truncation is fine here). */
-static void path(char *out, size_t sz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void path(char *out, size_t sz, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, sz, fmt, ap);
-    va_end(ap);
-}
-
 static const field *lookup(const char *name)
 {
     for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++)
@@ -226,7 +215,7 @@ static void chk_logit_bias(tm_problems *p, json_t *body, json_t *v, const char *
     json_t *x;
     json_object_foreach(v, k, x) {
         json_t *ks = json_string(k);
-        path(g, sizeof g, "%s[%s]", f, ks ? tm_vjson_show(ks, b, sizeof b) : "?");
+        tm_vpath(g, sizeof g, "%s[%s]", f, ks ? tm_vjson_show(ks, b, sizeof b) : "?");
         json_decref(ks);
         if (tm_sampler_bias_key(k) < 0)
             tm_problems_add(p, g, "the key must be a token id (decimal digits, no sign or leading zero, < 2^31)");
@@ -375,7 +364,7 @@ void tm_validate_body_fields(tm_problems *p, json_t *body, tm_endpoint ep, unsig
     char f[96];
     json_object_foreach(body, key, v) {
         if (json_is_null(v)) continue; /* null means absent, whatever the field */
-        path(f, sizeof f, "body.%s", key);
+        tm_vpath(f, sizeof f, "body.%s", key);
         const field *fd = lookup(key);
         if (!fd || !m || !(fd->ep & m)) {
             if (!m || (flags & TM_VALIDATE_ALLOW_UNKNOWN)) continue;
@@ -406,13 +395,13 @@ static void check_content(tm_problems *p, const char *f, json_t *c)
     size_t j;
     json_t *part;
     json_array_foreach(c, j, part) {
-        path(g, sizeof g, "%s[%zu]", f, j);
+        tm_vpath(g, sizeof g, "%s[%zu]", f, j);
         if (!json_is_object(part)) {
             tm_problems_add(p, g, "must be an object {\"type\": \"text\", \"text\": ...}, got %s", tm_vjson_type(part));
             continue;
         }
         json_t *t = json_object_get(part, "type");
-        path(gt, sizeof gt, "%s.type", g);
+        tm_vpath(gt, sizeof gt, "%s.type", g);
         if (!t) {
             tm_problems_add(p, gt, "is required");
             continue;
@@ -427,7 +416,7 @@ static void check_content(tm_problems *p, const char *f, json_t *c)
             continue;
         }
         json_t *tx = json_object_get(part, "text");
-        path(gt, sizeof gt, "%s.text", g);
+        tm_vpath(gt, sizeof gt, "%s.text", g);
         if (!tx)
             tm_problems_add(p, gt, "is required");
         else if (!json_is_string(tx))
@@ -447,7 +436,7 @@ static void check_tool_calls(tm_problems *p, const char *f, json_t *calls)
     size_t i;
     json_t *c;
     json_array_foreach(calls, i, c) {
-        path(g, sizeof g, "%s[%zu]", f, i);
+        tm_vpath(g, sizeof g, "%s[%zu]", f, i);
         json_t *type = json_object_get(c, "type");
         json_t *fn = json_object_get(c, "function");
         json_t *args = json_object_get(fn, "arguments");
@@ -470,7 +459,7 @@ static void check_message(tm_problems *p, json_t *m, const char *f)
     char g[96], b[64];
     json_t *role = json_object_get(m, "role");
     const char *rs = NULL;
-    path(g, sizeof g, "%s.role", f);
+    tm_vpath(g, sizeof g, "%s.role", f);
     if (!role) {
         tm_problems_add(p, g, "is required");
     } else if (!json_is_string(role)) {
@@ -483,21 +472,21 @@ static void check_message(tm_problems *p, json_t *m, const char *f)
                             tm_vjson_show(role, b, sizeof b));
     }
     json_t *calls = tm_vjson_opt(m, "tool_calls");
-    path(g, sizeof g, "%s.tool_calls", f);
+    tm_vpath(g, sizeof g, "%s.tool_calls", f);
     if (calls && rs && strcmp(rs, "assistant"))
         tm_problems_add(p, g, "only an assistant message has tool_calls");
     else if (calls)
         check_tool_calls(p, g, calls);
     if (tm_vjson_opt(m, "function_call")) {
-        path(g, sizeof g, "%s.function_call", f);
+        tm_vpath(g, sizeof g, "%s.function_call", f);
         tm_problems_add(p, g, "not supported (deprecated; send tool_calls)");
     }
     if (tm_vjson_opt(m, "audio")) {
-        path(g, sizeof g, "%s.audio", f);
+        tm_vpath(g, sizeof g, "%s.audio", f);
         tm_problems_add(p, g, "not supported (audio input)");
     }
     json_t *c = tm_vjson_opt(m, "content");
-    path(g, sizeof g, "%s.content", f);
+    tm_vpath(g, sizeof g, "%s.content", f);
     if (!c) {
         /* an assistant turn that only calls tools has no content */
         if (rs && strcmp(rs, "assistant") == 0 && calls) return;
@@ -529,7 +518,7 @@ void tm_validate_messages(tm_problems *p, json_t *body)
     json_t *m;
     char f[96];
     json_array_foreach(ms, i, m) {
-        path(f, sizeof f, "body.messages[%zu]", i);
+        tm_vpath(f, sizeof f, "body.messages[%zu]", i);
         if (!json_is_object(m))
             tm_problems_add(p, f, "must be an object, got %s", tm_vjson_type(m));
         else

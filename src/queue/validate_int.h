@@ -12,6 +12,8 @@ const char *tm_vjson_type(const json_t *v);
 /* A short display form: numbers as written, strings quoted and cut to 40
  * bytes on a character boundary, other types by name. */
 const char *tm_vjson_show(const json_t *v, char *buf, size_t sz);
+/* A field path ("body.messages[2].content"), cut short if too long. */
+void tm_vpath(char *out, size_t sz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* obj[key], with JSON null counted as absent. */
 json_t *tm_vjson_opt(json_t *obj, const char *key);
 

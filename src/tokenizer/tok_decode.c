@@ -13,40 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- UTF-8 --------------------------------------------------------------- */
+#include "util/utf8.h"
 
-/* Length of the valid sequence at s[i] (0 if invalid); *bad = bytes of the
- * maximal invalid subpart when invalid (>= 1). */
-static size_t utf8_seq(const uint8_t *s, size_t n, size_t i, size_t *bad)
-{
-    uint8_t c = s[i];
-    if (c < 0x80) return 1;
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c == 0xE0) { need = 2; lo = 0xA0; }
-    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) need = 2;
-    else if (c == 0xED) { need = 2; hi = 0x9F; }
-    else if (c == 0xF0) { need = 3; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) need = 3;
-    else if (c == 0xF4) { need = 3; hi = 0x8F; }
-    else { *bad = 1; return 0; }
-    size_t k = 1;
-    for (; k <= need; k++) {
-        if (i + k >= n) break;
-        uint8_t d = s[i + k];
-        if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF)) break;
-    }
-    if (k > need) return need + 1;
-    *bad = k;
-    return 0;
-}
+/* ---- UTF-8 --------------------------------------------------------------- */
 
 int tok_utf8_valid(const char *s, size_t n)
 {
     const uint8_t *u = (const uint8_t *)s;
     for (size_t i = 0; i < n;) {
-        size_t bad, k = utf8_seq(u, n, i, &bad);
+        size_t bad, k = tm_utf8_seq(u, n, i, &bad);
         if (!k) return 0;
         i += k;
     }
@@ -58,7 +33,7 @@ tm_status tok_utf8_lossy(tm_buf *b, const char *s, size_t n)
     const uint8_t *u = (const uint8_t *)s;
     size_t i = 0, run = 0;
     while (i < n) {
-        size_t bad, k = utf8_seq(u, n, i, &bad);
+        size_t bad, k = tm_utf8_seq(u, n, i, &bad);
         if (k) { i += k; continue; }
         if (tm_buf_append(b, s + run, i - run) || tm_buf_append(b, "\xEF\xBF\xBD", 3)) return TM_ERR_NOMEM;
         i += bad;
