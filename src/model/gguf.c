@@ -153,34 +153,16 @@ static int cmp_kv_idx(const void *a, const void *b, void *ctx)
     const kv *k = ctx;
     return strcmp(k[*(const size_t *)a].key, k[*(const size_t *)b].key);
 }
+static int cmp_t_off(const void *a, const void *b, void *ctx)
+{
+    const tm_gguf_tensor *t = ctx;
+    uint64_t x = t[*(const size_t *)a].offset, y = t[*(const size_t *)b].offset;
+    return (x > y) - (x < y);
+}
 static int cmp_t_idx(const void *a, const void *b, void *ctx)
 {
     const tm_gguf_tensor *t = ctx;
     return strcmp(t[*(const size_t *)a].name, t[*(const size_t *)b].name);
-}
-
-/* qsort with a context, portable: insertion into a merge sort over indices. */
-static void sort_idx(size_t *idx, size_t n, int (*cmp)(const void *, const void *, void *), void *ctx)
-{
-    if (n < 2) return;
-    size_t *tmp = malloc(n * sizeof *tmp);
-    if (!tmp) { /* fall back to insertion sort: O(n^2) but correct */
-        for (size_t i = 1; i < n; i++)
-            for (size_t j = i; j > 0 && cmp(&idx[j - 1], &idx[j], ctx) > 0; j--) {
-                size_t x = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = x;
-            }
-        return;
-    }
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n, a = lo, b = mid, o = lo;
-            while (a < mid && b < hi) tmp[o++] = cmp(&idx[a], &idx[b], ctx) <= 0 ? idx[a++] : idx[b++];
-            while (a < mid) tmp[o++] = idx[a++];
-            while (b < hi) tmp[o++] = idx[b++];
-        }
-        memcpy(idx, tmp, n * sizeof *idx);
-    }
-    free(tmp);
 }
 
 static tm_status parse_kvs(tm_gguf *g, cur *c, uint64_t n)
@@ -206,7 +188,7 @@ static tm_status parse_kvs(tm_gguf *g, cur *c, uint64_t n)
         if ((st = rd_value(c, &g->kvs[i].val, key))) return st;
         g->kv_sorted[i] = i;
     }
-    sort_idx(g->kv_sorted, g->n_kv, cmp_kv_idx, g->kvs);
+    qsort_r(g->kv_sorted, g->n_kv, sizeof *g->kv_sorted, cmp_kv_idx, g->kvs);
     for (size_t i = 1; i < g->n_kv; i++)
         if (!strcmp(g->kvs[g->kv_sorted[i]].key, g->kvs[g->kv_sorted[i - 1]].key))
             return tm_errf(c->err, TM_ERR_INPUT, "%s: metadata key '%s' appears twice", c->what,
@@ -283,7 +265,7 @@ static tm_status parse_tensors(tm_gguf *g, cur *c, uint64_t n, uint64_t align)
                            (unsigned long long)t->offset);
         t->data = g->buf + data_start + t->offset;
     }
-    sort_idx(g->t_sorted, g->n_tensors, cmp_t_idx, g->tensors);
+    qsort_r(g->t_sorted, g->n_tensors, sizeof *g->t_sorted, cmp_t_idx, g->tensors);
     for (size_t i = 1; i < g->n_tensors; i++)
         if (!strcmp(g->tensors[g->t_sorted[i]].name, g->tensors[g->t_sorted[i - 1]].name))
             return tm_errf(c->err, TM_ERR_INPUT, "%s: tensor '%s' appears twice", c->what,
@@ -292,12 +274,7 @@ static tm_status parse_tensors(tm_gguf *g, cur *c, uint64_t n, uint64_t align)
     size_t *by_off = malloc((g->n_tensors ? g->n_tensors : 1) * sizeof *by_off);
     if (!by_off) return tm_errf(c->err, TM_ERR_NOMEM, "%s: out of memory", c->what);
     for (size_t i = 0; i < g->n_tensors; i++) by_off[i] = i;
-    for (size_t gap = g->n_tensors / 2; gap > 0; gap /= 2)   /* shell sort by offset */
-        for (size_t i = gap; i < g->n_tensors; i++)
-            for (size_t j = i; j >= gap && g->tensors[by_off[j - gap]].offset > g->tensors[by_off[j]].offset;
-                 j -= gap) {
-                size_t x = by_off[j]; by_off[j] = by_off[j - gap]; by_off[j - gap] = x;
-            }
+    qsort_r(by_off, g->n_tensors, sizeof *by_off, cmp_t_off, g->tensors);
     tm_status st = TM_OK;
     for (size_t i = 1; i < g->n_tensors && !st; i++) {
         const tm_gguf_tensor *a = &g->tensors[by_off[i - 1]], *b = &g->tensors[by_off[i]];
