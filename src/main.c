@@ -27,12 +27,12 @@ static const tm_command commands[] = {
     {"export",   tm_cmd_export,   "bundle a job's results, errors, cost and manifest into a tar.zst"},
     {"shard",    tm_cmd_shard,    "split a job's pending requests into N shard DBs (other nodes, Slurm arrays)"},
     {"merge",    tm_cmd_merge,    "bring shard DBs' results, states, runs and cost back into the origin job"},
-    {"report",   tm_cmd_report,   "cost by job, day, model or worker (table, csv, json, html with charts)"},
+    {"report",   tm_cmd_report,   "cost by job, day, model, worker or metadata.KEY (table, csv, json, html with charts)"},
     {"prices",   tm_cmd_prices,   "set or list price profiles (USD per GPU-hour, per kWh)"},
     {"demo",     tm_cmd_demo,     "make a small model + sample job, run it, show the results"},
     {"tokenize", tm_cmd_tokenize, "tokenize text or chat messages (JSONL on stdin)"},
     {"generate", tm_cmd_generate, "run one prompt through a model (inspection and checks)"},
-    {"bench",    tm_cmd_bench,    "benchmarks: submit, tokenize, forward, engine (batched vs one at a time; --synthetic on CUDA)"},
+    {"bench",    tm_cmd_bench,    "benchmarks: submit, tokenize, forward, engine, grammar, host (--synthetic on CUDA)"},
 };
 
 static void usage(FILE *f)
